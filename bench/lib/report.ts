@@ -1,0 +1,142 @@
+// Results: the Markdown table and the JSON files under bench/results/.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import type { CheckResult, LoadResult } from './load.js';
+
+export interface ServerResult {
+  id: string;
+  label: string;
+  status: 'ok' | 'failed';
+  error?: string;
+  startup?: { listeningMs: number; readyMs: number };
+  check?: CheckResult;
+  load?: LoadResult;
+  stop?: { how: string; code: number | null; signal: string | null; ms: number };
+}
+
+export interface Report {
+  kind: 'core';
+  startedAt: string;
+  finishedAt: string;
+  machine: {
+    cpuModel: string;
+    cores: number;
+    totalMemBytes: number;
+    platform: string;
+    release: string;
+    arch: string;
+    loadavgAtStart: number[];
+  };
+  node: string;
+  git: { commit: string | null; dirty: boolean | null };
+  config: {
+    connections: number;
+    durationS: number;
+    warmupS: number;
+    method: 'POST';
+    path: string;
+    body: string;
+    loadGenerator: string;
+    note: string;
+  };
+  results: ServerResult[];
+}
+
+export function machineInfo(): Report['machine'] {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    totalMemBytes: os.totalmem(),
+    platform: os.platform(),
+    release: os.release(),
+    arch: os.arch(),
+    loadavgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+/** Commit and dirty flag; null when git is unavailable (e.g. a tarball checkout). */
+export function gitInfo(cwd: string): Report['git'] {
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  let commit: string | null = null;
+  let dirty: boolean | null = null;
+  try {
+    commit = git('rev-parse', 'HEAD');
+  } catch {
+    // no git or no commits
+  }
+  try {
+    dirty = git('status', '--porcelain').length > 0;
+  } catch {
+    // ignore
+  }
+  return { commit, dirty };
+}
+
+const fmt = (x: number | undefined, digits: number) =>
+  x === undefined || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+function ratio(r: ServerResult, ref: ServerResult | undefined): string {
+  if (!r.load || !ref?.load || ref.load.rps <= 0) return '–';
+  return `${fmt(r.load.rps / ref.load.rps, 2)}×`;
+}
+
+export function renderMarkdown(report: Report): string {
+  const { machine, config } = report;
+  const naive = report.results.find((r) => r.id === 'naive');
+  const echo = report.results.find((r) => r.id === 'echo');
+  const rows = report.results.map((r) => {
+    if (!r.load) return `| ${r.label} | failed | – | – | – | – | – | – |`;
+    const l = r.load;
+    const flag = r.check && !r.check.ok ? ' ⚠' : '';
+    return `| ${r.label}${flag} | ${fmt(l.rps, 0)} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${l.non2xx} | ${l.errors + l.timeouts} | ${ratio(r, naive)} | ${ratio(r, echo)} |`;
+  });
+  const problems = report.results.flatMap((r) => {
+    const out: string[] = [];
+    if (r.error) out.push(`- **${r.label}** failed: ${r.error.split('\n')[0]}`);
+    if (r.check && !r.check.ok) out.push(`- **${r.label}** sanity request failed (${r.check.note}); its figures are not an inference rate.`);
+    if (r.load && (r.load.non2xx > 0 || r.load.errors > 0)) {
+      out.push(`- **${r.label}**: ${r.load.non2xx} non-2xx (${JSON.stringify(r.load.statusCodes)}), ${r.load.errors} errors, ${r.load.timeouts} timeouts.`);
+    }
+    return out;
+  });
+  const gb = (machine.totalMemBytes / 2 ** 30).toFixed(1);
+  return [
+    `# Volley core benchmark (${report.startedAt})`,
+    '',
+    `\`POST ${config.path}\`, one [1,4] FP32 row per request, ${config.connections} connections, ` +
+      `${config.durationS} s measured after ${config.warmupS} s warm-up, one server at a time.`,
+    '',
+    '| server | req/s | p50 ms | p99 ms | non-2xx | errors | vs naive | vs echo |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+    ...(problems.length ? ['Problems:', '', ...problems, ''] : []),
+    `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${gb} GiB, ${machine.platform} ${machine.release}; ` +
+      `Node ${report.node}; commit ${report.git.commit?.slice(0, 12) ?? 'unknown'}${report.git.dirty ? ' (dirty tree)' : ''}.`,
+    '',
+    `Note: ${config.note}`,
+    '',
+  ].join('\n');
+}
+
+/** Write atomically (tmp + rename; *.tmp is git-ignored) so a killed run never leaves half a file. */
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+export function writeResults(dir: string, report: Report, markdown: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  const files = [join(dir, `core-${stamp}.json`), join(dir, 'latest-core.json'), join(dir, 'latest-core.md')];
+  writeAtomic(files[0], json);
+  writeAtomic(files[1], json);
+  writeAtomic(files[2], markdown);
+  return files;
+}

@@ -1,0 +1,163 @@
+// Generates the example model repository (models/) and the integration-test
+// fixtures (test/fixtures/models/) in Triton layout:
+//   <repo>/<model>/config.json
+//   <repo>/<model>/1/model.onnx
+//
+// Run: npx tsx scripts/make-models.ts
+// Output is byte-for-byte deterministic (seeded weights, fixed key order, no
+// timestamps) so regenerating never produces spurious diffs.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DataType, encodeModel, initializer, node, tensorInput, tensorOutput } from './onnx/builder.js';
+
+// Resolve from this file rather than cwd so the script can be run from anywhere.
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const EXAMPLES = join(REPO_ROOT, 'models');
+const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'models');
+
+/** Numerical Recipes LCG; returns floats in [-1, 1). Tiny and reproducible everywhere. */
+function lcg(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 31 - 1;
+  };
+}
+
+function mlpClassifier(): Uint8Array {
+  const rand = lcg(42);
+  const values = (n: number, scale: number) => Array.from({ length: n }, () => rand() * scale);
+  // Scales chosen so the logits spread enough that ordinary inputs land in
+  // different classes (verify-models checks all three classes are reachable).
+  const w1 = values(4 * 16, 1.0);
+  const b1 = values(16, 0.1);
+  const w2 = values(16 * 3, 1.0);
+  const b2 = values(3, 0.1);
+  return encodeModel({
+    name: 'mlp_classifier',
+    inputs: [tensorInput('input', DataType.FLOAT, ['batch', 4])],
+    outputs: [tensorOutput('probabilities', DataType.FLOAT, ['batch', 3])],
+    initializers: [
+      initializer('W1', DataType.FLOAT, [4, 16], w1),
+      initializer('b1', DataType.FLOAT, [16], b1),
+      initializer('W2', DataType.FLOAT, [16, 3], w2),
+      initializer('b2', DataType.FLOAT, [3], b2),
+    ],
+    nodes: [
+      node('MatMul', ['input', 'W1'], ['h1_mm']),
+      node('Add', ['h1_mm', 'b1'], ['h1']),
+      node('Relu', ['h1'], ['h1_relu']),
+      node('MatMul', ['h1_relu', 'W2'], ['logits_mm']),
+      node('Add', ['logits_mm', 'b2'], ['logits']),
+      node('Softmax', ['logits'], ['probabilities'], { axis: -1 }),
+    ],
+  });
+}
+
+// Two inputs of different dtypes exercise per-input decoding and batching.
+function twoInputs(): Uint8Array {
+  return encodeModel({
+    name: 'two_inputs',
+    inputs: [
+      tensorInput('a', DataType.FLOAT, ['batch', 4]),
+      tensorInput('b', DataType.INT32, ['batch', 4]),
+    ],
+    outputs: [
+      tensorOutput('sum', DataType.FLOAT, ['batch', 4]),
+      tensorOutput('b_doubled', DataType.INT32, ['batch', 4]),
+    ],
+    nodes: [
+      node('Cast', ['b'], ['b_float'], { to: DataType.FLOAT }),
+      node('Add', ['a', 'b_float'], ['sum']),
+      node('Add', ['b', 'b'], ['b_doubled']),
+    ],
+  });
+}
+
+/** KServe datatype name (lowercased) -> ONNX element type. */
+const IDENTITY_TYPES: [string, DataType][] = [
+  ['bool', DataType.BOOL],
+  ['uint8', DataType.UINT8],
+  ['uint16', DataType.UINT16],
+  ['uint32', DataType.UINT32],
+  ['uint64', DataType.UINT64],
+  ['int8', DataType.INT8],
+  ['int16', DataType.INT16],
+  ['int32', DataType.INT32],
+  ['int64', DataType.INT64],
+  ['fp16', DataType.FLOAT16],
+  ['fp32', DataType.FLOAT],
+  ['fp64', DataType.DOUBLE],
+];
+
+// One Identity per datatype: round-trips every wire type through the server.
+function identityAll(): Uint8Array {
+  return encodeModel({
+    name: 'identity_all',
+    inputs: IDENTITY_TYPES.map(([t, dt]) => tensorInput(`in_${t}`, dt, ['batch', 2])),
+    outputs: IDENTITY_TYPES.map(([t, dt]) => tensorOutput(`out_${t}`, dt, ['batch', 2])),
+    nodes: IDENTITY_TYPES.map(([t]) => node('Identity', [`in_${t}`], [`out_${t}`])),
+  });
+}
+
+// Fully static shape: for the max_batch_size 0 (no implicit batch dim) path.
+function noBatch(): Uint8Array {
+  return encodeModel({
+    name: 'no_batch',
+    inputs: [tensorInput('x', DataType.FLOAT, [2, 3])],
+    outputs: [tensorOutput('y', DataType.FLOAT, [2, 3])],
+    initializers: [initializer('two', DataType.FLOAT, [], [2])],
+    nodes: [node('Mul', ['x', 'two'], ['y'])],
+  });
+}
+
+// Loads fine but Reshape fails inside ORT when the element count isn't a
+// multiple of 3: a deterministic way to provoke a runtime (not load) error.
+function reshapeFail(): Uint8Array {
+  return encodeModel({
+    name: 'reshape_fail',
+    inputs: [tensorInput('x', DataType.FLOAT, ['n', 'm'])],
+    // ONNX shapes can't hold -1; the unknown leading dim is symbolic instead.
+    outputs: [tensorOutput('y', DataType.FLOAT, ['k', 3])],
+    initializers: [initializer('target_shape', DataType.INT64, [2], [-1n, 3n])],
+    nodes: [node('Reshape', ['x', 'target_shape'], ['y'])],
+  });
+}
+
+function writeModel(repo: string, name: string, config: object, model: Uint8Array | string): void {
+  const dir = join(repo, name);
+  // Start clean so renamed/removed files from older runs can't linger.
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, '1'), { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  writeFileSync(join(dir, '1', 'model.onnx'), model);
+  const size = typeof model === 'string' ? Buffer.byteLength(model) : model.byteLength;
+  console.log(`wrote ${join(dir, '1', 'model.onnx')} (${size} bytes)`);
+}
+
+const MLP_CONFIG = {
+  max_batch_size: 64,
+  dynamic_batching: {
+    preferred_batch_size: [16, 32, 64],
+    max_queue_delay_microseconds: 500,
+    max_queue_size: 1024,
+  },
+  instance_count: 1,
+};
+const TWO_INPUTS_CONFIG = { max_batch_size: 32 };
+
+const mlp = mlpClassifier();
+const two = twoInputs();
+
+for (const repo of [EXAMPLES, FIXTURES]) {
+  writeModel(repo, 'mlp_classifier', MLP_CONFIG, mlp);
+  writeModel(repo, 'two_inputs', TWO_INPUTS_CONFIG, two);
+}
+writeModel(FIXTURES, 'identity_all', { max_batch_size: 8 }, identityAll());
+writeModel(FIXTURES, 'no_batch', { max_batch_size: 0 }, noBatch());
+// max_batch_size 0 so the server doesn't treat "n" as a batch dim to enforce.
+writeModel(FIXTURES, 'reshape_fail', { max_batch_size: 0 }, reshapeFail());
+writeModel(FIXTURES, 'broken', { max_batch_size: 4 }, 'not an onnx model');
+// Valid model, invalid config: wrong type for max_batch_size plus an unknown key.
+writeModel(FIXTURES, 'bad_config', { max_batch_size: 'lots', unknown_key: 1 }, two);

@@ -1,0 +1,260 @@
+import { VolleyError, asVolleyError } from '../errors.js';
+import type { BatchExecutor } from '../runtimes/runtime.js';
+import type { Tensor } from '../runtimes/tensor.js';
+import type { InferenceRequest } from './inference-request.js';
+import { mergeInputs, splitOutputs } from './merge.js';
+import { decide } from './policy.js';
+import type { BatchPolicy, GatherStop } from './policy.js';
+import { RingQueue } from './ring-queue.js';
+
+/** Time source in milliseconds; tests pass a fake one. */
+export interface Clock {
+  now(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export interface Batcher {
+  /** Resolves with the request's outputs, or rejects with a VolleyError. */
+  submit(req: InferenceRequest): Promise<Tensor[]>;
+  /** Batches running on workers now. */
+  inflight(): number;
+  /** Requests waiting in the queue. */
+  queued(): number;
+  /** Refuses new work, lets queued and running work finish. */
+  close(): Promise<void>;
+}
+
+/** Counters read at scrape time; the hot path only increments numbers. */
+export interface BatcherStats {
+  batches: number;
+  rows: number;
+  requests: number;
+  rejectedQueueFull: number;
+  expired: number;
+  cancelled: number;
+}
+
+/**
+ * A dynamic batcher for one model version. Requests queue in a bounded ring; whenever a worker is
+ * free, the longest run of shape-compatible requests at the head (up to `maxBatchSize` rows) is
+ * dispatched, or, if that run could still grow, held until the head has waited
+ * `maxQueueDelayMs`. Under load the queue fills while every worker is busy, so batches grow by
+ * themselves. Expired and cancelled requests are dropped before batching.
+ */
+export class DynamicBatcher implements Batcher {
+  readonly stats: BatcherStats = { batches: 0, rows: 0, requests: 0, rejectedQueueFull: 0, expired: 0, cancelled: 0 };
+  readonly #policy: BatchPolicy;
+  readonly #executor: BatchExecutor;
+  readonly #clock: Clock;
+  readonly #queue: RingQueue<InferenceRequest>;
+  #inflight = 0;
+  #closed = false;
+  #waitTimer: unknown = null;
+  #waitAt = Infinity;
+  #deadlineTimer: unknown = null;
+  #deadlineAt = Infinity;
+  #drained: (() => void) | null = null;
+  readonly #onWait = (): void => {
+    this.#waitTimer = null;
+    this.#waitAt = Infinity;
+    this.#pump();
+  };
+  readonly #onDeadline = (): void => {
+    this.#deadlineTimer = null;
+    this.#deadlineAt = Infinity;
+    this.#sweep();
+    this.#pump();
+  };
+
+  constructor(policy: BatchPolicy, executor: BatchExecutor, clock: Clock = systemClock) {
+    this.#policy = policy;
+    this.#executor = executor;
+    this.#clock = clock;
+    this.#queue = new RingQueue(policy.maxQueueSize);
+  }
+
+  submit(req: InferenceRequest): Promise<Tensor[]> {
+    if (this.#closed) return Promise.reject(new VolleyError('ERR_MODEL_NOT_READY', 'model version is shutting down', 1));
+    const max = this.#policy.maxBatchSize;
+    if (max > 0 && req.rows > max) {
+      return Promise.reject(new VolleyError('ERR_INVALID_INPUT', `request has ${req.rows} rows; the model's max_batch_size is ${max}`));
+    }
+    const done = new Promise<Tensor[]>((resolve, reject) => {
+      req.resolve = resolve;
+      req.reject = reject;
+    });
+    req.enqueuedAt = this.#clock.now();
+    if (!this.#queue.push(req)) {
+      this.stats.rejectedQueueFull++;
+      req.reject(new VolleyError('ERR_QUEUE_FULL', `queue is full (${this.#queue.capacity} requests)`, 1));
+      return done;
+    }
+    if (req.deadline < this.#deadlineAt) this.#armDeadline(req.deadline);
+    this.#pump();
+    return done;
+  }
+
+  inflight(): number {
+    return this.#inflight;
+  }
+
+  queued(): number {
+    return this.#queue.length;
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    if (this.#idle()) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#drained = resolve;
+      this.#pump();
+    });
+  }
+
+  /**
+   * Dispatches while a worker is free. Runs on the event loop only (submit, timers, batch
+   * completion), so nothing else touches the queue meanwhile. A throw here is a bug: everything
+   * queued is rejected rather than left hanging.
+   */
+  #pump(): void {
+    try {
+      while (this.#inflight < this.#executor.concurrency && this.#queue.length > 0) {
+        const now = this.#clock.now();
+        this.#dropDeadHead(now);
+        if (this.#queue.length === 0) break;
+        const { count, rows, stop } = this.#gather(now);
+        const head = this.#queue.at(0) as InferenceRequest;
+        // Closing: nothing more will arrive, so waiting for company is pointless.
+        const decision = this.#closed ? { kind: 'dispatch' as const } : decide(this.#policy, rows, stop, head.enqueuedAt, now);
+        if (decision.kind === 'wait') {
+          this.#armWait(decision.at, now);
+          break;
+        }
+        this.#dispatch(count, now);
+      }
+    } catch (err) {
+      this.#failQueued(asVolleyError(err));
+    }
+    if (this.#drained !== null && this.#idle()) {
+      this.#drained();
+      this.#drained = null;
+    }
+  }
+
+  /** Counts the head run that can share a batch; dead requests inside it ride along for free. */
+  #gather(now: number): { count: number; rows: number; stop: GatherStop } {
+    const head = this.#queue.at(0) as InferenceRequest;
+    const max = this.#policy.maxBatchSize;
+    let rows = head.rows;
+    let count = 1;
+    if (max === 0) return { count, rows, stop: 'full' };
+    for (;;) {
+      const next = this.#queue.at(count);
+      if (next === undefined) return { count, rows, stop: 'end' };
+      if (isDead(next, now)) {
+        count++;
+        continue;
+      }
+      if (!head.canBatchWith(next)) return { count, rows, stop: 'shape' };
+      if (rows + next.rows > max) return { count, rows, stop: 'full' };
+      rows += next.rows;
+      count++;
+      if (rows === max) return { count, rows, stop: 'full' };
+    }
+  }
+
+  #dispatch(count: number, now: number): void {
+    const batch: InferenceRequest[] = [];
+    for (let i = 0; i < count; i++) {
+      const req = this.#queue.shift() as InferenceRequest;
+      if (isDead(req, now)) this.#rejectDead(req, now);
+      else batch.push(req);
+    }
+    if (batch.length === 0) return;
+    this.#inflight++;
+    void this.#run(batch);
+  }
+
+  async #run(batch: InferenceRequest[]): Promise<void> {
+    const batched = this.#policy.maxBatchSize > 0;
+    try {
+      const outputs = await this.#executor.execute(mergeInputs(batch));
+      const perRequest = splitOutputs(outputs, batch, batched);
+      this.stats.batches++;
+      this.stats.requests += batch.length;
+      for (let i = 0; i < batch.length; i++) {
+        this.stats.rows += batch[i].rows;
+        batch[i].resolve(perRequest[i]);
+      }
+    } catch (err) {
+      // A failed batch fails every member, with the same error.
+      const error = asVolleyError(err, 'ERR_RUNTIME');
+      for (const req of batch) req.reject(error);
+    } finally {
+      this.#inflight--;
+      this.#pump();
+    }
+  }
+
+  #dropDeadHead(now: number): void {
+    for (let head = this.#queue.at(0); head !== undefined && isDead(head, now); head = this.#queue.at(0)) {
+      this.#rejectDead(this.#queue.shift() as InferenceRequest, now);
+    }
+  }
+
+  /** Removes expired and cancelled requests anywhere in the queue; re-arms for the next deadline. */
+  #sweep(): void {
+    const now = this.#clock.now();
+    this.#queue.removeWhere((req) => {
+      if (!isDead(req, now)) return false;
+      this.#rejectDead(req, now);
+      return true;
+    });
+    let next = Infinity;
+    for (let i = 0; i < this.#queue.length; i++) next = Math.min(next, (this.#queue.at(i) as InferenceRequest).deadline);
+    if (next !== Infinity) this.#armDeadline(next);
+  }
+
+  #rejectDead(req: InferenceRequest, now: number): void {
+    if (req.cancelled) {
+      this.stats.cancelled++;
+      req.reject(new VolleyError('ERR_CANCELLED', 'client went away before the request ran'));
+    } else {
+      this.stats.expired++;
+      const waited = Math.round((now - req.enqueuedAt) * 1000);
+      req.reject(new VolleyError('ERR_DEADLINE_EXCEEDED', `request timed out after ${waited} µs in the queue`));
+    }
+  }
+
+  #armWait(at: number, now: number): void {
+    if (this.#waitTimer !== null && this.#waitAt <= at) return;
+    if (this.#waitTimer !== null) this.#clock.clearTimer(this.#waitTimer);
+    this.#waitAt = at;
+    this.#waitTimer = this.#clock.setTimer(this.#onWait, Math.max(0, at - now));
+  }
+
+  #armDeadline(at: number): void {
+    if (this.#deadlineTimer !== null) this.#clock.clearTimer(this.#deadlineTimer);
+    this.#deadlineAt = at;
+    this.#deadlineTimer = this.#clock.setTimer(this.#onDeadline, Math.max(0, at - this.#clock.now()));
+  }
+
+  #failQueued(error: VolleyError): void {
+    for (let req = this.#queue.shift(); req !== undefined; req = this.#queue.shift()) req.reject(error);
+  }
+
+  #idle(): boolean {
+    return this.#queue.length === 0 && this.#inflight === 0;
+  }
+}
+
+function isDead(req: InferenceRequest, now: number): boolean {
+  return req.cancelled || req.deadline <= now;
+}

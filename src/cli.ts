@@ -1,0 +1,52 @@
+/** Command line: `volley serve …`. Flags map one-to-one onto ServerConfig (see docs/config.md). */
+import { Command, Option } from 'commander';
+import { ConfigError, loadServerConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { startVolley } from './volley.js';
+import { SERVER_VERSION } from './server/v2-handlers.js';
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('volley').description('Volley: a high-throughput model inference server (KServe v2 / Triton-compatible)').version(SERVER_VERSION);
+  program
+    .command('serve')
+    .description('serve the models in a Triton-style model repository')
+    .option('--model-repository <dir>', 'model repository: <dir>/<model>/[config.json] and <dir>/<model>/<version>/model.onnx (env VOLLEY_MODEL_REPOSITORY)')
+    .option('--port <n>', 'HTTP port; 0 picks a free one (default 8000, env VOLLEY_HTTP_PORT)')
+    .addOption(new Option('--http-port <n>', 'same as --port (Triton spelling)'))
+    .option('--host <addr>', 'address to bind (default 0.0.0.0, env VOLLEY_HOST)')
+    .option('--max-body-bytes <n>', 'largest request body accepted, in bytes (default 67108864 = 64 MiB, env VOLLEY_MAX_BODY_BYTES)')
+    .option('--strict-readiness', 'ready only when every model is READY, not merely settled (env VOLLEY_STRICT_READINESS)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info, env VOLLEY_LOG_LEVEL)')
+    .option('--cpu-threads <n>', 'cores the runtimes may use, shared between instances (default: all, env VOLLEY_CPU_THREADS)')
+    .option('--drain-timeout-ms <n>', 'on shutdown, how long to wait for queued work (default 30000, env VOLLEY_DRAIN_TIMEOUT_MS)')
+    .action(serve);
+  await program.parseAsync(argv);
+}
+
+async function serve(opts: Record<string, string | boolean | undefined>): Promise<void> {
+  const { port, httpPort, ...rest } = opts;
+  let config;
+  try {
+    config = loadServerConfig({ ...rest, httpPort: httpPort ?? port });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`volley: ${err.message}\n(run 'volley serve --help' for the flags)\n`);
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel);
+  process.on('unhandledRejection', (reason) => logger.error({ event: 'unhandled_rejection', err: String(reason) }, 'unhandled promise rejection'));
+  const handle = await startVolley(config, logger);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info({ event: 'signal', signal }, 'received signal');
+    handle.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  await handle.loaded.catch(() => process.exit(1));
+}

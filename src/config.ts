@@ -1,0 +1,95 @@
+/**
+ * Server configuration: one schema, defaults in one place, environment variables (prefix VOLLEY_)
+ * read here and nowhere else. Precedence: defaults < environment < command-line flags. Every
+ * problem is reported at once with its source; the result is frozen and passed down.
+ */
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+export const ServerConfigSchema = z
+  .strictObject({
+    modelRepository: z.string().min(1),
+    host: z.string().min(1).default('0.0.0.0'),
+    httpPort: z.number().int().min(0).max(65535).default(8000),
+    /** Largest request body accepted, bytes. */
+    maxBodyBytes: z.number().int().min(1024).max(2 ** 31 - 1).default(64 * 1024 * 1024),
+    /** Readiness also requires every model READY (as Triton's --strict-readiness). */
+    strictReadiness: z.boolean().default(false),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Cores the runtimes may use; split between a model's instances as ORT intra-op threads. */
+    cpuThreads: z.number().int().min(1).max(1024).default(availableParallelism()),
+    /** How long shutdown waits for queued and running requests before it exits anyway, ms. */
+    drainTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
+  });
+
+export type ServerConfig = Readonly<z.infer<typeof ServerConfigSchema>>;
+type Key = keyof z.infer<typeof ServerConfigSchema>;
+type Kind = 'string' | 'number' | 'boolean';
+
+/** Every setting with its environment variable and how its text is read. */
+const SETTINGS: Readonly<Record<Key, Kind>> = {
+  modelRepository: 'string',
+  host: 'string',
+  httpPort: 'number',
+  maxBodyBytes: 'number',
+  strictReadiness: 'boolean',
+  logLevel: 'string',
+  cpuThreads: 'number',
+  drainTimeoutMs: 'number',
+};
+
+export function envName(key: string): string {
+  return `VOLLEY_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Builds the frozen config from flags (already parsed, camelCase keys, strings or typed values)
+ * and the environment. Throws ConfigError listing every problem.
+ */
+export function loadServerConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const problems: string[] = [];
+  const merged: Record<string, unknown> = {};
+  for (const [key, kind] of Object.entries(SETTINGS) as [Key, Kind][]) {
+    const fromEnv = env[envName(key)];
+    if (fromEnv !== undefined && fromEnv !== '') merged[key] = coerce(fromEnv, kind, envName(key), problems);
+    const flag = flags[key];
+    if (flag !== undefined) merged[key] = typeof flag === 'string' ? coerce(flag, kind, `--${kebab(key)}`, problems) : flag;
+  }
+  for (const key of Object.keys(flags)) if (!(key in SETTINGS)) problems.push(`unknown setting '${key}'`);
+  const result = ServerConfigSchema.safeParse(merged);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const key = String(issue.path[0] ?? '');
+      problems.push(`${key} (--${kebab(key)} / ${envName(key)}): ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return Object.freeze(result.data);
+}
+
+function coerce(text: string, kind: Kind, source: string, problems: string[]): unknown {
+  if (kind === 'string') return text;
+  if (kind === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(text)) return true;
+    if (/^(0|false|no|off)$/i.test(text)) return false;
+    problems.push(`${source}: '${text}' is not a boolean (true/false)`);
+    return undefined;
+  }
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n)) {
+    problems.push(`${source}: '${text}' is not a number`);
+    return undefined;
+  }
+  return n;
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}

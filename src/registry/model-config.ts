@@ -1,0 +1,98 @@
+/**
+ * Per-model `config.json`, in Triton's names where Triton has one. Validated with zod: unknown keys
+ * are rejected and every problem is reported at once with its path, so a bad file fails that model's
+ * load with a message that says what to fix, never the server.
+ */
+import { z } from 'zod';
+import { VolleyError } from '../errors.js';
+
+/** When config.json leaves max_batch_size out and every tensor's first dimension is dynamic. */
+export const AUTO_MAX_BATCH_SIZE = 32;
+export const DEFAULT_MAX_QUEUE_SIZE = 1024;
+
+const TensorOverrideSchema = z.strictObject({
+  name: z.string().min(1),
+  data_type: z.string().regex(/^TYPE_[A-Z0-9]+$/, 'must be a Triton type name such as TYPE_FP32'),
+  /** Without the batch dimension, as in Triton; -1 = dynamic. */
+  dims: z.array(z.number().int().min(-1)),
+});
+
+const VersionPolicySchema = z.union([
+  z.strictObject({ latest: z.strictObject({ num_versions: z.number().int().min(1) }) }),
+  z.strictObject({ all: z.strictObject({}) }),
+  z.strictObject({ specific: z.strictObject({ versions: z.array(z.number().int().min(1)).min(1) }) }),
+]);
+
+export const ModelConfigSchema = z
+  .strictObject({
+    name: z.string().optional(),
+    platform: z.literal('onnxruntime_onnx').optional(),
+    backend: z.literal('onnxruntime').optional(),
+    max_batch_size: z.number().int().min(0).max(65536).optional(),
+    dynamic_batching: z
+      .strictObject({
+        preferred_batch_size: z.array(z.number().int().min(1)).default([]),
+        max_queue_delay_microseconds: z.number().int().min(0).max(60_000_000).default(0),
+        max_queue_size: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_QUEUE_SIZE),
+      })
+      .optional(),
+    instance_count: z.number().int().min(1).max(64).default(1),
+    input: z.array(TensorOverrideSchema).optional(),
+    output: z.array(TensorOverrideSchema).optional(),
+    version_policy: VersionPolicySchema.default({ latest: { num_versions: 1 } }),
+    default_model_filename: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be a plain file name')
+      .default('model.onnx'),
+    /** Triton's backend parameters, e.g. `{"intra_op_thread_count": {"string_value": "2"}}`. */
+    parameters: z.record(z.string(), z.strictObject({ string_value: z.string() })).default({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const max = cfg.max_batch_size;
+    if (cfg.dynamic_batching !== undefined && max === 0) {
+      ctx.addIssue({ code: 'custom', path: ['dynamic_batching'], message: 'needs max_batch_size > 0 (0 means the model has no batch dimension)' });
+    }
+    for (const [i, size] of (cfg.dynamic_batching?.preferred_batch_size ?? []).entries()) {
+      if (max !== undefined && max > 0 && size > max) {
+        ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'preferred_batch_size', i], message: `${size} exceeds max_batch_size ${max}` });
+      }
+    }
+    const threads = cfg.parameters.intra_op_thread_count?.string_value;
+    if (threads !== undefined && !/^[1-9][0-9]*$/.test(threads)) {
+      ctx.addIssue({ code: 'custom', path: ['parameters', 'intra_op_thread_count'], message: 'must be a positive integer string' });
+    }
+  });
+
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+export type TensorOverride = z.infer<typeof TensorOverrideSchema>;
+export type VersionPolicy = z.infer<typeof VersionPolicySchema>;
+
+/** Parses config.json text (or an already-parsed value); throws ERR_INVALID_CONFIG listing every problem. */
+export function parseModelConfig(modelName: string, source: string | unknown): ModelConfig {
+  let raw: unknown = source;
+  if (typeof source === 'string') {
+    try {
+      raw = JSON.parse(source);
+    } catch (err) {
+      throw new VolleyError('ERR_INVALID_CONFIG', `model '${modelName}': config.json is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const result = ModelConfigSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`);
+    throw new VolleyError('ERR_INVALID_CONFIG', `model '${modelName}': invalid config.json: ${problems.join('; ')}`);
+  }
+  const cfg = result.data;
+  if (cfg.name !== undefined && cfg.name !== modelName) {
+    throw new VolleyError('ERR_INVALID_CONFIG', `model '${modelName}': config.json name '${cfg.name}' does not match the directory name`);
+  }
+  return Object.freeze(cfg);
+}
+
+/** The version numbers a policy selects from those present on disk (ascending). */
+export function selectVersions(policy: VersionPolicy, available: readonly number[]): number[] {
+  const sorted = [...available].sort((a, b) => a - b);
+  if ('all' in policy) return sorted;
+  if ('latest' in policy) return sorted.slice(Math.max(0, sorted.length - policy.latest.num_versions));
+  return sorted.filter((v) => policy.specific.versions.includes(v));
+}

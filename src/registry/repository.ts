@@ -1,0 +1,63 @@
+/**
+ * Reads a Triton-style model repository: `<root>/<model>/config.json` (optional) and
+ * `<root>/<model>/<version>/<default_model_filename>`. Only names that match MODEL_NAME are ever
+ * joined onto the root, so no path built here can leave the repository.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
+
+export interface ModelDirectory {
+  name: string;
+  dir: string;
+  /** config.json's text, or null when the model has none. */
+  configText: string | null;
+  /** Numeric version subdirectories, ascending. */
+  versions: number[];
+}
+
+export function isValidModelName(name: string): boolean {
+  return MODEL_NAME.test(name) && name !== '.' && name !== '..';
+}
+
+/** Lists model directories; a name that is not a valid model name is skipped and reported. */
+export async function scanRepository(root: string): Promise<{ models: ModelDirectory[]; skipped: string[] }> {
+  const entries = await readdir(root, { withFileTypes: true });
+  const models: ModelDirectory[] = [];
+  const skipped: string[] = [];
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (entry.name.startsWith('.')) continue;
+    const dir = join(root, entry.name);
+    if (!(await isDirectory(dir))) continue;
+    if (!isValidModelName(entry.name)) {
+      skipped.push(entry.name);
+      continue;
+    }
+    models.push(await readModelDirectory(entry.name, dir));
+  }
+  return { models, skipped };
+}
+
+async function readModelDirectory(name: string, dir: string): Promise<ModelDirectory> {
+  let configText: string | null = null;
+  try {
+    configText = await readFile(join(dir, 'config.json'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const versions: number[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (VERSION_DIR.test(entry.name) && (await isDirectory(join(dir, entry.name)))) versions.push(Number(entry.name));
+  }
+  return { name, dir, configText, versions: versions.sort((a, b) => a - b) };
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * What a loaded model version serves: the model's own signature, narrowed by config.json
+ * overrides, plus the batch policy. Also validates requests against it, so a bad request is a
+ * clear 400 before it reaches the queue, never a runtime failure inside a batch shared with others.
+ */
+import type { BatchPolicy } from '../batching/policy.js';
+import { InferenceRequest } from '../batching/inference-request.js';
+import { VolleyError } from '../errors.js';
+import type { ModelSignature } from '../runtimes/runtime.js';
+import { datatypeFromTriton } from '../runtimes/tensor.js';
+import type { Tensor, TensorSpec } from '../runtimes/tensor.js';
+import { AUTO_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE_SIZE } from './model-config.js';
+import type { ModelConfig, TensorOverride } from './model-config.js';
+
+export interface ServingSpec {
+  readonly maxBatchSize: number;
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  readonly policy: BatchPolicy;
+}
+
+export function resolveServingSpec(modelName: string, cfg: ModelConfig, signature: ModelSignature): ServingSpec {
+  const all = [...signature.inputs, ...signature.outputs];
+  const maxBatchSize = cfg.max_batch_size ?? (all.every((t) => t.shape.length > 0 && t.shape[0] === -1) ? AUTO_MAX_BATCH_SIZE : 0);
+  const batched = maxBatchSize > 0;
+  if (batched) {
+    for (const t of all) {
+      if (t.shape.length === 0 || t.shape[0] !== -1) {
+        throw new VolleyError('ERR_INVALID_CONFIG', `model '${modelName}': max_batch_size is ${maxBatchSize} but '${t.name}' has shape [${t.shape}], whose first dimension is not dynamic; set max_batch_size to 0`);
+      }
+    }
+  }
+  const inputs = applyOverrides(modelName, 'input', signature.inputs, cfg.input ?? [], batched);
+  const outputs = applyOverrides(modelName, 'output', signature.outputs, cfg.output ?? [], batched);
+  const db = cfg.dynamic_batching;
+  const policy: BatchPolicy = {
+    maxBatchSize,
+    preferredBatchSizes: [...(db?.preferred_batch_size ?? [])].sort((a, b) => a - b),
+    maxQueueDelayMs: (db?.max_queue_delay_microseconds ?? 0) / 1000,
+    maxQueueSize: db?.max_queue_size ?? DEFAULT_MAX_QUEUE_SIZE,
+  };
+  return Object.freeze({ maxBatchSize, inputs, outputs, policy });
+}
+
+function applyOverrides(modelName: string, kind: string, specs: readonly TensorSpec[], overrides: readonly TensorOverride[], batched: boolean): TensorSpec[] {
+  const result = specs.map((s) => ({ ...s, shape: [...s.shape] }));
+  for (const o of overrides) {
+    const where = `model '${modelName}': config.json ${kind} '${o.name}'`;
+    const spec = result.find((s) => s.name === o.name);
+    if (spec === undefined) throw new VolleyError('ERR_INVALID_CONFIG', `${where} is not an ${kind} of the model (it has: ${specs.map((s) => s.name).join(', ')})`);
+    if (datatypeFromTriton(o.data_type) !== spec.datatype) {
+      throw new VolleyError('ERR_INVALID_CONFIG', `${where} has data_type ${o.data_type} but the model says ${spec.datatype}`);
+    }
+    const dims = batched ? [-1, ...o.dims] : o.dims;
+    if (dims.length !== spec.shape.length) {
+      throw new VolleyError('ERR_INVALID_CONFIG', `${where} has dims [${o.dims}] but the model's shape is [${spec.shape}]${batched ? ' (dims exclude the batch dimension)' : ''}`);
+    }
+    dims.forEach((d, i) => {
+      if (spec.shape[i] !== -1 && d !== -1 && spec.shape[i] !== d) {
+        throw new VolleyError('ERR_INVALID_CONFIG', `${where} dimension ${i} is ${d} but the model fixes it at ${spec.shape[i]}`);
+      }
+      if (spec.shape[i] === -1) spec.shape[i] = d;
+    });
+  }
+  return result;
+}
+
+/**
+ * Orders the request's tensors as the model declares them and checks each against its spec.
+ * Throws ERR_INVALID_INPUT naming the tensor and what is wrong.
+ */
+export function buildInferenceRequest(spec: ServingSpec, tensors: readonly Tensor[], deadline: number): InferenceRequest {
+  const ordered: Tensor[] = [];
+  let rows = -1;
+  for (const t of tensors) {
+    if (!spec.inputs.some((s) => s.name === t.name)) {
+      throw new VolleyError('ERR_INVALID_INPUT', `unknown input '${t.name}'; the model's inputs are: ${spec.inputs.map((s) => s.name).join(', ')}`);
+    }
+  }
+  for (const s of spec.inputs) {
+    const matches = tensors.filter((t) => t.name === s.name);
+    if (matches.length === 0) throw new VolleyError('ERR_INVALID_INPUT', `missing input '${s.name}' (${s.datatype} [${s.shape}])`);
+    if (matches.length > 1) throw new VolleyError('ERR_INVALID_INPUT', `input '${s.name}' is given ${matches.length} times`);
+    const t = matches[0];
+    checkTensor(spec, s, t);
+    if (spec.maxBatchSize > 0) {
+      if (rows !== -1 && t.shape[0] !== rows) {
+        throw new VolleyError('ERR_INVALID_INPUT', `input '${t.name}' has batch size ${t.shape[0]} but another input has ${rows}`);
+      }
+      rows = t.shape[0];
+    }
+    ordered.push(t);
+  }
+  return new InferenceRequest(ordered, spec.maxBatchSize > 0 ? rows : 1, deadline);
+}
+
+function checkTensor(spec: ServingSpec, s: TensorSpec, t: Tensor): void {
+  if (t.datatype !== s.datatype) throw new VolleyError('ERR_INVALID_INPUT', `input '${t.name}' has datatype ${t.datatype}; the model expects ${s.datatype}`);
+  if (t.shape.length !== s.shape.length) {
+    throw new VolleyError('ERR_INVALID_INPUT', `input '${t.name}' has shape [${t.shape}]; the model expects [${s.shape}] (-1 = any size)`);
+  }
+  for (let i = 0; i < s.shape.length; i++) {
+    if (s.shape[i] !== -1 && s.shape[i] !== t.shape[i]) {
+      throw new VolleyError('ERR_INVALID_INPUT', `input '${t.name}' has shape [${t.shape}]; the model expects [${s.shape}] (-1 = any size)`);
+    }
+  }
+  if (spec.maxBatchSize > 0 && (t.shape[0] < 1 || t.shape[0] > spec.maxBatchSize)) {
+    throw new VolleyError('ERR_INVALID_INPUT', `input '${t.name}' has batch size ${t.shape[0]}; it must be between 1 and max_batch_size ${spec.maxBatchSize}`);
+  }
+}
+
+/** Output names to return: all when the request names none; unknown names are a 400. */
+export function selectOutputs(spec: ServingSpec, requested: readonly string[] | undefined): readonly string[] | undefined {
+  if (requested === undefined) return undefined;
+  for (const name of requested) {
+    if (!spec.outputs.some((o) => o.name === name)) {
+      throw new VolleyError('ERR_INVALID_OUTPUT', `unknown output '${name}'; the model's outputs are: ${spec.outputs.map((o) => o.name).join(', ')}`);
+    }
+  }
+  return requested;
+}

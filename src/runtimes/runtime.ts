@@ -1,0 +1,40 @@
+import type { TensorSpec, WireTensor } from './tensor.js';
+
+/** Inputs and outputs a model declares; -1 marks a dynamic dimension. */
+export interface ModelSignature {
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+/** Runtimes a worker can host. TF.js and GPU execution providers plug in here. */
+export type RuntimeKind = 'onnx';
+
+export interface RuntimeOptions {
+  kind: RuntimeKind;
+  modelPath: string;
+  /** Threads ORT may use inside one operator; sized so all instances together fit the cores. */
+  intraOpThreads: number;
+  /** ORT spin-waits its pool threads by default; on a small box that steals the event loop's core. */
+  allowSpinning: boolean;
+}
+
+/**
+ * One loaded model inside one worker thread. `run` takes tensors whose buffers were transferred
+ * in and returns tensors whose buffers can be transferred out (each owning its buffer).
+ */
+export interface Runtime {
+  readonly signature: ModelSignature;
+  run(inputs: WireTensor[]): Promise<WireTensor[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * The main thread's view of a model version's workers: what the batcher dispatches to.
+ * `concurrency` is how many batches may run at once (one per instance).
+ */
+export interface BatchExecutor {
+  readonly concurrency: number;
+  readonly signature: ModelSignature;
+  execute(inputs: WireTensor[]): Promise<WireTensor[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,43 @@
+/**
+ * Piscina worker entry: one runtime per worker thread, loaded once when the thread starts.
+ * Replies are plain objects; errors travel as `{code, message}` because structured clone loses
+ * the error class. Output buffers are transferred back, not copied.
+ */
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
+import { asVolleyError } from '../errors.js';
+import type { WireError } from '../errors.js';
+import { OnnxRuntime } from './onnx/onnx-runtime.js';
+import type { ModelSignature, Runtime, RuntimeOptions } from './runtime.js';
+import type { WireTensor } from './tensor.js';
+
+export type WorkerTask = { op: 'describe' } | { op: 'run'; inputs: WireTensor[] };
+
+export type WorkerReply =
+  | { ok: true; signature: ModelSignature }
+  | { ok: true; outputs: WireTensor[] }
+  | { ok: false; error: WireError };
+
+const options = workerData as RuntimeOptions;
+
+async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  switch (opts.kind) {
+    case 'onnx':
+      return OnnxRuntime.load(opts);
+  }
+}
+
+// Keep a load failure as a value so that every task reports it instead of an unhandled rejection.
+const loaded: Promise<Runtime | WireError> = createRuntime(options).catch((err) => asVolleyError(err, 'ERR_MODEL_LOAD').toWire());
+
+export default async function handle(task: WorkerTask): Promise<unknown> {
+  const runtime = await loaded;
+  if (!('run' in runtime)) return { ok: false, error: runtime } satisfies WorkerReply;
+  if (task.op === 'describe') return { ok: true, signature: runtime.signature } satisfies WorkerReply;
+  try {
+    const outputs = await runtime.run(task.inputs);
+    const reply: WorkerReply = { ok: true, outputs };
+    return move({ [transferableSymbol]: outputs.map((o) => o.buffer), [valueSymbol]: reply } as never);
+  } catch (err) {
+    return { ok: false, error: asVolleyError(err, 'ERR_RUNTIME').toWire() } satisfies WorkerReply;
+  }
+}

@@ -1,0 +1,114 @@
+import uWS from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { VolleyError } from '../errors.js';
+import { Exchange } from './exchange.js';
+import * as v2 from './v2-handlers.js';
+import type { ServerContext } from './v2-handlers.js';
+
+type Handler = (ctx: ServerContext, ex: Exchange) => void | Promise<void>;
+type Method = 'get' | 'post';
+
+interface Route {
+  method: Method;
+  pattern: string;
+  handler: Handler;
+}
+
+const MODEL = '/v2/models/:model';
+const VERSION = '/v2/models/:model/versions/:version';
+
+const ROUTES: readonly Route[] = [
+  { method: 'get', pattern: '/v2/health/live', handler: v2.live },
+  { method: 'get', pattern: '/v2/health/ready', handler: v2.ready },
+  { method: 'get', pattern: '/v2', handler: v2.serverMetadata },
+  { method: 'get', pattern: MODEL, handler: v2.modelMetadata },
+  { method: 'get', pattern: VERSION, handler: v2.modelMetadata },
+  { method: 'get', pattern: `${MODEL}/ready`, handler: v2.modelReady },
+  { method: 'get', pattern: `${VERSION}/ready`, handler: v2.modelReady },
+  { method: 'get', pattern: `${MODEL}/config`, handler: v2.modelConfig },
+  { method: 'get', pattern: `${VERSION}/config`, handler: v2.modelConfig },
+  { method: 'post', pattern: `${MODEL}/infer`, handler: v2.infer },
+  { method: 'post', pattern: `${VERSION}/infer`, handler: v2.infer },
+  { method: 'post', pattern: '/v2/repository/index', handler: v2.repositoryIndex },
+];
+
+/**
+ * The uWebSockets.js front end: routes, 405 for a known path with the wrong method, 404 for
+ * anything else. Every handler runs inside `#dispatch`, which turns any throw or rejection into a
+ * JSON error and logs what is worth logging, so no request can take the process down.
+ */
+export class HttpServer {
+  readonly #ctx: ServerContext;
+  readonly #app: TemplatedApp;
+  #listenSocket: us_listen_socket | null = null;
+
+  constructor(ctx: ServerContext) {
+    this.#ctx = ctx;
+    this.#app = uWS.App();
+    const allowed = new Map<string, string[]>();
+    for (const route of ROUTES) {
+      const params = (route.pattern.match(/:/g) ?? []).length;
+      this.#app[route.method](route.pattern, (res, req) => this.#dispatch(res, req, params, route.handler));
+      allowed.set(route.pattern, [...(allowed.get(route.pattern) ?? []), route.method.toUpperCase()]);
+    }
+    for (const [pattern, methods] of allowed) {
+      const allow = methods.join(', ');
+      this.#app.any(pattern, (res, req) => this.#reject(res, req, new VolleyError('ERR_METHOD_NOT_ALLOWED', `${req.getCaseSensitiveMethod()} is not allowed on ${req.getUrl()}; use ${allow}`), { Allow: allow }));
+    }
+    this.#app.any('/*', (res, req) => this.#reject(res, req, new VolleyError('ERR_ROUTE_NOT_FOUND', `no route for ${req.getCaseSensitiveMethod()} ${req.getUrl()}`)));
+  }
+
+  /** Binds and resolves with the port (useful with port 0). */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#app.listen(host, port, (socket) => {
+        if (!socket) {
+          reject(new Error(`could not listen on ${host}:${port}`));
+          return;
+        }
+        this.#listenSocket = socket;
+        resolve(uWS.us_socket_local_port(socket));
+      });
+    });
+  }
+
+  /** Stops accepting connections and closes the open ones. */
+  close(): void {
+    if (this.#listenSocket !== null) uWS.us_listen_socket_close(this.#listenSocket);
+    this.#listenSocket = null;
+    // close() exists in uWS v20.30 but its type declarations predate it.
+    (this.#app as TemplatedApp & { close(): void }).close();
+  }
+
+  #dispatch(res: HttpResponse, req: HttpRequest, params: number, handler: Handler): void {
+    const ex = new Exchange(res, req, params);
+    try {
+      const pending = handler(this.#ctx, ex);
+      if (pending !== undefined) pending.catch((err: unknown) => this.#fail(ex, err));
+    } catch (err) {
+      this.#fail(ex, err);
+    }
+  }
+
+  #reject(res: HttpResponse, req: HttpRequest, error: VolleyError, headers?: Record<string, string>): void {
+    const ex = new Exchange(res, req, 0);
+    // Drain any body so the connection stays usable for the next request.
+    if (ex.contentLength !== 0 && ex.method !== 'GET' && ex.method !== 'HEAD') {
+      ex.readBody(this.#ctx.maxBodyBytes).then(
+        () => ex.sendError(error, headers),
+        (err: unknown) => ex.sendError(err),
+      );
+      return;
+    }
+    ex.sendError(error, headers);
+  }
+
+  #fail(ex: Exchange, err: unknown): void {
+    const error = ex.sendError(err);
+    const log = this.#ctx.logger;
+    const fields = { event: 'request_error', code: error.code, url: ex.url, method: ex.method, err: error.message };
+    if (error.category === 'internal') log.error(fields, 'request failed');
+    else if (error.category === 'unavailable' || error.category === 'deadline') log.warn(fields, 'request refused');
+    else log.debug(fields, 'bad request');
+  }
+}

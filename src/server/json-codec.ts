@@ -1,0 +1,188 @@
+/**
+ * KServe v2 JSON: request bodies to tensors, tensors to response bodies. Structure is checked by
+ * hand rather than with a schema library because this runs per request; every failure is an
+ * ERR_INVALID_* naming the field. Element conversion is unavoidable for JSON (numbers are text);
+ * binary formats skip it.
+ */
+import { VolleyError } from '../errors.js';
+import { DATATYPES, isDatatype } from '../runtimes/tensor.js';
+import type { Datatype, Tensor, TypedArray } from '../runtimes/tensor.js';
+import { floatToHalf, halfToFloat } from './fp16.js';
+
+/** Largest element count one tensor may declare; checked before anything is allocated. */
+export const MAX_TENSOR_ELEMENTS = 2 ** 28;
+
+export interface InferPayload {
+  id: string | undefined;
+  inputs: Tensor[];
+  /** Output names the client asked for, in its order; undefined = all. */
+  outputs: string[] | undefined;
+  /** `parameters.timeout`, microseconds, as Triton. */
+  timeoutUs: number | undefined;
+}
+
+export function parseJson(body: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+  } catch (err) {
+    throw new VolleyError('ERR_INVALID_JSON', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function decodeInferRequest(body: Uint8Array): InferPayload {
+  const req = parseJson(body);
+  if (!isObject(req)) throw invalid('request body must be a JSON object');
+  const { id, inputs, outputs, parameters } = req;
+  if (id !== undefined && typeof id !== 'string') throw invalid("'id' must be a string");
+  if (!Array.isArray(inputs) || inputs.length === 0) throw invalid("'inputs' must be a non-empty array");
+  let timeoutUs: number | undefined;
+  if (parameters !== undefined) {
+    if (!isObject(parameters)) throw invalid("'parameters' must be an object");
+    if (parameters.timeout !== undefined) {
+      const t = parameters.timeout;
+      if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) throw invalid("'parameters.timeout' must be a non-negative integer (microseconds)");
+      timeoutUs = t;
+    }
+  }
+  return { id, inputs: inputs.map(decodeInput), outputs: decodeOutputs(outputs), timeoutUs };
+}
+
+function decodeInput(raw: unknown, index: number): Tensor {
+  if (!isObject(raw)) throw invalid(`inputs[${index}] must be an object`);
+  const { name, datatype, shape, data, parameters } = raw;
+  if (typeof name !== 'string' || name === '') throw invalid(`inputs[${index}].name must be a non-empty string`);
+  if (!isDatatype(datatype)) {
+    throw badInput(`input '${name}': datatype ${JSON.stringify(datatype)} is not supported (use one of ${Object.keys(DATATYPES).join(', ')})`);
+  }
+  if (isObject(parameters) && parameters.binary_data_size !== undefined) {
+    throw badInput(`input '${name}' has binary_data_size but the request has no Inference-Header-Content-Length header`);
+  }
+  const dims = decodeShape(name, shape);
+  let count = 1;
+  for (const d of dims) count *= d;
+  if (count > MAX_TENSOR_ELEMENTS) throw badInput(`input '${name}': shape [${dims}] has ${count} elements, more than the limit of ${MAX_TENSOR_ELEMENTS}`);
+  if (!Array.isArray(data)) throw badInput(`input '${name}': 'data' must be an array (flat or nested)`);
+  const out = new DATATYPES[datatype].array(count);
+  const written = fill(out, data, datatype, name, 0, 0);
+  if (written !== count) throw badInput(`input '${name}': shape [${dims}] needs ${count} values but 'data' has ${written}`);
+  return { name, datatype, shape: dims, data: out };
+}
+
+function decodeShape(name: string, shape: unknown): number[] {
+  if (!Array.isArray(shape)) throw badInput(`input '${name}': 'shape' must be an array of non-negative integers`);
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > MAX_TENSOR_ELEMENTS) {
+      throw badInput(`input '${name}': shape ${JSON.stringify(shape)} is invalid; each dimension must be an integer between 0 and ${MAX_TENSOR_ELEMENTS}`);
+    }
+  }
+  return shape as number[];
+}
+
+/**
+ * Writes (possibly nested) `data` into `out` from `offset`; returns the new offset. Stops
+ * counting past the end rather than writing out of bounds, so a mismatch is reported, never
+ * overflowed. Nesting deeper than a tensor could have is refused.
+ */
+function fill(out: TypedArray, data: unknown[], datatype: Datatype, name: string, offset: number, depth: number): number {
+  if (depth > 32) throw badInput(`input '${name}': 'data' is nested too deeply`);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (Array.isArray(v)) {
+      offset = fill(out, v, datatype, name, offset, depth + 1);
+      continue;
+    }
+    if (offset < out.length) out[offset] = convert(v, datatype, name) as never;
+    offset++;
+  }
+  return offset;
+}
+
+const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
+  UINT8: [0, 255],
+  UINT16: [0, 65535],
+  UINT32: [0, 4294967295],
+  UINT64: [0, Number.MAX_VALUE],
+  INT8: [-128, 127],
+  INT16: [-32768, 32767],
+  INT32: [-2147483648, 2147483647],
+  INT64: [-Number.MAX_VALUE, Number.MAX_VALUE],
+};
+
+function convert(v: unknown, datatype: Datatype, name: string): number | bigint {
+  switch (datatype) {
+    case 'FP32':
+    case 'FP64':
+      if (typeof v === 'number') return v;
+      break;
+    case 'FP16':
+      if (typeof v === 'number') return floatToHalf(v);
+      break;
+    case 'BOOL':
+      if (typeof v === 'boolean') return v ? 1 : 0;
+      break;
+    default: {
+      const [lo, hi] = INT_RANGE[datatype] as [number, number];
+      if (typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi) {
+        return datatype === 'INT64' || datatype === 'UINT64' ? BigInt(v) : v;
+      }
+      if (typeof v === 'number' && Number.isInteger(v)) throw badInput(`input '${name}': value ${v} is out of range for ${datatype}`);
+    }
+  }
+  throw badInput(`input '${name}': value ${JSON.stringify(v)} is not a valid ${datatype} element`);
+}
+
+function decodeOutputs(outputs: unknown): string[] | undefined {
+  if (outputs === undefined) return undefined;
+  if (!Array.isArray(outputs)) throw new VolleyError('ERR_INVALID_OUTPUT', "'outputs' must be an array of {name}");
+  return outputs.map((o, i) => {
+    if (!isObject(o) || typeof o.name !== 'string') throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}] must be an object with a string 'name'`);
+    return o.name;
+  });
+}
+
+/** The response body. Strings go through JSON.stringify; numbers are joined straight from typed arrays. */
+export function encodeInferResponse(model: string, version: number, id: string | undefined, outputs: readonly Tensor[]): string {
+  let s = `{"model_name":${JSON.stringify(model)},"model_version":"${version}"`;
+  if (id !== undefined) s += `,"id":${JSON.stringify(id)}`;
+  s += ',"outputs":[';
+  for (let i = 0; i < outputs.length; i++) {
+    const t = outputs[i];
+    if (i > 0) s += ',';
+    s += `{"name":${JSON.stringify(t.name)},"datatype":"${t.datatype}","shape":[${t.shape.join(',')}],"data":[${encodeData(t)}]}`;
+  }
+  return s + ']}';
+}
+
+function encodeData(t: Tensor): string {
+  switch (t.datatype) {
+    case 'BOOL':
+      return Array.from(t.data as Uint8Array, (b) => (b !== 0 ? 'true' : 'false')).join(',');
+    case 'FP16':
+      return finiteOrNull(Array.from(t.data as Uint16Array, halfToFloat).join(','), t);
+    case 'FP32':
+    case 'FP64':
+      return finiteOrNull((t.data as Float32Array).join(','), t);
+    default:
+      // Integers (BigInt ones too) print exactly.
+      return (t.data as Int32Array).join(',');
+  }
+}
+
+/** JSON has no NaN or Infinity: such elements become null (rare, so the check is a string scan). */
+function finiteOrNull(joined: string, t: Tensor): string {
+  if (!/[NI]/.test(joined)) return joined;
+  const values = t.datatype === 'FP16' ? Array.from(t.data as Uint16Array, halfToFloat) : Array.from(t.data as Float32Array);
+  return values.map((v) => (Number.isFinite(v) ? String(v) : 'null')).join(',');
+}
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function badInput(message: string): VolleyError {
+  return new VolleyError('ERR_INVALID_INPUT', message);
+}
+
+function invalid(message: string): VolleyError {
+  return new VolleyError('ERR_INVALID_REQUEST', message);
+}

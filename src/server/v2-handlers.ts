@@ -1,0 +1,139 @@
+/**
+ * KServe Open Inference Protocol v2 endpoints (plus Triton's repository index and model config).
+ * Handlers take an Exchange whose headers and URL parameters were read up front, and throw
+ * VolleyErrors; the router turns those into `{"error": ...}` responses.
+ */
+import { VolleyError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { buildInferenceRequest, selectOutputs } from '../registry/serving-spec.js';
+import type { ModelRegistry } from '../registry/registry.js';
+import type { ModelVersion } from '../registry/model-version.js';
+import type { Tensor } from '../runtimes/tensor.js';
+import type { Exchange } from './exchange.js';
+import { decodeInferRequest, encodeInferResponse, isObject, parseJson } from './json-codec.js';
+
+export const SERVER_NAME = 'volley';
+export const SERVER_VERSION = '0.1.0';
+export const EXTENSIONS = ['model_repository', 'model_configuration'];
+
+export interface ServerContext {
+  readonly registry: ModelRegistry;
+  readonly logger: Logger;
+  readonly maxBodyBytes: number;
+  readonly strictReadiness: boolean;
+  draining: boolean;
+}
+
+const OK = '200 OK';
+
+export function live(_ctx: ServerContext, ex: Exchange): void {
+  ex.sendJson(OK, '{"live":true}');
+}
+
+export function ready(ctx: ServerContext, ex: Exchange): void {
+  if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
+  if (!ctx.registry.allSettled(ctx.strictReadiness)) {
+    throw new VolleyError('ERR_SERVER_NOT_READY', ctx.registry.loaded ? 'not every model is READY (strict readiness)' : 'models are still loading', 1);
+  }
+  ex.sendJson(OK, '{"ready":true}');
+}
+
+export function serverMetadata(_ctx: ServerContext, ex: Exchange): void {
+  ex.sendJson(OK, JSON.stringify({ name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS }));
+}
+
+/** Params: [model] or [model, version]. */
+function lookupVersion(ctx: ServerContext, ex: Exchange): { versions: ModelVersion[]; chosen: ModelVersion | undefined } {
+  return ctx.registry.lookup(ex.param(0), ex.params.length > 1 ? ex.param(1) : undefined);
+}
+
+export function modelReady(ctx: ServerContext, ex: Exchange): void {
+  const { chosen } = lookupVersion(ctx, ex);
+  if (chosen === undefined || chosen.state !== 'READY') {
+    const why = chosen === undefined ? 'has no versions' : `version ${chosen.version} is ${chosen.state}${chosen.reason ? `: ${chosen.reason}` : ''}`;
+    throw new VolleyError('ERR_MODEL_NOT_READY', `model '${ex.param(0)}' ${why}`, 1);
+  }
+  ex.sendJson(OK, JSON.stringify({ name: chosen.model, version: String(chosen.version), ready: true }));
+}
+
+export function modelMetadata(ctx: ServerContext, ex: Exchange): void {
+  const { versions, chosen } = lookupVersion(ctx, ex);
+  const spec = requireSpec(ex.param(0), chosen);
+  ex.sendJson(
+    OK,
+    JSON.stringify({
+      name: (chosen as ModelVersion).model,
+      versions: versions.filter((v) => v.state === 'READY').map((v) => String(v.version)),
+      platform: 'onnxruntime_onnx',
+      inputs: spec.inputs,
+      outputs: spec.outputs,
+    }),
+  );
+}
+
+/** The effective configuration, with what was derived from the model filled in. */
+export function modelConfig(ctx: ServerContext, ex: Exchange): void {
+  const { chosen } = lookupVersion(ctx, ex);
+  const spec = requireSpec(ex.param(0), chosen);
+  const mv = chosen as ModelVersion;
+  const { policy } = spec;
+  const config = {
+    ...mv.config,
+    name: mv.model,
+    platform: 'onnxruntime_onnx',
+    max_batch_size: spec.maxBatchSize,
+    dynamic_batching:
+      spec.maxBatchSize > 0
+        ? { preferred_batch_size: policy.preferredBatchSizes, max_queue_delay_microseconds: Math.round(policy.maxQueueDelayMs * 1000), max_queue_size: policy.maxQueueSize }
+        : undefined,
+    input: spec.inputs,
+    output: spec.outputs,
+  };
+  ex.sendJson(OK, JSON.stringify(config));
+}
+
+function requireSpec(name: string, mv: ModelVersion | undefined): NonNullable<ModelVersion['spec']> {
+  if (mv === undefined || mv.spec === null) {
+    const why = mv === undefined ? 'has no loaded version' : `version ${mv.version} is ${mv.state}${mv.reason ? `: ${mv.reason}` : ''}`;
+    throw new VolleyError('ERR_MODEL_NOT_READY', `model '${name}' ${why}`, 1);
+  }
+  return mv.spec;
+}
+
+export async function repositoryIndex(ctx: ServerContext, ex: Exchange): Promise<void> {
+  const body = await ex.readBody(ctx.maxBodyBytes);
+  let readyOnly = false;
+  if (body.length > 0) {
+    const req = parseJson(body);
+    if (!isObject(req)) throw new VolleyError('ERR_INVALID_REQUEST', 'request body must be a JSON object');
+    if (req.ready !== undefined && typeof req.ready !== 'boolean') throw new VolleyError('ERR_INVALID_REQUEST', "'ready' must be a boolean");
+    readyOnly = req.ready === true;
+  }
+  const rows = ctx.registry.index().filter((r) => !readyOnly || r.state === 'READY');
+  ex.sendJson(OK, JSON.stringify(rows));
+}
+
+const JSON_TYPES = /^application\/json\s*(;.*)?$/i;
+
+export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
+  if (ex.contentType !== '' && !JSON_TYPES.test(ex.contentType)) {
+    throw new VolleyError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Type '${ex.contentType}' is not supported; send application/json`);
+  }
+  const body = await ex.readBody(ctx.maxBodyBytes);
+  if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
+  const mv = ctx.registry.resolve(ex.param(0), ex.params.length > 1 ? ex.param(1) : undefined);
+  const spec = mv.spec as NonNullable<ModelVersion['spec']>;
+  const payload = decodeInferRequest(body);
+  const wanted = selectOutputs(spec, payload.outputs);
+  // Triton: a timeout of 0 means none.
+  const deadline = payload.timeoutUs ? performance.now() + payload.timeoutUs / 1000 : Infinity;
+  const request = buildInferenceRequest(spec, payload.inputs, deadline);
+  ex.onAbort = () => request.cancel();
+  const outputs = await (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request);
+  ex.sendJson(OK, encodeInferResponse(mv.model, mv.version, payload.id, pick(outputs, wanted)));
+}
+
+function pick(outputs: Tensor[], wanted: readonly string[] | undefined): Tensor[] {
+  if (wanted === undefined) return outputs;
+  return wanted.map((name) => outputs.find((o) => o.name === name) as Tensor);
+}

@@ -1,0 +1,56 @@
+import type { ServerConfig } from './config.js';
+import { createLogger } from './logger.js';
+import type { Logger } from './logger.js';
+import { ModelRegistry } from './registry/registry.js';
+import { HttpServer } from './server/http-server.js';
+import type { ServerContext } from './server/v2-handlers.js';
+
+export interface VolleyHandle {
+  readonly port: number;
+  readonly registry: ModelRegistry;
+  readonly logger: Logger;
+  /** Resolves once the initial model load has finished. */
+  readonly loaded: Promise<void>;
+  /** Graceful stop: readiness goes false, queued and running work finishes, then sockets close. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the server: listens first (so liveness answers while models load), then loads the
+ * repository. Readiness turns true when every model has settled.
+ */
+export async function startVolley(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<VolleyHandle> {
+  const registry = new ModelRegistry(config.modelRepository, { cpuThreads: config.cpuThreads, logger });
+  const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, strictReadiness: config.strictReadiness, draining: false };
+  const http = new HttpServer(ctx);
+  const port = await http.listen(config.host, config.httpPort);
+  logger.info({ event: 'listening', host: config.host, port }, 'listening');
+  const loaded = registry.loadAll().then(
+    () => logger.info({ event: 'repository_loaded', models: registry.index() }, 'initial model load finished'),
+    (err: unknown) => {
+      logger.fatal({ event: 'repository_unreadable', err: (err as Error).message }, 'could not read the model repository');
+      throw err;
+    },
+  );
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      ctx.draining = true;
+      logger.info({ event: 'draining' }, 'shutting down: draining');
+      await loaded.catch(() => undefined);
+      await withTimeout(registry.close(), config.drainTimeoutMs);
+      http.close();
+      logger.info({ event: 'stopped' }, 'stopped');
+    })();
+    return closing;
+  };
+  return { port, registry, logger, loaded, close };
+}
+
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
