@@ -27,6 +27,8 @@ const ROUTES: readonly Route[] = [
   { method: 'get', pattern: `${VERSION}/ready`, handler: v2.modelReady },
   { method: 'get', pattern: `${MODEL}/config`, handler: v2.modelConfig },
   { method: 'get', pattern: `${VERSION}/config`, handler: v2.modelConfig },
+  { method: 'get', pattern: `${MODEL}/stats`, handler: v2.modelStats },
+  { method: 'get', pattern: `${VERSION}/stats`, handler: v2.modelStats },
   { method: 'post', pattern: `${MODEL}/infer`, handler: v2.infer },
   { method: 'post', pattern: `${VERSION}/infer`, handler: v2.infer },
   { method: 'post', pattern: '/v2/repository/index', handler: v2.repositoryIndex },

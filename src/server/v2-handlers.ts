@@ -14,7 +14,7 @@ import { decodeInferRequest, encodeInferResponse, isObject, parseJson } from './
 
 export const SERVER_NAME = 'volley';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['model_repository', 'model_configuration'];
+export const EXTENSIONS = ['model_repository', 'model_configuration', 'statistics'];
 
 export interface ServerContext {
   readonly registry: ModelRegistry;
@@ -98,6 +98,32 @@ function requireSpec(name: string, mv: ModelVersion | undefined): NonNullable<Mo
     throw new VolleyError('ERR_MODEL_NOT_READY', `model '${name}' ${why}`, 1);
   }
   return mv.spec;
+}
+
+/**
+ * Triton's statistics extension, reduced to what the batcher counts: `inference_count` is rows
+ * inferred, `execution_count` batches run, so their ratio is the average batch size.
+ */
+export function modelStats(ctx: ServerContext, ex: Exchange): void {
+  const { versions, chosen } = lookupVersion(ctx, ex);
+  const selected = ex.params.length > 1 ? [chosen as ModelVersion] : versions;
+  const model_stats = selected.map((mv) => {
+    const s = mv.batcher?.stats;
+    return {
+      name: mv.model,
+      version: String(mv.version),
+      state: mv.state,
+      inference_count: s?.rows ?? 0,
+      execution_count: s?.batches ?? 0,
+      request_count: s?.requests ?? 0,
+      queue_full_count: s?.rejectedQueueFull ?? 0,
+      timeout_count: s?.expired ?? 0,
+      cancelled_count: s?.cancelled ?? 0,
+      queue_depth: mv.batcher?.queued() ?? 0,
+      inflight_batches: mv.batcher?.inflight() ?? 0,
+    };
+  });
+  ex.sendJson(OK, JSON.stringify({ model_stats }));
 }
 
 export async function repositoryIndex(ctx: ServerContext, ex: Exchange): Promise<void> {

@@ -1,0 +1,87 @@
+/**
+ * Starts the real server (`bin/volley.js`, built code) as a child process on 127.0.0.1 port 0 and
+ * waits for its own log lines, not for time to pass: `listening` gives the port and
+ * `repository_loaded` says the initial load finished.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const FIXTURES = join(ROOT, 'test/fixtures/models');
+
+export interface ServerProcess {
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  logs: Record<string, unknown>[];
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+  stop(): Promise<number | null>;
+}
+
+export async function startServer(repo: string, extraArgs: string[] = []): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/volley.js'), 'serve', '--model-repository', repo, '--host', '127.0.0.1', '--port', '0', '--cpu-threads', '1', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = '';
+    let port = 0;
+    proc.stdout?.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        logs.push(entry);
+        if (entry.event === 'listening') port = entry.port as number;
+        if (entry.event === 'repository_loaded') resolve(port);
+      }
+    });
+    void exited.then((code) => reject(new Error(`server exited with ${code} before it was ready: ${stderr}`)));
+  });
+  const stop = async (): Promise<number | null> => {
+    if (proc.exitCode === null) proc.kill('SIGTERM');
+    return exited;
+  };
+  return { url: `http://127.0.0.1:${port}`, port, proc, logs, exited, stop };
+}
+
+/** A fresh repository in a temp dir: fixture models copied in, with optional config.json overrides. */
+export function makeRepo(models: Record<string, { from: string; config?: unknown }>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'volley-repo-'));
+  for (const [name, { from, config }] of Object.entries(models)) {
+    cpSync(join(FIXTURES, from), join(dir, name), { recursive: true });
+    if (config !== undefined) writeFileSync(join(dir, name, 'config.json'), JSON.stringify(config));
+  }
+  return dir;
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text === '' ? undefined : JSON.parse(text), headers: res.headers };
+}
+
+export async function getJson(url: string, method = 'GET'): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url, { method });
+  const text = await res.text();
+  return { status: res.status, body: text === '' ? undefined : JSON.parse(text), headers: res.headers };
+}
