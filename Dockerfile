@@ -1,0 +1,20 @@
+# Volley on CPU. Build: docker build -t volley .   Run: docker run -p 8000:8000 volley
+# (Not built in CI: the development machines have no Docker engine.)
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc tsconfig.json ./
+COPY src ./src
+RUN npm ci && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+COPY models ./models
+EXPOSE 8000
+USER node
+ENTRYPOINT ["node", "bin/volley.js", "serve"]
+CMD ["--model-repository", "/app/models", "--port", "8000"]
