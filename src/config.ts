@@ -57,10 +57,10 @@ export function loadServerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
   const problems: string[] = [];
   const merged: Record<string, unknown> = {};
   for (const [key, kind] of Object.entries(SETTINGS) as [Key, Kind][]) {
-    const fromEnv = env[envName(key)];
-    if (fromEnv !== undefined && fromEnv !== '') merged[key] = coerce(fromEnv, kind, envName(key), problems);
     const flag = flags[key];
+    const fromEnv = env[envName(key)];
     if (flag !== undefined) merged[key] = typeof flag === 'string' ? coerce(flag, kind, `--${kebab(key)}`, problems) : flag;
+    else if (fromEnv !== undefined && fromEnv !== '') merged[key] = coerce(fromEnv, kind, envName(key), problems);
   }
   for (const key of Object.keys(flags)) if (!(key in SETTINGS)) problems.push(`unknown setting '${key}'`);
   const result = ServerConfigSchema.safeParse(merged);

@@ -61,6 +61,7 @@ export class DynamicBatcher implements Batcher {
   #deadlineTimer: unknown = null;
   #deadlineAt = Infinity;
   #drained: (() => void) | null = null;
+  #closing: Promise<void> | null = null;
   readonly #onWait = (): void => {
     this.#waitTimer = null;
     this.#waitAt = Infinity;
@@ -111,11 +112,14 @@ export class DynamicBatcher implements Batcher {
 
   close(): Promise<void> {
     this.#closed = true;
-    if (this.#idle()) return Promise.resolve();
-    return new Promise((resolve) => {
+    this.#closing ??= new Promise((resolve) => {
       this.#drained = resolve;
+      // Nothing will arrive any more: dispatch what waits now, then no timer should outlive us.
+      if (this.#waitTimer !== null) this.#clock.clearTimer(this.#waitTimer);
+      this.#waitTimer = null;
       this.#pump();
     });
+    return this.#closing;
   }
 
   /**
@@ -143,6 +147,8 @@ export class DynamicBatcher implements Batcher {
       this.#failQueued(asVolleyError(err));
     }
     if (this.#drained !== null && this.#idle()) {
+      if (this.#deadlineTimer !== null) this.#clock.clearTimer(this.#deadlineTimer);
+      this.#deadlineTimer = null;
       this.#drained();
       this.#drained = null;
     }

@@ -78,15 +78,13 @@ export function parseModelConfig(modelName: string, source: string | unknown): M
     }
   }
   const result = ModelConfigSchema.safeParse(raw ?? {});
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`);
+  const problems = result.success ? [] : result.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`);
+  const name = (raw as { name?: unknown } | null)?.name;
+  if (typeof name === 'string' && name !== modelName) problems.push(`name: '${name}' does not match the directory name '${modelName}'`);
+  if (!result.success || problems.length > 0) {
     throw new VolleyError('ERR_INVALID_CONFIG', `model '${modelName}': invalid config.json: ${problems.join('; ')}`);
   }
-  const cfg = result.data;
-  if (cfg.name !== undefined && cfg.name !== modelName) {
-    throw new VolleyError('ERR_INVALID_CONFIG', `model '${modelName}': config.json name '${cfg.name}' does not match the directory name`);
-  }
-  return Object.freeze(cfg);
+  return Object.freeze(result.data);
 }
 
 /** The version numbers a policy selects from those present on disk (ascending). */

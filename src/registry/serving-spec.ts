@@ -30,6 +30,13 @@ export function resolveServingSpec(modelName: string, cfg: ModelConfig, signatur
       }
     }
   }
+  if (!batched && cfg.dynamic_batching !== undefined) {
+    throw new VolleyError('ERR_INVALID_CONFIG', `model '${modelName}': dynamic_batching needs a batch dimension, but max_batch_size is 0${cfg.max_batch_size === undefined ? ' (the model has a fixed first dimension)' : ''}`);
+  }
+  const tooBig = (cfg.dynamic_batching?.preferred_batch_size ?? []).filter((n) => n > maxBatchSize);
+  if (batched && tooBig.length > 0) {
+    throw new VolleyError('ERR_INVALID_CONFIG', `model '${modelName}': preferred_batch_size ${tooBig.join(', ')} exceeds max_batch_size ${maxBatchSize}`);
+  }
   const inputs = applyOverrides(modelName, 'input', signature.inputs, cfg.input ?? [], batched);
   const outputs = applyOverrides(modelName, 'output', signature.outputs, cfg.output ?? [], batched);
   const db = cfg.dynamic_batching;

@@ -1,33 +1,38 @@
 /**
  * IEEE 754 half-precision conversions for the JSON codec (binary formats carry raw bits and never
- * come here). Rounds to nearest even, keeps subnormals, infinities and NaN.
+ * come here). Rounds a double straight to half (not through float32, which would round twice),
+ * to nearest even; keeps subnormals, infinities and NaN.
  */
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer); // little-endian: u32[1] holds sign, exponent, top mantissa
 
 export function floatToHalf(value: number): number {
-  f32[0] = value;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  const e = exp - 127 + 15;
+  f64[0] = value;
+  const hi = u32[1];
+  const lo = u32[0];
+  const sign = (hi >>> 16) & 0x8000;
+  const exp = (hi >>> 20) & 0x7ff;
+  const mantHi = hi & 0xfffff; // top 20 of the 52 mantissa bits
+  if (exp === 0x7ff) return sign | 0x7c00 | (mantHi !== 0 || lo !== 0 ? 0x200 : 0);
+  const e = exp - 1023 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1) !== 0)) half++;
-    return sign | half;
-  }
-  let half = sign | (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) !== 0)) half++;
+  if (e <= 0) return sign | subnormal(Math.abs(value));
+  const mant = mantHi >>> 10;
+  const roundBit = (mantHi >>> 9) & 1;
+  const sticky = (mantHi & 0x1ff) !== 0 || lo !== 0;
+  let half = sign | (e << 10) | mant;
+  // A carry out of the mantissa bumps the exponent, up to infinity: exactly what rounding needs.
+  if (roundBit === 1 && (sticky || (mant & 1) === 1)) half++;
   return half;
+}
+
+/** |value| below 2^-14: a multiple of 2^-24, rounded to nearest even (scaling by 2^24 is exact). */
+function subnormal(abs: number): number {
+  const x = abs * 2 ** 24;
+  let m = Math.floor(x);
+  const r = x - m;
+  if (r > 0.5 || (r === 0.5 && (m & 1) === 1)) m++;
+  return m; // 1024 is the smallest normal, 0x0400: still correct
 }
 
 export function halfToFloat(h: number): number {

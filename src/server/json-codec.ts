@@ -97,33 +97,43 @@ function fill(out: TypedArray, data: unknown[], datatype: Datatype, name: string
   return offset;
 }
 
+const FP32_MAX = 3.4028234663852886e38;
+
 const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
   UINT8: [0, 255],
   UINT16: [0, 65535],
   UINT32: [0, 4294967295],
-  UINT64: [0, Number.MAX_VALUE],
+  // 2 ** 64 and 2 ** 63 are exact doubles; the bounds below exclude them (see convert()).
+  UINT64: [0, 2 ** 64],
   INT8: [-128, 127],
   INT16: [-32768, 32767],
   INT32: [-2147483648, 2147483647],
-  INT64: [-Number.MAX_VALUE, Number.MAX_VALUE],
+  INT64: [-(2 ** 63), 2 ** 63],
 };
 
 function convert(v: unknown, datatype: Datatype, name: string): number | bigint {
   switch (datatype) {
-    case 'FP32':
     case 'FP64':
       if (typeof v === 'number') return v;
       break;
+    case 'FP32':
+      if (typeof v === 'number' && Math.abs(v) <= FP32_MAX) return v;
+      if (typeof v === 'number') throw badInput(`input '${name}': value ${v} is out of range for FP32`);
+      break;
     case 'FP16':
-      if (typeof v === 'number') return floatToHalf(v);
+      // Values from 65520 up would round to infinity.
+      if (typeof v === 'number' && Math.abs(v) < 65520) return floatToHalf(v);
+      if (typeof v === 'number') throw badInput(`input '${name}': value ${v} is out of range for FP16`);
       break;
     case 'BOOL':
       if (typeof v === 'boolean') return v ? 1 : 0;
       break;
     default: {
       const [lo, hi] = INT_RANGE[datatype] as [number, number];
-      if (typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi) {
-        return datatype === 'INT64' || datatype === 'UINT64' ? BigInt(v) : v;
+      if (datatype === 'INT64' || datatype === 'UINT64') {
+        if (typeof v === 'number' && Number.isInteger(v) && v >= lo && v < hi) return BigInt(v);
+      } else if (typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi) {
+        return v;
       }
       if (typeof v === 'number' && Number.isInteger(v)) throw badInput(`input '${name}': value ${v} is out of range for ${datatype}`);
     }

@@ -1,0 +1,129 @@
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, envName, loadServerConfig } from '../src/config.js';
+
+function problemsOf(flags: Record<string, unknown>, env: Record<string, string> = {}): string[] {
+  try {
+    loadServerConfig(flags, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected loadServerConfig to throw');
+}
+
+describe('loadServerConfig', () => {
+  it('fills every default', () => {
+    expect(loadServerConfig({ modelRepository: 'models' }, {})).toEqual({
+      modelRepository: 'models',
+      host: '0.0.0.0',
+      httpPort: 8000,
+      maxBodyBytes: 64 * 1024 * 1024,
+      strictReadiness: false,
+      logLevel: 'info',
+      cpuThreads: availableParallelism(),
+      drainTimeoutMs: 30_000,
+    });
+  });
+
+  it('names environment variables VOLLEY_ + SCREAMING_SNAKE of the key', () => {
+    expect(envName('httpPort')).toBe('VOLLEY_HTTP_PORT');
+    expect(envName('modelRepository')).toBe('VOLLEY_MODEL_REPOSITORY');
+    expect(envName('drainTimeoutMs')).toBe('VOLLEY_DRAIN_TIMEOUT_MS');
+  });
+
+  it('reads every setting from VOLLEY_* variables, converting numbers and booleans', () => {
+    const cfg = loadServerConfig(
+      {},
+      {
+        VOLLEY_MODEL_REPOSITORY: '/srv/models',
+        VOLLEY_HOST: '127.0.0.1',
+        VOLLEY_HTTP_PORT: '9000',
+        VOLLEY_MAX_BODY_BYTES: '2048',
+        VOLLEY_STRICT_READINESS: 'true',
+        VOLLEY_LOG_LEVEL: 'debug',
+        VOLLEY_CPU_THREADS: '3',
+        VOLLEY_DRAIN_TIMEOUT_MS: '0',
+      },
+    );
+    expect(cfg).toEqual({
+      modelRepository: '/srv/models',
+      host: '127.0.0.1',
+      httpPort: 9000,
+      maxBodyBytes: 2048,
+      strictReadiness: true,
+      logLevel: 'debug',
+      cpuThreads: 3,
+      drainTimeoutMs: 0,
+    });
+  });
+
+  it.each([
+    ['1', true],
+    ['yes', true],
+    ['ON', true],
+    ['True', true],
+    ['0', false],
+    ['no', false],
+    ['off', false],
+    ['FALSE', false],
+  ])('reads boolean %s as %s', (text, value) => {
+    expect(loadServerConfig({ modelRepository: 'm' }, { VOLLEY_STRICT_READINESS: text }).strictReadiness).toBe(value);
+  });
+
+  it('ignores empty environment variables and unrelated ones', () => {
+    const cfg = loadServerConfig({ modelRepository: 'm' }, { VOLLEY_HTTP_PORT: '', PORT: '1', HTTP_PORT: '2' });
+    expect(cfg.httpPort).toBe(8000);
+  });
+
+  it('lets flags win over the environment, as text or typed values', () => {
+    const env = { VOLLEY_MODEL_REPOSITORY: 'from-env', VOLLEY_HTTP_PORT: '9000', VOLLEY_STRICT_READINESS: 'true' };
+    const fromText = loadServerConfig({ modelRepository: 'from-flag', httpPort: '7000', strictReadiness: 'false' }, env);
+    expect([fromText.modelRepository, fromText.httpPort, fromText.strictReadiness]).toEqual(['from-flag', 7000, false]);
+    const typed = loadServerConfig({ httpPort: 7001, strictReadiness: false }, env);
+    expect([typed.modelRepository, typed.httpPort, typed.strictReadiness]).toEqual(['from-env', 7001, false]);
+  });
+
+  it('accepts port 0 (pick a free port)', () => {
+    expect(loadServerConfig({ modelRepository: 'm', httpPort: '0' }, {}).httpPort).toBe(0);
+  });
+
+  it('reports every bad value at once, each with where it came from', () => {
+    const problems = problemsOf(
+      { logLevel: 'loud', cpuThreads: '2.5', colour: 'blue' },
+      { VOLLEY_HTTP_PORT: 'eighty', VOLLEY_STRICT_READINESS: 'maybe', VOLLEY_MAX_BODY_BYTES: '10' },
+    );
+    const all = problems.join('\n');
+    expect(all).toContain("VOLLEY_HTTP_PORT: 'eighty' is not a number");
+    expect(all).toContain("VOLLEY_STRICT_READINESS: 'maybe' is not a boolean");
+    expect(all).toContain("unknown setting 'colour'");
+    expect(all).toMatch(/modelRepository \(--model-repository \/ VOLLEY_MODEL_REPOSITORY\)/);
+    expect(all).toMatch(/logLevel \(--log-level \/ VOLLEY_LOG_LEVEL\)/);
+    expect(all).toMatch(/cpuThreads \(--cpu-threads \/ VOLLEY_CPU_THREADS\)/);
+    expect(all).toMatch(/maxBodyBytes \(--max-body-bytes \/ VOLLEY_MAX_BODY_BYTES\)/);
+    expect(problems).toHaveLength(7);
+  });
+
+  it('puts every problem in the error message', () => {
+    try {
+      loadServerConfig({ httpPort: '70000' }, { VOLLEY_LOG_LEVEL: 'chatty' });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as Error).name).toBe('ConfigError');
+      expect((err as Error).message).toMatch(/^invalid configuration:\n/);
+      for (const key of ['modelRepository', 'httpPort', 'logLevel']) expect((err as Error).message).toContain(key);
+    }
+  });
+
+  it('names a bad flag by its command-line spelling', () => {
+    expect(problemsOf({ modelRepository: 'm', httpPort: 'abc' })).toEqual(["--http-port: 'abc' is not a number"]);
+  });
+
+  it('returns a frozen object', () => {
+    const cfg = loadServerConfig({ modelRepository: 'm' }, {});
+    expect(Object.isFrozen(cfg)).toBe(true);
+    expect(() => {
+      (cfg as { httpPort: number }).httpPort = 1;
+    }).toThrow(TypeError);
+  });
+});

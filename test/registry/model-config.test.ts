@@ -1,0 +1,151 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_QUEUE_SIZE, parseModelConfig, selectVersions } from '../../src/registry/model-config.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const exampleModels = readdirSync(join(ROOT, 'models'), { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name);
+
+function problem(name: string, source: unknown): { code?: string; message: string } {
+  try {
+    parseModelConfig(name, source);
+  } catch (err) {
+    return err as { code?: string; message: string };
+  }
+  throw new Error('expected parseModelConfig to throw');
+}
+
+describe('parseModelConfig: accepted', () => {
+  it('finds the example models', () => {
+    expect(exampleModels).toEqual(expect.arrayContaining(['mlp_classifier', 'two_inputs']));
+  });
+
+  it.each(exampleModels)('accepts models/%s/config.json', (name) => {
+    const cfg = parseModelConfig(name, readFileSync(join(ROOT, 'models', name, 'config.json'), 'utf8'));
+    expect(Object.isFrozen(cfg)).toBe(true);
+    expect(cfg.default_model_filename).toBe('model.onnx');
+  });
+
+  it('reads the mlp_classifier example exactly, with defaults filled in', () => {
+    const cfg = parseModelConfig('mlp_classifier', readFileSync(join(ROOT, 'models', 'mlp_classifier', 'config.json'), 'utf8'));
+    expect(cfg).toEqual({
+      max_batch_size: 64,
+      dynamic_batching: { preferred_batch_size: [16, 32, 64], max_queue_delay_microseconds: 500, max_queue_size: 1024 },
+      instance_count: 1,
+      version_policy: { latest: { num_versions: 1 } },
+      default_model_filename: 'model.onnx',
+      parameters: {},
+    });
+  });
+
+  it('fills every default for {} (and for an empty JSON null)', () => {
+    const expected = { instance_count: 1, version_policy: { latest: { num_versions: 1 } }, default_model_filename: 'model.onnx', parameters: {} };
+    expect(parseModelConfig('m', '{}')).toEqual(expected);
+    expect(parseModelConfig('m', {})).toEqual(expected);
+    expect(parseModelConfig('m', 'null')).toEqual(expected);
+  });
+
+  it('fills dynamic_batching defaults', () => {
+    const cfg = parseModelConfig('m', { max_batch_size: 8, dynamic_batching: {} });
+    expect(cfg.dynamic_batching).toEqual({ preferred_batch_size: [], max_queue_delay_microseconds: 0, max_queue_size: DEFAULT_MAX_QUEUE_SIZE });
+  });
+
+  it('accepts a name equal to the directory, overrides, version policies and thread parameters', () => {
+    const cfg = parseModelConfig('m', {
+      name: 'm',
+      platform: 'onnxruntime_onnx',
+      max_batch_size: 4,
+      input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [-1, 3] }],
+      version_policy: { specific: { versions: [1, 3] } },
+      parameters: { intra_op_thread_count: { string_value: '2' } },
+    });
+    expect(cfg.input).toEqual([{ name: 'x', data_type: 'TYPE_FP32', dims: [-1, 3] }]);
+    expect(cfg.version_policy).toEqual({ specific: { versions: [1, 3] } });
+  });
+});
+
+describe('parseModelConfig: rejected with ERR_INVALID_CONFIG', () => {
+  it.each([
+    ['an unknown key', { max_batch_sise: 8 }, 'max_batch_sise'],
+    ['an unknown nested key', { max_batch_size: 8, dynamic_batching: { max_delay: 5 } }, 'max_delay'],
+    ['a wrong type', { max_batch_size: '8' }, 'max_batch_size'],
+    ['a negative max_batch_size', { max_batch_size: -1 }, 'max_batch_size'],
+    ['a fractional instance_count', { instance_count: 1.5 }, 'instance_count'],
+    ['another platform', { platform: 'tensorflow_savedmodel' }, 'platform'],
+    ['a path as the model file name', { default_model_filename: '../evil.onnx' }, 'default_model_filename'],
+    ['a non-Triton data_type', { input: [{ name: 'x', data_type: 'FP32', dims: [1] }] }, 'input.0.data_type'],
+    ['a dims below -1', { input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [-2] }] }, 'input.0.dims.0'],
+    ['an empty specific version list', { version_policy: { specific: { versions: [] } } }, 'version_policy'],
+    ['a preferred size above max_batch_size', { max_batch_size: 8, dynamic_batching: { preferred_batch_size: [4, 16] } }, 'dynamic_batching.preferred_batch_size.1'],
+    ['dynamic_batching with max_batch_size 0', { max_batch_size: 0, dynamic_batching: {} }, 'dynamic_batching'],
+    ['a thread count that is not a positive integer', { parameters: { intra_op_thread_count: { string_value: '0' } } }, 'parameters.intra_op_thread_count'],
+    ['a top level that is not an object', [1, 2], '(root)'],
+  ])('rejects %s, naming the model and the path', (_what, source, path) => {
+    const err = problem('my_model', source);
+    expect(err.code).toBe('ERR_INVALID_CONFIG');
+    expect(err.message).toContain("model 'my_model'");
+    expect(err.message).toContain(path);
+  });
+
+  it('rejects a name that does not match the directory', () => {
+    const err = problem('dir_name', { name: 'other' });
+    expect(err.code).toBe('ERR_INVALID_CONFIG');
+    expect(err.message).toContain("'other'");
+  });
+
+  it('rejects text that is not JSON', () => {
+    const err = problem('m', '{"max_batch_size": 8,');
+    expect(err.code).toBe('ERR_INVALID_CONFIG');
+    expect(err.message).toMatch(/model 'm': config.json is not valid JSON/);
+  });
+
+  it('reports every problem in one message', () => {
+    const err = problem('bad_config', readFileSync(join(ROOT, 'test', 'fixtures', 'models', 'bad_config', 'config.json'), 'utf8'));
+    expect(err.code).toBe('ERR_INVALID_CONFIG');
+    expect(err.message).toContain('max_batch_size');
+    expect(err.message).toContain('unknown_key');
+    const three = problem('m', { instance_count: 0, default_model_filename: '', extra: true });
+    expect(three.message).toContain('instance_count');
+    expect(three.message).toContain('default_model_filename');
+    expect(three.message).toContain('extra');
+  });
+
+  it('reports every cross-field problem together', () => {
+    const err = problem('m', { max_batch_size: 4, dynamic_batching: { preferred_batch_size: [8, 16] }, parameters: { intra_op_thread_count: { string_value: 'x' } } });
+    expect(err.message).toContain('preferred_batch_size.0');
+    expect(err.message).toContain('preferred_batch_size.1');
+    expect(err.message).toContain('intra_op_thread_count');
+  });
+
+  // Regression: the name check once ran only after the schema passed, breaking "every problem at once".
+  it('reports a name mismatch together with the schema problems', () => {
+    const err = problem('dir_name', { name: 'other', extra_key: 1 });
+    expect(err.message).toContain('extra_key');
+    expect(err.message).toContain("'other'");
+  });
+});
+
+describe('selectVersions', () => {
+  it('latest picks the highest N present, ascending', () => {
+    expect(selectVersions({ latest: { num_versions: 1 } }, [3, 1, 10, 2])).toEqual([10]);
+    expect(selectVersions({ latest: { num_versions: 2 } }, [3, 1, 10, 2])).toEqual([3, 10]);
+    expect(selectVersions({ latest: { num_versions: 5 } }, [2, 1])).toEqual([1, 2]);
+    expect(selectVersions({ latest: { num_versions: 1 } }, [])).toEqual([]);
+  });
+
+  it('all picks every version present, ascending', () => {
+    expect(selectVersions({ all: {} }, [3, 1, 2])).toEqual([1, 2, 3]);
+  });
+
+  it('specific picks only the listed versions that are present', () => {
+    expect(selectVersions({ specific: { versions: [4, 1, 9] } }, [1, 2, 3, 4])).toEqual([1, 4]);
+  });
+
+  it('does not reorder the caller’s array', () => {
+    const available = [3, 1, 2];
+    selectVersions({ all: {} }, available);
+    expect(available).toEqual([3, 1, 2]);
+  });
+});

@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { AUTO_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE_SIZE, parseModelConfig } from '../../src/registry/model-config.js';
+import { buildInferenceRequest, resolveServingSpec, selectOutputs } from '../../src/registry/serving-spec.js';
+import type { ModelSignature } from '../../src/runtimes/runtime.js';
+import type { Datatype, Tensor, TensorSpec } from '../../src/runtimes/tensor.js';
+
+const spec = (name: string, datatype: Datatype, shape: number[]): TensorSpec => ({ name, datatype, shape });
+const sig = (inputs: TensorSpec[], outputs: TensorSpec[]): ModelSignature => ({ inputs, outputs });
+const cfg = (raw: unknown) => parseModelConfig('m', raw);
+
+const dynamic = sig([spec('x', 'FP32', [-1, -1]), spec('ids', 'INT64', [-1])], [spec('y', 'FP32', [-1, 3])]);
+
+function tensor(name: string, datatype: Datatype, shape: number[]): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = datatype === 'INT64' ? new BigInt64Array(n) : datatype === 'INT32' ? new Int32Array(n) : new Float32Array(n);
+  return { name, datatype, shape, data };
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('resolveServingSpec: max_batch_size', () => {
+  it('defaults to AUTO_MAX_BATCH_SIZE when every first dimension is dynamic', () => {
+    expect(resolveServingSpec('m', cfg({}), dynamic).maxBatchSize).toBe(AUTO_MAX_BATCH_SIZE);
+    expect(AUTO_MAX_BATCH_SIZE).toBe(32);
+  });
+
+  it('defaults to 0 when any first dimension is fixed, or a tensor is a scalar', () => {
+    const fixedOut = sig([spec('x', 'FP32', [-1, 4])], [spec('y', 'FP32', [1, 3])]);
+    expect(resolveServingSpec('m', cfg({}), fixedOut).maxBatchSize).toBe(0);
+    const scalar = sig([spec('x', 'FP32', [-1])], [spec('s', 'FP32', [])]);
+    expect(resolveServingSpec('m', cfg({}), scalar).maxBatchSize).toBe(0);
+  });
+
+  it('uses an explicit value, 0 included', () => {
+    expect(resolveServingSpec('m', cfg({ max_batch_size: 8 }), dynamic).maxBatchSize).toBe(8);
+    expect(resolveServingSpec('m', cfg({ max_batch_size: 0 }), dynamic).maxBatchSize).toBe(0);
+  });
+
+  it('refuses max_batch_size > 0 when a tensor’s first dimension is fixed', () => {
+    const fixed = sig([spec('x', 'FP32', [2, 4])], [spec('y', 'FP32', [-1])]);
+    expect(() => resolveServingSpec('m', cfg({ max_batch_size: 4 }), fixed)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_CONFIG', message: expect.stringContaining("'x'") }),
+    );
+  });
+
+  it('builds the batch policy: sorted preferred sizes, delay in ms, queue size', () => {
+    const s = resolveServingSpec('m', cfg({ max_batch_size: 16, dynamic_batching: { preferred_batch_size: [8, 2, 4], max_queue_delay_microseconds: 1500, max_queue_size: 7 } }), dynamic);
+    expect(s.policy).toEqual({ maxBatchSize: 16, preferredBatchSizes: [2, 4, 8], maxQueueDelayMs: 1.5, maxQueueSize: 7 });
+    expect(resolveServingSpec('m', cfg({}), dynamic).policy).toEqual({ maxBatchSize: 32, preferredBatchSizes: [], maxQueueDelayMs: 0, maxQueueSize: DEFAULT_MAX_QUEUE_SIZE });
+    expect(Object.isFrozen(s)).toBe(true);
+  });
+});
+
+describe('resolveServingSpec: input/output overrides', () => {
+  const override = (o: Record<string, unknown>, kind = 'input') => cfg({ max_batch_size: 8, [kind]: [o] });
+
+  it('fixes a dynamic dimension (dims exclude the batch dimension) without touching the signature', () => {
+    const s = resolveServingSpec('m', override({ name: 'x', data_type: 'TYPE_FP32', dims: [5] }), dynamic);
+    expect(s.inputs).toEqual([spec('x', 'FP32', [-1, 5]), spec('ids', 'INT64', [-1])]);
+    expect(dynamic.inputs[0].shape).toEqual([-1, -1]);
+    const out = resolveServingSpec('m', override({ name: 'y', data_type: 'TYPE_FP32', dims: [-1] }, 'output'), dynamic);
+    expect(out.outputs).toEqual([spec('y', 'FP32', [-1, 3])]); // -1 leaves the model's 3 alone
+  });
+
+  it('takes full dims for a model without a batch dimension', () => {
+    const s = resolveServingSpec('m', cfg({ max_batch_size: 0, input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [2, 6] }] }), dynamic);
+    expect(s.inputs[0].shape).toEqual([2, 6]);
+  });
+
+  it.each([
+    ['an unknown name', { name: 'nope', data_type: 'TYPE_FP32', dims: [5] }, /not an input of the model/],
+    ['a different data_type', { name: 'x', data_type: 'TYPE_INT32', dims: [5] }, /TYPE_INT32 but the model says FP32/],
+    ['an unknown data_type', { name: 'x', data_type: 'TYPE_STRING', dims: [5] }, /TYPE_STRING/],
+    ['the wrong rank', { name: 'x', data_type: 'TYPE_FP32', dims: [5, 5] }, /dims \[5,5\]/],
+  ])('refuses %s', (_what, o, message) => {
+    expect(() => resolveServingSpec('m', override(o), dynamic)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_CONFIG', message: expect.stringMatching(message) }));
+  });
+
+  it('refuses a dimension that conflicts with one the model fixes', () => {
+    const o = { name: 'y', data_type: 'TYPE_FP32', dims: [4] };
+    expect(() => resolveServingSpec('m', override(o, 'output'), dynamic)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_CONFIG', message: expect.stringContaining('fixes it at 3') }),
+    );
+  });
+});
+
+describe('buildInferenceRequest', () => {
+  const batched = resolveServingSpec('m', cfg({ max_batch_size: 8, input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [2] }] }), dynamic);
+
+  it('orders inputs as the model declares them and counts rows', () => {
+    const x = tensor('x', 'FP32', [3, 2]);
+    const ids = tensor('ids', 'INT64', [3]);
+    const req = buildInferenceRequest(batched, [ids, x], 1234);
+    expect(req.inputs).toEqual([x, ids]);
+    expect(req.inputs[0]).toBe(x);
+    expect(req.rows).toBe(3);
+    expect(req.deadline).toBe(1234);
+  });
+
+  it('counts one row for a model without a batch dimension', () => {
+    const unbatched = resolveServingSpec('m', cfg({ max_batch_size: 0 }), dynamic);
+    const req = buildInferenceRequest(unbatched, [tensor('x', 'FP32', [5, 7]), tensor('ids', 'INT64', [9])], Infinity);
+    expect(req.rows).toBe(1);
+  });
+
+  it.each([
+    ['an unknown input', [tensor('x', 'FP32', [1, 2]), tensor('ids', 'INT64', [1]), tensor('z', 'FP32', [1])], /unknown input 'z'/],
+    ['a missing input', [tensor('x', 'FP32', [1, 2])], /missing input 'ids'/],
+    ['a duplicate input', [tensor('x', 'FP32', [1, 2]), tensor('ids', 'INT64', [1]), tensor('x', 'FP32', [1, 2])], /'x' is given 2 times/],
+    ['a wrong datatype', [tensor('x', 'INT32', [1, 2]), tensor('ids', 'INT64', [1])], /datatype INT32/],
+    ['a wrong rank', [tensor('x', 'FP32', [2]), tensor('ids', 'INT64', [1])], /'x' has shape \[2\]/],
+    ['a fixed dimension mismatch', [tensor('x', 'FP32', [1, 3]), tensor('ids', 'INT64', [1])], /'x' has shape \[1,3\]/],
+    ['batch size 0', [tensor('x', 'FP32', [0, 2]), tensor('ids', 'INT64', [0])], /batch size 0/],
+    ['batch size above max', [tensor('x', 'FP32', [9, 2]), tensor('ids', 'INT64', [9])], /batch size 9/],
+    ['different batch sizes between inputs', [tensor('x', 'FP32', [2, 2]), tensor('ids', 'INT64', [3])], /batch size 3 but another input has 2/],
+  ])('refuses %s with ERR_INVALID_INPUT', (_what, tensors, message) => {
+    expect(() => buildInferenceRequest(batched, tensors, Infinity)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_INPUT', message: expect.stringMatching(message) }),
+    );
+  });
+
+  it('accepts exactly max_batch_size rows', () => {
+    expect(buildInferenceRequest(batched, [tensor('x', 'FP32', [8, 2]), tensor('ids', 'INT64', [8])], Infinity).rows).toBe(8);
+  });
+});
+
+describe('selectOutputs', () => {
+  const s = resolveServingSpec('m', cfg({}), sig([spec('x', 'FP32', [-1])], [spec('a', 'FP32', [-1]), spec('b', 'FP32', [-1])]));
+
+  it('returns undefined (all outputs) when none are named, else the names in the client’s order', () => {
+    expect(selectOutputs(s, undefined)).toBeUndefined();
+    expect(selectOutputs(s, ['b', 'a'])).toEqual(['b', 'a']);
+  });
+
+  it('refuses an unknown output with ERR_INVALID_OUTPUT', () => {
+    expect(codeOf(() => selectOutputs(s, ['a', 'c']))).toBe('ERR_INVALID_OUTPUT');
+    expect(() => selectOutputs(s, ['c'])).toThrow(/unknown output 'c'/);
+  });
+});

@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_TENSOR_ELEMENTS, decodeInferRequest } from '../../src/server/json-codec.js';
+
+const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const one = (input: Record<string, unknown>): Uint8Array => encode({ inputs: [{ name: 'x', ...input }] });
+
+function codeOf(body: Uint8Array): string | undefined {
+  try {
+    decodeInferRequest(body);
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('decodeInferRequest: datatypes', () => {
+  it.each([
+    ['BOOL', [true, false, true], Uint8Array, [1, 0, 1]],
+    ['UINT8', [0, 7, 255], Uint8Array, [0, 7, 255]],
+    ['UINT16', [0, 300, 65535], Uint16Array, [0, 300, 65535]],
+    ['UINT32', [0, 70000, 4294967295], Uint32Array, [0, 70000, 4294967295]],
+    ['UINT64', [0, 1, 2 ** 53 - 1], BigUint64Array, [0n, 1n, 9007199254740991n]],
+    ['INT8', [-128, 0, 127], Int8Array, [-128, 0, 127]],
+    ['INT16', [-32768, 5, 32767], Int16Array, [-32768, 5, 32767]],
+    ['INT32', [-2147483648, -1, 2147483647], Int32Array, [-2147483648, -1, 2147483647]],
+    ['INT64', [-(2 ** 53 - 1), 0, 2 ** 53 - 1], BigInt64Array, [-9007199254740991n, 0n, 9007199254740991n]],
+    ['FP16', [1, -2, 65504], Uint16Array, [0x3c00, 0xc000, 0x7bff]],
+    ['FP32', [0.5, -1.25, 0.1], Float32Array, [0.5, -1.25, Math.fround(0.1)]],
+    ['FP64', [0.1, -1e300, 5e-324], Float64Array, [0.1, -1e300, 5e-324]],
+  ] as const)('decodes %s flat data into the right typed array', (datatype, data, ArrayType, expected) => {
+    const { inputs } = decodeInferRequest(one({ datatype, shape: [3], data }));
+    expect(inputs).toHaveLength(1);
+    expect(inputs[0].name).toBe('x');
+    expect(inputs[0].datatype).toBe(datatype);
+    expect(inputs[0].shape).toEqual([3]);
+    expect(inputs[0].data).toBeInstanceOf(ArrayType);
+    expect(Array.from(inputs[0].data as ArrayLike<number | bigint>)).toEqual(expected);
+  });
+
+  it.each([
+    ['BOOL', [[true], [false]], [1, 0]],
+    ['UINT8', [[1], [2]], [1, 2]],
+    ['INT64', [[-5], [6]], [-5n, 6n]],
+    ['FP16', [[0.5], [-1]], [0x3800, 0xbc00]],
+    ['FP32', [[1.5], [2.5]], [1.5, 2.5]],
+  ] as const)('decodes %s nested data row-major', (datatype, data, expected) => {
+    const { inputs } = decodeInferRequest(one({ datatype, shape: [2, 1], data }));
+    expect(Array.from(inputs[0].data as ArrayLike<number | bigint>)).toEqual(expected);
+  });
+
+  it('flattens deeper nesting in row-major order', () => {
+    const data = [[[1, 2], [3, 4]], [[5, 6], [7, 8]]];
+    const { inputs } = decodeInferRequest(one({ datatype: 'INT32', shape: [2, 2, 2], data }));
+    expect(inputs[0].shape).toEqual([2, 2, 2]);
+    expect(Array.from(inputs[0].data as Int32Array)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('accepts a scalar (shape []) and an empty tensor (a zero dimension)', () => {
+    expect(Array.from(decodeInferRequest(one({ datatype: 'FP32', shape: [], data: [7] })).inputs[0].data as Float32Array)).toEqual([7]);
+    const empty = decodeInferRequest(one({ datatype: 'FP32', shape: [0, 4], data: [] })).inputs[0];
+    expect(empty.shape).toEqual([0, 4]);
+    expect(empty.data.length).toBe(0);
+  });
+
+  it('reads id, requested outputs, the timeout, and several inputs in order', () => {
+    const payload = decodeInferRequest(
+      encode({
+        id: 'req-42',
+        parameters: { timeout: 2500 },
+        inputs: [
+          { name: 'a', datatype: 'FP32', shape: [1, 2], data: [1, 2] },
+          { name: 'b', datatype: 'INT32', shape: [1], data: [3] },
+        ],
+        outputs: [{ name: 'probs' }, { name: 'label' }],
+      }),
+    );
+    expect(payload.id).toBe('req-42');
+    expect(payload.timeoutUs).toBe(2500);
+    expect(payload.outputs).toEqual(['probs', 'label']);
+    expect(payload.inputs.map((t) => t.name)).toEqual(['a', 'b']);
+    const bare = decodeInferRequest(one({ datatype: 'FP32', shape: [1], data: [1] }));
+    expect([bare.id, bare.outputs, bare.timeoutUs]).toEqual([undefined, undefined, undefined]);
+  });
+});
+
+describe('decodeInferRequest: errors', () => {
+  it('ERR_INVALID_JSON for a body that is not JSON', () => {
+    for (const s of ['{', '', '{"inputs": [}', 'nul']) expect(codeOf(text(s))).toBe('ERR_INVALID_JSON');
+  });
+
+  it('ERR_INVALID_REQUEST for a body that is not an object', () => {
+    for (const s of ['[]', '1', 'null', '"inputs"', 'true']) expect(codeOf(text(s))).toBe('ERR_INVALID_REQUEST');
+  });
+
+  it('ERR_INVALID_REQUEST for missing, empty or non-array inputs, and a bad input entry', () => {
+    expect(codeOf(encode({}))).toBe('ERR_INVALID_REQUEST');
+    expect(codeOf(encode({ inputs: [] }))).toBe('ERR_INVALID_REQUEST');
+    expect(codeOf(encode({ inputs: { name: 'x' } }))).toBe('ERR_INVALID_REQUEST');
+    expect(codeOf(encode({ inputs: [5] }))).toBe('ERR_INVALID_REQUEST');
+    expect(codeOf(encode({ inputs: [{ datatype: 'FP32', shape: [1], data: [1] }] }))).toBe('ERR_INVALID_REQUEST');
+    expect(codeOf(encode({ inputs: [{ name: '', datatype: 'FP32', shape: [1], data: [1] }] }))).toBe('ERR_INVALID_REQUEST');
+  });
+
+  it('ERR_INVALID_REQUEST for an id that is not a string', () => {
+    const input = { name: 'x', datatype: 'FP32', shape: [1], data: [1] };
+    for (const id of [1, null, {}, ['a']]) expect(codeOf(encode({ id, inputs: [input] }))).toBe('ERR_INVALID_REQUEST');
+  });
+
+  it('ERR_INVALID_REQUEST for bad parameters or parameters.timeout', () => {
+    const inputs = [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }];
+    for (const parameters of [5, [], null, { timeout: -1 }, { timeout: 1.5 }, { timeout: '100' }, { timeout: null }]) {
+      expect(codeOf(encode({ inputs, parameters }))).toBe('ERR_INVALID_REQUEST');
+    }
+  });
+
+  it('ERR_INVALID_INPUT for an unknown or missing datatype, naming the input', () => {
+    for (const datatype of ['BYTES', 'FP8', 'fp32', 'FLOAT', 7, undefined]) {
+      expect(codeOf(one({ datatype, shape: [1], data: [1] }))).toBe('ERR_INVALID_INPUT');
+    }
+    expect(() => decodeInferRequest(one({ datatype: 'BYTES', shape: [1], data: ['a'] }))).toThrow(/input 'x'.*"BYTES"/);
+  });
+
+  it('ERR_INVALID_INPUT for a bad shape: not an array, negative, fractional, not a number, or absurd', () => {
+    for (const shape of [undefined, 3, '3', [-1], [1.5], ['2'], [null], [MAX_TENSOR_ELEMENTS + 1], [2 ** 14, 2 ** 15]]) {
+      expect(codeOf(one({ datatype: 'FP32', shape, data: [1] }))).toBe('ERR_INVALID_INPUT');
+    }
+  });
+
+  it('ERR_INVALID_INPUT when data is missing or not an array', () => {
+    expect(codeOf(one({ datatype: 'FP32', shape: [1] }))).toBe('ERR_INVALID_INPUT');
+    expect(codeOf(one({ datatype: 'FP32', shape: [1], data: 1 }))).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('ERR_INVALID_INPUT when data has fewer or more values than the shape needs', () => {
+    expect(() => decodeInferRequest(one({ datatype: 'FP32', shape: [2, 2], data: [1, 2, 3] }))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_INPUT', message: expect.stringContaining("needs 4 values but 'data' has 3") }),
+    );
+    expect(() => decodeInferRequest(one({ datatype: 'FP32', shape: [2, 2], data: [[1, 2], [3, 4], [5]] }))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_INPUT', message: expect.stringContaining("needs 4 values but 'data' has 5") }),
+    );
+    expect(codeOf(one({ datatype: 'FP32', shape: [], data: [] }))).toBe('ERR_INVALID_INPUT');
+  });
+
+  it.each([
+    ['FP32', 'a string', '1.0'],
+    ['FP32', 'null', null],
+    ['FP64', 'a boolean', true],
+    ['FP16', 'a string', '1'],
+    ['INT32', 'a fraction', 1.5],
+    ['INT64', 'a fraction', 0.5],
+    ['UINT8', '256', 256],
+    ['UINT8', '-1', -1],
+    ['INT8', '-129', -129],
+    ['INT8', '128', 128],
+    ['INT16', '32768', 32768],
+    ['UINT16', '65536', 65536],
+    ['INT32', '2^31', 2 ** 31],
+    ['UINT32', '2^32', 2 ** 32],
+    ['UINT64', '-1', -1],
+    ['BOOL', '1', 1],
+    ['BOOL', '"true"', 'true'],
+    ['INT32', 'an object', {}],
+  ] as const)('ERR_INVALID_INPUT for a %s element that is %s', (datatype, _what, value) => {
+    expect(codeOf(one({ datatype, shape: [1], data: [value] }))).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('ERR_INVALID_INPUT for binary_data_size in a plain JSON request', () => {
+    expect(codeOf(one({ datatype: 'FP32', shape: [1], data: [1], parameters: { binary_data_size: 4 } }))).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('ERR_INVALID_INPUT for data nested deeper than any tensor', () => {
+    let data: unknown = [1];
+    for (let i = 0; i < 40; i++) data = [data];
+    expect(codeOf(one({ datatype: 'FP32', shape: [1], data }))).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('ERR_INVALID_OUTPUT for outputs that are not an array of {name}', () => {
+    const inputs = [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }];
+    for (const outputs of [{ name: 'y' }, 'y', ['y'], [{}], [{ name: 3 }], [null]]) {
+      expect(codeOf(encode({ inputs, outputs }))).toBe('ERR_INVALID_OUTPUT');
+    }
+  });
+
+  // Regression: storing BigInt(v) in a BigInt64Array wraps modulo 2^64, so the range must be
+  // checked first (INT64 1e19 once became -8446744073709551616, UINT64 2^64 became 0).
+  it('ERR_INVALID_INPUT for INT64 / UINT64 values outside 64 bits (instead of wrapping)', () => {
+    expect(codeOf(one({ datatype: 'INT64', shape: [1], data: [1e19] }))).toBe('ERR_INVALID_INPUT');
+    expect(codeOf(one({ datatype: 'INT64', shape: [1], data: [-1e19] }))).toBe('ERR_INVALID_INPUT');
+    expect(codeOf(one({ datatype: 'UINT64', shape: [1], data: [2 ** 64] }))).toBe('ERR_INVALID_INPUT');
+  });
+});
