@@ -63,8 +63,7 @@ function decodeInput(raw: unknown, index: number): Tensor {
   if (count > MAX_TENSOR_ELEMENTS) throw badInput(`input '${name}': shape [${dims}] has ${count} elements, more than the limit of ${MAX_TENSOR_ELEMENTS}`);
   if (!Array.isArray(data)) throw badInput(`input '${name}': 'data' must be an array (flat or nested)`);
   const out = new DATATYPES[datatype].array(count);
-  const written = fill(out, data, datatype, name, 0, 0);
-  if (written !== count) throw badInput(`input '${name}': shape [${dims}] needs ${count} values but 'data' has ${written}`);
+  fillData(out, data, dims, datatype, name);
   return { name, datatype, shape: dims, data: out };
 }
 
@@ -79,20 +78,34 @@ function decodeShape(name: string, shape: unknown): number[] {
 }
 
 /**
- * Writes (possibly nested) `data` into `out` from `offset`; returns the new offset. Stops
- * counting past the end rather than writing out of bounds, so a mismatch is reported, never
- * overflowed. Nesting deeper than a tensor could have is refused.
+ * Flat data: every element a scalar, as many as the shape needs. Nested data must follow the shape
+ * exactly, level by level (a ragged `[[1,2,3],[4]]` for [2,2] is refused, not flattened).
+ * Nothing is written past the end of `out`.
  */
-function fill(out: TypedArray, data: unknown[], datatype: Datatype, name: string, offset: number, depth: number): number {
-  if (depth > 32) throw badInput(`input '${name}': 'data' is nested too deeply`);
+function fillData(out: TypedArray, data: unknown[], dims: readonly number[], datatype: Datatype, name: string): void {
+  if (data.length > 0 && Array.isArray(data[0])) {
+    if (dims.length === 0) throw badInput(`input '${name}': nested 'data' for a scalar shape []`);
+    fillNested(out, data, dims, 0, 0, datatype, name);
+    return;
+  }
+  if (data.length !== out.length) throw badInput(`input '${name}': shape [${dims}] needs ${out.length} values but 'data' has ${data.length}`);
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
-    if (Array.isArray(v)) {
-      offset = fill(out, v, datatype, name, offset, depth + 1);
-      continue;
-    }
-    if (offset < out.length) out[offset] = convert(v, datatype, name) as never;
-    offset++;
+    if (Array.isArray(v)) throw badInput(`input '${name}': 'data' mixes nested arrays and values`);
+    out[i] = convert(v, datatype, name) as never;
+  }
+}
+
+function fillNested(out: TypedArray, data: unknown[], dims: readonly number[], level: number, offset: number, datatype: Datatype, name: string): number {
+  if (data.length !== dims[level]) {
+    throw badInput(`input '${name}': nested 'data' has ${data.length} entries at depth ${level} but shape [${dims}] needs ${dims[level]}`);
+  }
+  const leaf = level === dims.length - 1;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (leaf !== !Array.isArray(v)) throw badInput(`input '${name}': nested 'data' does not follow shape [${dims}] at depth ${level + 1}`);
+    if (leaf) out[offset++] = convert(v, datatype, name) as never;
+    else offset = fillNested(out, v as unknown[], dims, level + 1, offset, datatype, name);
   }
   return offset;
 }

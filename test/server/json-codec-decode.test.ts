@@ -137,9 +137,17 @@ describe('decodeInferRequest: errors', () => {
       expect.objectContaining({ code: 'ERR_INVALID_INPUT', message: expect.stringContaining("needs 4 values but 'data' has 3") }),
     );
     expect(() => decodeInferRequest(one({ datatype: 'FP32', shape: [2, 2], data: [[1, 2], [3, 4], [5]] }))).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_INPUT', message: expect.stringContaining("needs 4 values but 'data' has 5") }),
+      expect.objectContaining({ code: 'ERR_INVALID_INPUT', message: expect.stringContaining('has 3 entries at depth 0') }),
     );
     expect(codeOf(one({ datatype: 'FP32', shape: [], data: [] }))).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('ERR_INVALID_INPUT when nested data does not follow the shape, even with the right count', () => {
+    for (const data of [[[1, 2, 3], [4]], [[1, 2], 3, 4], [1, 2, [3, 4]], [[[1, 2]], [[3, 4]]]]) {
+      expect(codeOf(one({ datatype: 'FP32', shape: [2, 2], data })), JSON.stringify(data)).toBe('ERR_INVALID_INPUT');
+    }
+    const ok = decodeInferRequest(one({ datatype: 'FP32', shape: [2, 1, 2], data: [[[1, 2]], [[3, 4]]] }));
+    expect(Array.from(ok.inputs[0].data as Float32Array)).toEqual([1, 2, 3, 4]);
   });
 
   it.each([
