@@ -14,6 +14,8 @@ export interface ServerResult {
   check?: CheckResult;
   load?: LoadResult;
   stop?: { how: string; code: number | null; signal: string | null; ms: number };
+  /** Every round's figures; `load` is the round with the median req/s. */
+  rounds?: { rps: number; p50: number; p99: number }[];
 }
 
 export interface Report {
@@ -35,6 +37,7 @@ export interface Report {
     connections: number;
     durationS: number;
     warmupS: number;
+    rounds: number;
     method: 'POST';
     path: string;
     body: string;
@@ -79,9 +82,23 @@ export function gitInfo(cwd: string): Report['git'] {
 const fmt = (x: number | undefined, digits: number) =>
   x === undefined || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Median of the per-round ratios: each round's servers ran back to back, so share its noise. */
+export function roundRatio(r: ServerResult, ref: ServerResult | undefined): number | undefined {
+  const a = r.rounds ?? [];
+  const b = ref?.rounds ?? [];
+  if (a.length === 0 || a.length !== b.length) return undefined;
+  return median(a.map((x, i) => x.rps / b[i].rps));
+}
+
 function ratio(r: ServerResult, ref: ServerResult | undefined): string {
-  if (!r.load || !ref?.load || ref.load.rps <= 0) return '–';
-  return `${fmt(r.load.rps / ref.load.rps, 2)}×`;
+  const x = roundRatio(r, ref);
+  return x === undefined ? '–' : `${fmt(x, 2)}×`;
 }
 
 export function renderMarkdown(report: Report): string {
@@ -89,10 +106,11 @@ export function renderMarkdown(report: Report): string {
   const naive = report.results.find((r) => r.id === 'naive');
   const echo = report.results.find((r) => r.id === 'echo');
   const rows = report.results.map((r) => {
-    if (!r.load) return `| ${r.label} | failed | – | – | – | – | – | – |`;
+    if (!r.load) return `| ${r.label} | failed | – | – | – | – | – | – | – |`;
     const l = r.load;
     const flag = r.check && !r.check.ok ? ' ⚠' : '';
-    return `| ${r.label}${flag} | ${fmt(l.rps, 0)} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${l.non2xx} | ${l.errors + l.timeouts} | ${ratio(r, naive)} | ${ratio(r, echo)} |`;
+    const per = (r.rounds ?? []).map((x) => fmt(x.rps, 0)).join(' / ');
+    return `| ${r.label}${flag} | ${fmt(l.rps, 0)} | ${per} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${l.non2xx} | ${l.errors + l.timeouts} | ${ratio(r, naive)} | ${ratio(r, echo)} |`;
   });
   const problems = report.results.flatMap((r) => {
     const out: string[] = [];
@@ -108,10 +126,12 @@ export function renderMarkdown(report: Report): string {
     `# Volley core benchmark (${report.startedAt})`,
     '',
     `\`POST ${config.path}\`, one [1,4] FP32 row per request, ${config.connections} connections, ` +
-      `${config.durationS} s measured after ${config.warmupS} s warm-up, one server at a time.`,
+      `${config.durationS} s measured after ${config.warmupS} s warm-up, one server at a time, ` +
+      `${config.rounds} round(s) with the servers in rotating order. Figures are from each server's median round; ` +
+      'ratios are the median of per-round ratios.',
     '',
-    '| server | req/s | p50 ms | p99 ms | non-2xx | errors | vs naive | vs echo |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | req/s (median) | req/s per round | p50 ms | p99 ms | non-2xx | errors | vs naive | vs echo |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     ...(problems.length ? ['Problems:', '', ...problems, ''] : []),
