@@ -1,5 +1,6 @@
 // Tiny shared CLI parsing for the baseline servers, so they accept the same
-// `--host H --port N` flags as Volley (port 0 = let the OS pick a free port).
+// `--host H --port N` flags as Volley (port 0 = let the OS pick a free port),
+// plus the per-scenario flags (--model, --name, --response-file).
 export interface ListenArgs {
   host: string;
   port: number;
@@ -21,6 +22,13 @@ export function parseListenArgs(argv: readonly string[] = process.argv.slice(2))
     }
   }
   return args;
+}
+
+/** The value after `--<name>` (last one wins), or undefined; other flags are ignored. */
+export function flagValue(name: string, argv: readonly string[] = process.argv.slice(2)): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < argv.length - 1; i++) if (argv[i] === `--${name}`) value = argv[++i];
+  return value;
 }
 
 /** The same JSON line Volley's logger writes, which bench/run.ts parses for the port. */

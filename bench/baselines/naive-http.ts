@@ -2,14 +2,19 @@
 // onnxruntime-node with its default session options (default thread counts),
 // one session.run per request, no batching, JSON in and out (KServe v2 shapes).
 // It is meant to be honest and simple: no deliberate slowness, no tricks.
+//
+//   --model <path to model.onnx>  (default models/mlp_classifier/1/model.onnx)
+//   --name <model name in the URL and response>  (default mlp_classifier)
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { logListening, parseListenArgs } from './args.js';
+import { flagValue, logListening, parseListenArgs } from './args.js';
 
-const MODEL_NAME = 'mlp_classifier';
-const MODEL_PATH = fileURLToPath(new URL('../../models/mlp_classifier/1/model.onnx', import.meta.url));
+const MODEL_NAME = flagValue('name') ?? 'mlp_classifier';
+const modelFlag = flagValue('model');
+const MODEL_PATH = modelFlag ? resolve(modelFlag) : fileURLToPath(new URL('../../models/mlp_classifier/1/model.onnx', import.meta.url));
 const INFER_PATH = `/v2/models/${MODEL_NAME}/infer`;
 
 interface V2Input {

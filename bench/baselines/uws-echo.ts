@@ -1,15 +1,20 @@
 // Transport ceiling: uWebSockets.js reading each POST body fully and answering
-// a fixed, pre-built JSON body of the same shape and size as Volley's answer for
-// mlp_classifier. No JSON parsing, no inference: whatever Volley does beyond
-// this is the cost of the real work, so Volley's req/s / echo's req/s says how
-// close to the HTTP transport limit it gets on this machine.
+// a fixed, pre-built JSON body of the same shape and size as Volley's answer.
+// No JSON parsing, no inference: whatever Volley does beyond this is the cost
+// of the real work, so Volley's req/s / echo's req/s says how close to the HTTP
+// transport limit it gets on this machine.
+//
+//   --response-file <path>  the body to answer with (the bench writes Volley's
+//                           real response for each scenario); default: the
+//                           mlp_classifier response below.
+import { readFileSync } from 'node:fs';
 import uWS from 'uWebSockets.js';
-import { logListening, parseListenArgs } from './args.js';
+import { flagValue, logListening, parseListenArgs } from './args.js';
 
 // The real output of mlp_classifier for the bench body [5.1, 3.5, 1.4, 0.2]
 // (float32 values printed as JS numbers, as Volley prints them; same key order
 // as Volley's encoder, so the body is byte-for-byte the same size: 191 B).
-const RESPONSE = JSON.stringify({
+const DEFAULT_RESPONSE = JSON.stringify({
   model_name: 'mlp_classifier',
   model_version: '1',
   outputs: [
@@ -21,6 +26,11 @@ const RESPONSE = JSON.stringify({
     },
   ],
 });
+
+const responseFile = flagValue('response-file');
+// Read once at start; parsed only to fail fast on a wrong file, then sent as is.
+const RESPONSE = responseFile ? readFileSync(responseFile, 'utf8') : DEFAULT_RESPONSE;
+JSON.parse(RESPONSE);
 
 const app = uWS.App();
 

@@ -81,11 +81,16 @@ export interface CheckResult {
   sample?: unknown;
 }
 
+/** How far a server's probabilities may be from the in-process reference (thread counts change float sums). */
+const TOLERANCE = 1e-4;
+
 /**
  * One request before the load, to make sure the server really answers an
- * inference (a server that returns fast 4xx/5xx would look great otherwise).
+ * inference (a server that returns fast 4xx/5xx would look great otherwise):
+ * as many probabilities as `expected` has, summing to 1, each close to the
+ * reference computed in-process for the same body.
  */
-export async function checkInfer(cfg: LoadConfig): Promise<CheckResult> {
+export async function checkInfer(cfg: LoadConfig, expected: readonly number[]): Promise<CheckResult> {
   try {
     const res = await fetch(cfg.url, {
       method: 'POST',
@@ -97,14 +102,15 @@ export async function checkInfer(cfg: LoadConfig): Promise<CheckResult> {
     const bytes = Buffer.byteLength(text);
     if (res.status !== 200) return { ok: false, status: res.status, bytes, note: `HTTP ${res.status}: ${text.slice(0, 200)}` };
     const sample = JSON.parse(text) as { outputs?: { shape?: unknown; data?: unknown }[] };
-    const out = sample.outputs?.[0];
-    const data = out?.data;
-    if (!Array.isArray(data) || data.length !== 3 || !data.every((x) => typeof x === 'number')) {
-      return { ok: false, status: res.status, bytes, note: 'outputs[0].data is not 3 numbers', sample };
+    const data = sample.outputs?.[0]?.data;
+    if (!Array.isArray(data) || data.length !== expected.length || !data.every((x) => typeof x === 'number')) {
+      return { ok: false, status: res.status, bytes, note: `outputs[0].data is not ${expected.length} numbers`, sample };
     }
     const total = (data as number[]).reduce((a, b) => a + b, 0);
     if (Math.abs(total - 1) > 1e-3) return { ok: false, status: 200, bytes, note: `probabilities sum to ${total}`, sample };
-    return { ok: true, status: 200, bytes, note: 'ok', sample };
+    const diff = Math.max(...(data as number[]).map((x, i) => Math.abs(x - expected[i])));
+    if (diff > TOLERANCE) return { ok: false, status: 200, bytes, note: `probabilities differ from the reference by ${diff}`, sample };
+    return { ok: true, status: 200, bytes, note: `ok (${expected.length} probabilities, max diff ${diff.toExponential(1)})`, sample };
   } catch (err) {
     return { ok: false, status: 0, bytes: 0, note: `request failed: ${(err as Error).message}` };
   }

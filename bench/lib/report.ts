@@ -18,6 +18,21 @@ export interface ServerResult {
   rounds?: { rps: number; p50: number; p99: number }[];
 }
 
+/** One model and request body, every selected server measured on it. */
+export interface ScenarioReport {
+  id: string;
+  model: string;
+  /** One line on what the scenario stresses (shown under its Markdown title). */
+  summary: string;
+  inputShape: number[];
+  path: string;
+  body: string;
+  bodyBytes: number;
+  /** Size of Volley's response body (as computed in-process; what echo sends). */
+  responseBytes: number;
+  results: ServerResult[];
+}
+
 export interface Report {
   kind: 'core';
   startedAt: string;
@@ -34,17 +49,17 @@ export interface Report {
   node: string;
   git: { commit: string | null; dirty: boolean | null };
   config: {
+    scenarios: string[];
     connections: number;
     durationS: number;
     warmupS: number;
+    /** Rounds per scenario. */
     rounds: number;
     method: 'POST';
-    path: string;
-    body: string;
     loadGenerator: string;
     note: string;
   };
-  results: ServerResult[];
+  scenarios: ScenarioReport[];
 }
 
 export function machineInfo(): Report['machine'] {
@@ -101,18 +116,17 @@ function ratio(r: ServerResult, ref: ServerResult | undefined): string {
   return x === undefined ? '–' : `${fmt(x, 2)}×`;
 }
 
-export function renderMarkdown(report: Report): string {
-  const { machine, config } = report;
-  const naive = report.results.find((r) => r.id === 'naive');
-  const echo = report.results.find((r) => r.id === 'echo');
-  const rows = report.results.map((r) => {
+function renderScenario(sc: ScenarioReport): string[] {
+  const naive = sc.results.find((r) => r.id === 'naive');
+  const echo = sc.results.find((r) => r.id === 'echo');
+  const rows = sc.results.map((r) => {
     if (!r.load) return `| ${r.label} | failed | – | – | – | – | – | – | – |`;
     const l = r.load;
     const flag = r.check && !r.check.ok ? ' ⚠' : '';
     const per = (r.rounds ?? []).map((x) => fmt(x.rps, 0)).join(' / ');
     return `| ${r.label}${flag} | ${fmt(l.rps, 0)} | ${per} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${l.non2xx} | ${l.errors + l.timeouts} | ${ratio(r, naive)} | ${ratio(r, echo)} |`;
   });
-  const problems = report.results.flatMap((r) => {
+  const problems = sc.results.flatMap((r) => {
     const out: string[] = [];
     if (r.error) out.push(`- **${r.label}** failed: ${r.error.split('\n')[0]}`);
     if (r.check && !r.check.ok) out.push(`- **${r.label}** sanity request failed (${r.check.note}); its figures are not an inference rate.`);
@@ -121,20 +135,31 @@ export function renderMarkdown(report: Report): string {
     }
     return out;
   });
-  const gb = (machine.totalMemBytes / 2 ** 30).toFixed(1);
   return [
-    `# Volley core benchmark (${report.startedAt})`,
+    `## ${sc.id}: ${sc.model}, input FP32 [${sc.inputShape.join(',')}], ${fmt(sc.bodyBytes, 0)} B JSON body`,
     '',
-    `\`POST ${config.path}\`, one [1,4] FP32 row per request, ${config.connections} connections, ` +
-      `${config.durationS} s measured after ${config.warmupS} s warm-up, one server at a time, ` +
-      `${config.rounds} round(s) with the servers in rotating order. Figures are from each server's median round; ` +
-      'ratios are the median of per-round ratios.',
+    `${sc.summary} \`POST ${sc.path}\`, ${fmt(sc.responseBytes, 0)} B response.`,
     '',
     '| server | req/s (median) | req/s per round | p50 ms | p99 ms | non-2xx | errors | vs naive | vs echo |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     ...(problems.length ? ['Problems:', '', ...problems, ''] : []),
+  ];
+}
+
+export function renderMarkdown(report: Report): string {
+  const { machine, config } = report;
+  const gb = (machine.totalMemBytes / 2 ** 30).toFixed(1);
+  return [
+    `# Volley core benchmark (${report.startedAt})`,
+    '',
+    `One FP32 row per request, ${config.connections} connections, ` +
+      `${config.durationS} s measured after ${config.warmupS} s warm-up, one server at a time, ` +
+      `${config.rounds} round(s) per scenario with the servers in rotating order. Figures are from each server's median round; ` +
+      'ratios are the median of per-round ratios.',
+    '',
+    ...report.scenarios.flatMap(renderScenario),
     `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${gb} GiB, ${machine.platform} ${machine.release}; ` +
       `Node ${report.node}; commit ${report.git.commit?.slice(0, 12) ?? 'unknown'}${report.git.dirty ? ' (dirty tree)' : ''}.`,
     '',
