@@ -5,5 +5,5 @@ export type { LoadOptions, VersionState } from './model-version.js';
 export { ModelRegistry } from './registry.js';
 export type { IndexEntry } from './registry.js';
 export { isValidModelName, scanRepository } from './repository.js';
-export { buildInferenceRequest, resolveServingSpec, selectOutputs } from './serving-spec.js';
+export { buildInferenceRequest, queueDeadline, resolveServingSpec, selectOutputs } from './serving-spec.js';
 export type { ServingSpec } from './serving-spec.js';

@@ -34,6 +34,14 @@ export const ModelConfigSchema = z
         preferred_batch_size: z.array(z.number().int().min(1)).default([]),
         max_queue_delay_microseconds: z.number().int().min(0).max(60_000_000).default(0),
         max_queue_size: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_QUEUE_SIZE),
+        /** Triton's queue policy: a deadline for requests that bring none (0 = none). */
+        default_queue_policy: z
+          .strictObject({
+            timeout_action: z.literal('REJECT').default('REJECT'),
+            default_timeout_microseconds: z.number().int().min(0).max(3_600_000_000).default(0),
+            allow_timeout_override: z.boolean().default(true),
+          })
+          .optional(),
       })
       .optional(),
     instance_count: z.number().int().min(1).max(64).default(1),

@@ -17,6 +17,10 @@ export interface ServingSpec {
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
   readonly policy: BatchPolicy;
+  /** Queue deadline for requests that set no `parameters.timeout`, µs; 0 = none. */
+  readonly defaultTimeoutUs: number;
+  /** Whether a request's own `parameters.timeout` replaces the default. */
+  readonly allowTimeoutOverride: boolean;
 }
 
 export function resolveServingSpec(modelName: string, cfg: ModelConfig, signature: ModelSignature): ServingSpec {
@@ -46,7 +50,24 @@ export function resolveServingSpec(modelName: string, cfg: ModelConfig, signatur
     maxQueueDelayMs: (db?.max_queue_delay_microseconds ?? 0) / 1000,
     maxQueueSize: db?.max_queue_size ?? DEFAULT_MAX_QUEUE_SIZE,
   };
-  return Object.freeze({ maxBatchSize, inputs, outputs, policy });
+  const queuePolicy = db?.default_queue_policy;
+  return Object.freeze({
+    maxBatchSize,
+    inputs,
+    outputs,
+    policy,
+    defaultTimeoutUs: queuePolicy?.default_timeout_microseconds ?? 0,
+    allowTimeoutOverride: queuePolicy?.allow_timeout_override ?? true,
+  });
+}
+
+/**
+ * Absolute deadline (ms, performance.now clock) for a request: its own `parameters.timeout` when
+ * allowed, else the model's default; a timeout of 0 means none, as in Triton.
+ */
+export function queueDeadline(spec: ServingSpec, requestedUs: number | undefined, now: number): number {
+  const us = requestedUs !== undefined && spec.allowTimeoutOverride ? requestedUs : spec.defaultTimeoutUs;
+  return us > 0 ? now + us / 1000 : Infinity;
 }
 
 function applyOverrides(modelName: string, kind: string, specs: readonly TensorSpec[], overrides: readonly TensorOverride[], batched: boolean): TensorSpec[] {

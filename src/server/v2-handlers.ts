@@ -5,7 +5,7 @@
  */
 import { VolleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { buildInferenceRequest, selectOutputs } from '../registry/serving-spec.js';
+import { buildInferenceRequest, queueDeadline, selectOutputs } from '../registry/serving-spec.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { Tensor } from '../runtimes/tensor.js';
@@ -84,7 +84,12 @@ export function modelConfig(ctx: ServerContext, ex: Exchange): void {
     max_batch_size: spec.maxBatchSize,
     dynamic_batching:
       spec.maxBatchSize > 0
-        ? { preferred_batch_size: policy.preferredBatchSizes, max_queue_delay_microseconds: Math.round(policy.maxQueueDelayMs * 1000), max_queue_size: policy.maxQueueSize }
+        ? {
+            preferred_batch_size: policy.preferredBatchSizes,
+            max_queue_delay_microseconds: Math.round(policy.maxQueueDelayMs * 1000),
+            max_queue_size: policy.maxQueueSize,
+            default_queue_policy: { timeout_action: 'REJECT', default_timeout_microseconds: spec.defaultTimeoutUs, allow_timeout_override: spec.allowTimeoutOverride },
+          }
         : undefined,
     input: spec.inputs,
     output: spec.outputs,
@@ -151,9 +156,7 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   const spec = mv.spec as NonNullable<ModelVersion['spec']>;
   const payload = decodeInferRequest(body);
   const wanted = selectOutputs(spec, payload.outputs);
-  // Triton: a timeout of 0 means none.
-  const deadline = payload.timeoutUs ? performance.now() + payload.timeoutUs / 1000 : Infinity;
-  const request = buildInferenceRequest(spec, payload.inputs, deadline);
+  const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
   ex.onAbort = () => request.cancel();
   const outputs = await (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request);
   ex.sendJson(OK, encodeInferResponse(mv.model, mv.version, payload.id, pick(outputs, wanted)));

@@ -19,6 +19,11 @@ beforeAll(async () => {
     broken: { from: 'broken' },
     // Holds a lone request for 2 s waiting for company, with room for one: the next is refused.
     slow: { from: 'mlp_classifier', config: { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 2_000_000, max_queue_size: 1 } } },
+    // Every request gets a 50 ms queue deadline unless it brings its own.
+    deadline: {
+      from: 'mlp_classifier',
+      config: { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 2_000_000, default_queue_policy: { default_timeout_microseconds: 50_000 } } },
+    },
   });
   server = await startServer(repo, ['--max-body-bytes', String(LIMIT)]);
 });
@@ -147,6 +152,14 @@ describe('500, 503, 504', () => {
     const expired = await first;
     expect(expired.status).toBe(504);
     expect(expired.body.error).toMatch(/timed out/);
+  });
+});
+
+describe('default queue policy', () => {
+  it('gives a request without parameters.timeout the model default deadline (504)', async () => {
+    const res = await infer('deadline', { inputs: [row()] });
+    expect(res.status).toBe(504);
+    expect(res.body.error).toMatch(/timed out/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AUTO_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE_SIZE, parseModelConfig } from '../../src/registry/model-config.js';
-import { buildInferenceRequest, resolveServingSpec, selectOutputs } from '../../src/registry/serving-spec.js';
+import { buildInferenceRequest, queueDeadline, resolveServingSpec, selectOutputs } from '../../src/registry/serving-spec.js';
 import type { ModelSignature } from '../../src/runtimes/runtime.js';
 import type { Datatype, Tensor, TensorSpec } from '../../src/runtimes/tensor.js';
 
@@ -142,5 +142,35 @@ describe('selectOutputs', () => {
   it('refuses an unknown output with ERR_INVALID_OUTPUT', () => {
     expect(codeOf(() => selectOutputs(s, ['a', 'c']))).toBe('ERR_INVALID_OUTPUT');
     expect(() => selectOutputs(s, ['c'])).toThrow(/unknown output 'c'/);
+  });
+});
+
+describe('queueDeadline', () => {
+  const sig = { inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 2] }], outputs: [{ name: 'y', datatype: 'FP32' as const, shape: [-1, 2] }] };
+  const spec = (policy?: Record<string, unknown>) =>
+    resolveServingSpec('m', parseModelConfig('m', { max_batch_size: 4, dynamic_batching: policy ? { default_queue_policy: policy } : {} }), sig);
+
+  it('has no deadline without a timeout, and 0 means none (as Triton)', () => {
+    expect(queueDeadline(spec(), undefined, 1000)).toBe(Infinity);
+    expect(queueDeadline(spec(), 0, 1000)).toBe(Infinity);
+  });
+
+  it('uses the request timeout in µs on the millisecond clock', () => {
+    expect(queueDeadline(spec(), 2500, 1000)).toBe(1002.5);
+  });
+
+  it('applies the model default when the request sets none, and lets the request override it', () => {
+    const s = spec({ default_timeout_microseconds: 5000 });
+    expect(queueDeadline(s, undefined, 100)).toBe(105);
+    expect(queueDeadline(s, 1000, 100)).toBe(101);
+  });
+
+  it('ignores the request timeout when allow_timeout_override is false', () => {
+    const s = spec({ default_timeout_microseconds: 5000, allow_timeout_override: false });
+    expect(queueDeadline(s, 1000, 100)).toBe(105);
+  });
+
+  it('rejects an unknown timeout_action', () => {
+    expect(() => parseModelConfig('m', { max_batch_size: 4, dynamic_batching: { default_queue_policy: { timeout_action: 'DELAY' } } })).toThrow(/timeout_action/);
   });
 });
