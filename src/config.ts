@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { DEVICES } from './runtimes/execution-providers.js';
 
 export const ServerConfigSchema = z
   .strictObject({
@@ -15,6 +16,8 @@ export const ServerConfigSchema = z
     maxBodyBytes: z.number().int().min(1024).max(2 ** 31 - 1).default(64 * 1024 * 1024),
     /** Readiness also requires every model READY (as Triton's --strict-readiness). */
     strictReadiness: z.boolean().default(false),
+    /** Execution providers for models whose config.json names none: auto = CUDA if installed, else CPU. */
+    device: z.enum(DEVICES).default('auto'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Cores the runtimes may use; split between a model's instances as ORT intra-op threads. */
     cpuThreads: z.number().int().min(1).max(1024).default(availableParallelism()),
@@ -33,6 +36,7 @@ const SETTINGS: Readonly<Record<Key, Kind>> = {
   httpPort: 'number',
   maxBodyBytes: 'number',
   strictReadiness: 'boolean',
+  device: 'string',
   logLevel: 'string',
   cpuThreads: 'number',
   drainTimeoutMs: 'number',

@@ -20,7 +20,7 @@ export interface VolleyHandle {
  * repository. Readiness turns true when every model has settled.
  */
 export async function startVolley(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<VolleyHandle> {
-  const registry = new ModelRegistry(config.modelRepository, { cpuThreads: config.cpuThreads, logger });
+  const registry = new ModelRegistry(config.modelRepository, { cpuThreads: config.cpuThreads, device: config.device, logger });
   const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, strictReadiness: config.strictReadiness, draining: false };
   const http = new HttpServer(ctx);
   const port = await http.listen(config.host, config.httpPort);

@@ -20,10 +20,15 @@ describe('loadServerConfig', () => {
       httpPort: 8000,
       maxBodyBytes: 64 * 1024 * 1024,
       strictReadiness: false,
+      device: 'auto',
       logLevel: 'info',
       cpuThreads: availableParallelism(),
       drainTimeoutMs: 30_000,
     });
+  });
+
+  it('rejects an unknown device', () => {
+    expect(() => loadServerConfig({ modelRepository: 'm', device: 'tpu' }, {})).toThrow(/device/);
   });
 
   it('names environment variables VOLLEY_ + SCREAMING_SNAKE of the key', () => {
@@ -41,6 +46,7 @@ describe('loadServerConfig', () => {
         VOLLEY_HTTP_PORT: '9000',
         VOLLEY_MAX_BODY_BYTES: '2048',
         VOLLEY_STRICT_READINESS: 'true',
+        VOLLEY_DEVICE: 'cuda',
         VOLLEY_LOG_LEVEL: 'debug',
         VOLLEY_CPU_THREADS: '3',
         VOLLEY_DRAIN_TIMEOUT_MS: '0',
@@ -52,6 +58,7 @@ describe('loadServerConfig', () => {
       httpPort: 9000,
       maxBodyBytes: 2048,
       strictReadiness: true,
+      device: 'cuda',
       logLevel: 'debug',
       cpuThreads: 3,
       drainTimeoutMs: 0,

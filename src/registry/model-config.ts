@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { VolleyError } from '../errors.js';
+import { PROVIDER_NAMES } from '../runtimes/execution-providers.js';
 
 /** When config.json leaves max_batch_size out and every tensor's first dimension is dynamic. */
 export const AUTO_MAX_BATCH_SIZE = 32;
@@ -16,6 +17,10 @@ const TensorOverrideSchema = z.strictObject({
   /** Without the batch dimension, as in Triton; -1 = dynamic. */
   dims: z.array(z.number().int().min(-1)),
 });
+
+const ProviderName = z.enum(PROVIDER_NAMES);
+/** onnxruntime-node 1.29's binding passes only deviceId to CUDA; other options would be ignored, so they are refused. */
+const ProviderSchema = z.union([ProviderName, z.strictObject({ name: ProviderName, device_id: z.number().int().min(0).max(64).optional() })]);
 
 const VersionPolicySchema = z.union([
   z.strictObject({ latest: z.strictObject({ num_versions: z.number().int().min(1) }) }),
@@ -45,6 +50,8 @@ export const ModelConfigSchema = z
       })
       .optional(),
     instance_count: z.number().int().min(1).max(64).default(1),
+    /** Tried in order, e.g. ["cuda", "cpu"]; default from --device. */
+    execution_providers: z.array(ProviderSchema).min(1).max(4).optional(),
     input: z.array(TensorOverrideSchema).optional(),
     output: z.array(TensorOverrideSchema).optional(),
     version_policy: VersionPolicySchema.default({ latest: { num_versions: 1 } }),

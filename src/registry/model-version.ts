@@ -13,6 +13,8 @@ import { DynamicBatcher } from '../batching/batcher.js';
 import { asVolleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BatchExecutor } from '../runtimes/runtime.js';
+import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
+import type { Device } from '../runtimes/execution-providers.js';
 import { WorkerPoolExecutor } from '../runtimes/worker-pool.js';
 import type { ModelConfig } from './model-config.js';
 import { resolveServingSpec } from './serving-spec.js';
@@ -23,6 +25,8 @@ export type VersionState = 'LOADING' | 'READY' | 'DRAINING' | 'UNLOADED' | 'FAIL
 export interface LoadOptions {
   /** Cores the server may use; each instance gets an equal share as ORT intra-op threads. */
   cpuThreads: number;
+  /** Server default for models whose config.json names no execution providers. */
+  device: Device;
   logger: Logger;
 }
 
@@ -35,6 +39,8 @@ export class ModelVersion {
   reason: string;
   spec: ServingSpec | null;
   batcher: DynamicBatcher | null;
+  /** The execution provider in use once loaded ('' before). */
+  provider: string;
   #executor: BatchExecutor | null;
 
   constructor(model: string, version: number, config: ModelConfig) {
@@ -45,6 +51,7 @@ export class ModelVersion {
     this.reason = '';
     this.spec = null;
     this.batcher = null;
+    this.provider = '';
     this.#executor = null;
   }
 
@@ -58,11 +65,17 @@ export class ModelVersion {
       await access(path).catch(() => {
         throw new Error(`model file not found: ${this.version}/${this.config.default_model_filename}`);
       });
-      this.#executor = await WorkerPoolExecutor.start({ kind: 'onnx', modelPath: path, instances, intraOpThreads, allowSpinning: false });
-      this.spec = resolveServingSpec(this.model, this.config, this.#executor.signature);
-      this.batcher = new DynamicBatcher(this.spec.policy, this.#executor);
+      const executionProviders = resolveProviders(this.config.execution_providers, options.device, cudaProviderInstalled());
+      const executor = await WorkerPoolExecutor.start({ kind: 'onnx', modelPath: path, instances, intraOpThreads, allowSpinning: false, executionProviders });
+      this.#executor = executor;
+      for (const reason of executor.info.fallbacks) {
+        options.logger.warn({ event: 'execution_provider_fallback', model: this.model, version: this.version, reason }, 'execution provider unavailable; trying the next');
+      }
+      this.provider = executor.info.provider;
+      this.spec = resolveServingSpec(this.model, this.config, executor.info.signature);
+      this.batcher = new DynamicBatcher(this.spec.policy, executor);
       this.state = 'READY';
-      options.logger.info({ event: 'model_ready', model: this.model, version: this.version, instances, intraOpThreads, maxBatchSize: this.spec.maxBatchSize, loadMs: Math.round(performance.now() - started) }, 'model version ready');
+      options.logger.info({ event: 'model_ready', model: this.model, version: this.version, provider: this.provider, instances, intraOpThreads, maxBatchSize: this.spec.maxBatchSize, loadMs: Math.round(performance.now() - started) }, 'model version ready');
     } catch (err) {
       this.state = 'FAILED';
       this.reason = asVolleyError(err, 'ERR_MODEL_LOAD').message;

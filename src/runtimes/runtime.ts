@@ -1,3 +1,4 @@
+import type { ProviderSpec } from './execution-providers.js';
 import type { TensorSpec, WireTensor } from './tensor.js';
 
 /** Inputs and outputs a model declares; -1 marks a dynamic dimension. */
@@ -16,6 +17,17 @@ export interface RuntimeOptions {
   intraOpThreads: number;
   /** ORT spin-waits its pool threads by default; on a small box that steals the event loop's core. */
   allowSpinning: boolean;
+  /** Tried in order until one loads the model. */
+  executionProviders: ProviderSpec[];
+}
+
+/** What a loaded runtime reports about itself. */
+export interface RuntimeInfo {
+  signature: ModelSignature;
+  /** The execution provider in use. */
+  provider: string;
+  /** Why each provider tried before it failed, e.g. "cuda: Failed to load shared library". */
+  fallbacks: string[];
 }
 
 /**
@@ -23,7 +35,7 @@ export interface RuntimeOptions {
  * in and returns tensors whose buffers can be transferred out (each owning its buffer).
  */
 export interface Runtime {
-  readonly signature: ModelSignature;
+  readonly info: RuntimeInfo;
   run(inputs: WireTensor[]): Promise<WireTensor[]>;
   close(): Promise<void>;
 }
@@ -34,7 +46,7 @@ export interface Runtime {
  */
 export interface BatchExecutor {
   readonly concurrency: number;
-  readonly signature: ModelSignature;
+  readonly info: RuntimeInfo;
   execute(inputs: WireTensor[]): Promise<WireTensor[]>;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { VolleyError, fromWire } from '../errors.js';
-import type { BatchExecutor, ModelSignature, RuntimeOptions } from './runtime.js';
+import type { BatchExecutor, RuntimeInfo, RuntimeOptions } from './runtime.js';
 import type { WireTensor } from './tensor.js';
 import type { WorkerReply, WorkerTask } from './worker.js';
 
@@ -18,13 +18,13 @@ export interface WorkerPoolOptions extends RuntimeOptions {
  */
 export class WorkerPoolExecutor implements BatchExecutor {
   readonly concurrency: number;
-  readonly signature: ModelSignature;
+  readonly info: RuntimeInfo;
   readonly #pool: Piscina;
 
-  private constructor(pool: Piscina, concurrency: number, signature: ModelSignature) {
+  private constructor(pool: Piscina, concurrency: number, info: RuntimeInfo) {
     this.#pool = pool;
     this.concurrency = concurrency;
-    this.signature = signature;
+    this.info = info;
   }
 
   /** Starts the threads and waits until one of them has loaded the model and described it. */
@@ -45,8 +45,8 @@ export class WorkerPoolExecutor implements BatchExecutor {
     try {
       const reply = (await pool.run({ op: 'describe' } satisfies WorkerTask)) as WorkerReply;
       if (!reply.ok) throw fromWire(reply.error);
-      if (!('signature' in reply)) throw new VolleyError('ERR_MODEL_LOAD', 'worker did not describe the model');
-      return new WorkerPoolExecutor(pool, instances, reply.signature);
+      if (!('info' in reply)) throw new VolleyError('ERR_MODEL_LOAD', 'worker did not describe the model');
+      return new WorkerPoolExecutor(pool, instances, reply.info);
     } catch (err) {
       await pool.destroy();
       throw err;

@@ -7,13 +7,13 @@ import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { asVolleyError } from '../errors.js';
 import type { WireError } from '../errors.js';
 import { OnnxRuntime } from './onnx/onnx-runtime.js';
-import type { ModelSignature, Runtime, RuntimeOptions } from './runtime.js';
+import type { Runtime, RuntimeInfo, RuntimeOptions } from './runtime.js';
 import type { WireTensor } from './tensor.js';
 
 export type WorkerTask = { op: 'describe' } | { op: 'run'; inputs: WireTensor[] };
 
 export type WorkerReply =
-  | { ok: true; signature: ModelSignature }
+  | { ok: true; info: RuntimeInfo }
   | { ok: true; outputs: WireTensor[] }
   | { ok: false; error: WireError };
 
@@ -32,7 +32,7 @@ const loaded: Promise<Runtime | WireError> = createRuntime(options).catch((err) 
 export default async function handle(task: WorkerTask): Promise<unknown> {
   const runtime = await loaded;
   if (!('run' in runtime)) return { ok: false, error: runtime } satisfies WorkerReply;
-  if (task.op === 'describe') return { ok: true, signature: runtime.signature } satisfies WorkerReply;
+  if (task.op === 'describe') return { ok: true, info: runtime.info } satisfies WorkerReply;
   try {
     const outputs = await runtime.run(task.inputs);
     const reply: WorkerReply = { ok: true, outputs };

@@ -67,6 +67,7 @@ export function modelMetadata(ctx: ServerContext, ex: Exchange): void {
       platform: 'onnxruntime_onnx',
       inputs: spec.inputs,
       outputs: spec.outputs,
+      parameters: { execution_provider: (chosen as ModelVersion).provider },
     }),
   );
 }
@@ -118,6 +119,7 @@ export function modelStats(ctx: ServerContext, ex: Exchange): void {
       name: mv.model,
       version: String(mv.version),
       state: mv.state,
+      execution_provider: mv.provider,
       inference_count: s?.rows ?? 0,
       execution_count: s?.batches ?? 0,
       request_count: s?.requests ?? 0,

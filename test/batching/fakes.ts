@@ -5,7 +5,7 @@
 import type { Clock } from '../../src/batching/batcher.js';
 import { InferenceRequest } from '../../src/batching/inference-request.js';
 import type { BatchPolicy } from '../../src/batching/policy.js';
-import type { BatchExecutor, ModelSignature } from '../../src/runtimes/runtime.js';
+import type { BatchExecutor, RuntimeInfo } from '../../src/runtimes/runtime.js';
 import type { Tensor, WireTensor } from '../../src/runtimes/tensor.js';
 
 /** Time stands still until `advance()`; due timers fire in order of due time, then of arming. */
@@ -57,7 +57,7 @@ export interface Call {
 /** Records every batch it is handed; each stays running until the test settles its call. */
 export class FakeExecutor implements BatchExecutor {
   readonly calls: Call[] = [];
-  readonly signature: ModelSignature = { inputs: [], outputs: [] };
+  readonly info: RuntimeInfo = { signature: { inputs: [], outputs: [] }, provider: 'cpu', fallbacks: [] };
 
   constructor(readonly concurrency = 1) {}
 

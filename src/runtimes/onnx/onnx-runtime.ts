@@ -2,23 +2,39 @@ import ort from 'onnxruntime-node';
 import { VolleyError } from '../../errors.js';
 import { DATATYPES, datatypeFromOrt } from '../tensor.js';
 import type { TensorSpec, WireTensor } from '../tensor.js';
-import type { ModelSignature, Runtime, RuntimeOptions } from '../runtime.js';
+import { toOrtProvider } from '../execution-providers.js';
+import type { Runtime, RuntimeInfo, RuntimeOptions } from '../runtime.js';
 
 /** ONNX Runtime (CPU execution provider) inside a worker thread. */
 export class OnnxRuntime implements Runtime {
-  readonly signature: ModelSignature;
+  readonly info: RuntimeInfo;
   readonly #session: ort.InferenceSession;
 
-  private constructor(session: ort.InferenceSession, signature: ModelSignature) {
+  private constructor(session: ort.InferenceSession, info: RuntimeInfo) {
     this.#session = session;
-    this.signature = signature;
+    this.info = info;
   }
 
+  /** Tries each execution provider in turn; fails only when none can load the model. */
   static async load(options: RuntimeOptions): Promise<OnnxRuntime> {
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(options.modelPath, {
-        executionProviders: ['cpu'],
+    const fallbacks: string[] = [];
+    for (const provider of options.executionProviders) {
+      let session: ort.InferenceSession;
+      try {
+        session = await OnnxRuntime.#create(options, toOrtProvider(provider));
+      } catch (err) {
+        fallbacks.push(`${provider.name}: ${cleanMessage(err)}`);
+        continue;
+      }
+      const signature = { inputs: session.inputMetadata.map(toSpec), outputs: session.outputMetadata.map(toSpec) };
+      return new OnnxRuntime(session, { signature, provider: provider.name, fallbacks });
+    }
+    throw new VolleyError('ERR_MODEL_LOAD', `onnxruntime could not load ${options.modelPath}: ${fallbacks.join('; ')}`);
+  }
+
+  static #create(options: RuntimeOptions, provider: ReturnType<typeof toOrtProvider>): Promise<ort.InferenceSession> {
+    return ort.InferenceSession.create(options.modelPath, {
+        executionProviders: [provider as ort.InferenceSession.ExecutionProviderConfig],
         graphOptimizationLevel: 'all',
         executionMode: 'sequential',
         intraOpNumThreads: options.intraOpThreads,
@@ -26,15 +42,7 @@ export class OnnxRuntime implements Runtime {
         // ORT prints run failures to stderr itself; they reach our JSON log and the client instead.
         logSeverityLevel: 4,
         extra: { session: { intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' } } },
-      });
-    } catch (err) {
-      throw new VolleyError('ERR_MODEL_LOAD', `onnxruntime could not load ${options.modelPath}: ${(err as Error).message}`);
-    }
-    const signature = {
-      inputs: session.inputMetadata.map(toSpec),
-      outputs: session.outputMetadata.map(toSpec),
-    };
-    return new OnnxRuntime(session, signature);
+    });
   }
 
   async run(inputs: WireTensor[]): Promise<WireTensor[]> {
@@ -47,11 +55,10 @@ export class OnnxRuntime implements Runtime {
     try {
       results = await this.#session.run(feeds);
     } catch (err) {
-      // ORT's messages carry its build paths; keep what a user can act on.
-      throw new VolleyError('ERR_RUNTIME', (err as Error).message.replace(/\/onnxruntime_src\/\S+ /g, '').trim());
+      throw new VolleyError('ERR_RUNTIME', cleanMessage(err));
     }
     const outputs: WireTensor[] = [];
-    for (const spec of this.signature.outputs) {
+    for (const spec of this.info.signature.outputs) {
       const tensor = results[spec.name];
       if (tensor === undefined) throw new VolleyError('ERR_RUNTIME', `model produced no output '${spec.name}'`);
       outputs.push(toWireOutput(spec, tensor));
@@ -62,6 +69,14 @@ export class OnnxRuntime implements Runtime {
   async close(): Promise<void> {
     await this.#session.release();
   }
+}
+
+/** ORT's messages carry its build paths and colour codes; keep what a user can act on. */
+function cleanMessage(err: unknown): string {
+  return String((err as Error).message ?? err)
+    .replace(/\/onnxruntime_src\/\S+ /g, '')
+    .replace(/\u001b\[[0-9;]*m/g, '')
+    .trim();
 }
 
 function toSpec(meta: ort.InferenceSession.ValueMetadata): TensorSpec {
