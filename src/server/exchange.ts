@@ -16,6 +16,8 @@ export class Exchange {
   readonly contentType: string;
   /** Declared Content-Length, or -1 when absent (chunked). */
   readonly contentLength: number;
+  /** Triton's binary extension: `Inference-Header-Content-Length`, '' when absent. */
+  readonly inferenceHeaderLength: string;
   aborted: boolean;
   /** Called once if the client goes away before the response is written. */
   onAbort: (() => void) | null;
@@ -37,6 +39,7 @@ export class Exchange {
     this.contentType = req.getHeader('content-type');
     const length = req.getHeader('content-length');
     this.contentLength = length === '' ? -1 : Number(length);
+    this.inferenceHeaderLength = req.getHeader('inference-header-content-length');
   }
 
   /** URL parameter i, percent-decoded; a malformed escape is a 400. */
@@ -78,10 +81,14 @@ export class Exchange {
   }
 
   sendJson(status: string, body: string, headers?: Record<string, string>): void {
+    this.send(status, 'application/json', body, headers);
+  }
+
+  send(status: string, contentType: string, body: string | Uint8Array, headers?: Record<string, string>): void {
     if (this.aborted || this.#done) return;
     this.#done = true;
     this.res.cork(() => {
-      this.res.writeStatus(status).writeHeader('Content-Type', 'application/json');
+      this.res.writeStatus(status).writeHeader('Content-Type', contentType);
       if (headers !== undefined) for (const key in headers) this.res.writeHeader(key, headers[key]);
       this.res.end(body);
     });

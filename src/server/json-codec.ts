@@ -7,6 +7,7 @@
 import { VolleyError } from '../errors.js';
 import { DATATYPES, isDatatype } from '../runtimes/tensor.js';
 import type { Datatype, Tensor, TypedArray } from '../runtimes/tensor.js';
+import { BinarySection, splitBody } from './binary-codec.js';
 import { floatToHalf, halfToFloat } from './fp16.js';
 
 /** Largest element count one tensor may declare; checked before anything is allocated. */
@@ -17,6 +18,10 @@ export interface InferPayload {
   inputs: Tensor[];
   /** Output names the client asked for, in its order; undefined = all. */
   outputs: string[] | undefined;
+  /** Per requested output (or, when none are listed, for all): answer in binary (Triton extension). */
+  binaryOutputs: boolean[] | undefined;
+  /** `parameters.binary_data_output`: the default for outputs that do not say. */
+  binaryDefault: boolean;
   /** `parameters.timeout`, microseconds, as Triton. */
   timeoutUs: number | undefined;
 }
@@ -29,38 +34,52 @@ export function parseJson(body: Uint8Array): unknown {
   }
 }
 
-export function decodeInferRequest(body: Uint8Array): InferPayload {
-  const req = parseJson(body);
+/** `headerLength` >= 0: Triton's binary extension, the JSON header is that many bytes of `body`. */
+export function decodeInferRequest(body: Uint8Array, headerLength = -1): InferPayload {
+  let json = body;
+  let binary: BinarySection | null = null;
+  if (headerLength >= 0) ({ header: json, binary } = splitBody(body, headerLength));
+  const req = parseJson(json);
   if (!isObject(req)) throw invalid('request body must be a JSON object');
   const { id, inputs, outputs, parameters } = req;
   if (id !== undefined && typeof id !== 'string') throw invalid("'id' must be a string");
   if (!Array.isArray(inputs) || inputs.length === 0) throw invalid("'inputs' must be a non-empty array");
   let timeoutUs: number | undefined;
+  let binaryDefault = false;
   if (parameters !== undefined) {
     if (!isObject(parameters)) throw invalid("'parameters' must be an object");
+    if (parameters.binary_data_output !== undefined) {
+      if (typeof parameters.binary_data_output !== 'boolean') throw invalid("'parameters.binary_data_output' must be a boolean");
+      binaryDefault = parameters.binary_data_output;
+    }
     if (parameters.timeout !== undefined) {
       const t = parameters.timeout;
       if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) throw invalid("'parameters.timeout' must be a non-negative integer (microseconds)");
       timeoutUs = t;
     }
   }
-  return { id, inputs: inputs.map(decodeInput), outputs: decodeOutputs(outputs), timeoutUs };
+  const tensors = inputs.map((raw, i) => decodeInput(raw, i, binary));
+  binary?.assertConsumed();
+  const wanted = decodeOutputs(outputs, binaryDefault);
+  return { id, inputs: tensors, outputs: wanted?.names, binaryOutputs: wanted?.binary, binaryDefault, timeoutUs };
 }
 
-function decodeInput(raw: unknown, index: number): Tensor {
+function decodeInput(raw: unknown, index: number, binary: BinarySection | null): Tensor {
   if (!isObject(raw)) throw invalid(`inputs[${index}] must be an object`);
   const { name, datatype, shape, data, parameters } = raw;
   if (typeof name !== 'string' || name === '') throw invalid(`inputs[${index}].name must be a non-empty string`);
   if (!isDatatype(datatype)) {
     throw badInput(`input '${name}': datatype ${JSON.stringify(datatype)} is not supported (use one of ${Object.keys(DATATYPES).join(', ')})`);
   }
-  if (isObject(parameters) && parameters.binary_data_size !== undefined) {
-    throw badInput(`input '${name}' has binary_data_size but the request has no Inference-Header-Content-Length header`);
-  }
   const dims = decodeShape(name, shape);
   let count = 1;
   for (const d of dims) count *= d;
   if (count > MAX_TENSOR_ELEMENTS) throw badInput(`input '${name}': shape [${dims}] has ${count} elements, more than the limit of ${MAX_TENSOR_ELEMENTS}`);
+  if (isObject(parameters) && parameters.binary_data_size !== undefined) {
+    if (binary === null) throw badInput(`input '${name}' has binary_data_size but the request has no Inference-Header-Content-Length header`);
+    if (data !== undefined) throw badInput(`input '${name}' has both binary_data_size and 'data'`);
+    return { name, datatype, shape: dims, data: binary.take(name, datatype, count, parameters.binary_data_size) };
+  }
   if (!Array.isArray(data)) throw badInput(`input '${name}': 'data' must be an array (flat or nested)`);
   const out = new DATATYPES[datatype].array(count);
   fillData(out, data, dims, datatype, name);
@@ -154,13 +173,19 @@ function convert(v: unknown, datatype: Datatype, name: string): number | bigint 
   throw badInput(`input '${name}': value ${JSON.stringify(v)} is not a valid ${datatype} element`);
 }
 
-function decodeOutputs(outputs: unknown): string[] | undefined {
+function decodeOutputs(outputs: unknown, binaryDefault: boolean): { names: string[]; binary: boolean[] } | undefined {
   if (outputs === undefined) return undefined;
   if (!Array.isArray(outputs)) throw new VolleyError('ERR_INVALID_OUTPUT', "'outputs' must be an array of {name}");
-  return outputs.map((o, i) => {
+  const names: string[] = [];
+  const binary: boolean[] = [];
+  outputs.forEach((o, i) => {
     if (!isObject(o) || typeof o.name !== 'string') throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}] must be an object with a string 'name'`);
-    return o.name;
+    const flag = isObject(o.parameters) ? o.parameters.binary_data : undefined;
+    if (flag !== undefined && typeof flag !== 'boolean') throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}].parameters.binary_data must be a boolean`);
+    names.push(o.name);
+    binary.push(flag ?? binaryDefault);
   });
+  return { names, binary };
 }
 
 /** The response body. Strings go through JSON.stringify; numbers are joined straight from typed arrays. */
@@ -176,7 +201,7 @@ export function encodeInferResponse(model: string, version: number, id: string |
   return s + ']}';
 }
 
-function encodeData(t: Tensor): string {
+export function encodeData(t: Tensor): string {
   switch (t.datatype) {
     case 'BOOL':
       return Array.from(t.data as Uint8Array, (b) => (b !== 0 ? 'true' : 'false')).join(',');

@@ -10,11 +10,13 @@ import type { ModelRegistry } from '../registry/registry.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { Tensor } from '../runtimes/tensor.js';
 import type { Exchange } from './exchange.js';
-import { decodeInferRequest, encodeInferResponse, isObject, parseJson } from './json-codec.js';
+import { encodeBinaryResponse, parseHeaderLength } from './binary-codec.js';
+import { decodeInferRequest, encodeData, encodeInferResponse, isObject, parseJson } from './json-codec.js';
+import type { InferPayload } from './json-codec.js';
 
 export const SERVER_NAME = 'volley';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['model_repository', 'model_configuration', 'statistics'];
+export const EXTENSIONS = ['model_repository', 'model_configuration', 'statistics', 'binary_tensor_data'];
 
 export interface ServerContext {
   readonly registry: ModelRegistry;
@@ -147,21 +149,38 @@ export async function repositoryIndex(ctx: ServerContext, ex: Exchange): Promise
 }
 
 const JSON_TYPES = /^application\/json\s*(;.*)?$/i;
+const BINARY_TYPES = /^application\/(json|octet-stream)\s*(;.*)?$/i;
 
 export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
-  if (ex.contentType !== '' && !JSON_TYPES.test(ex.contentType)) {
-    throw new VolleyError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Type '${ex.contentType}' is not supported; send application/json`);
+  const headerLength = parseHeaderLength(ex.inferenceHeaderLength);
+  const accepted = headerLength >= 0 ? BINARY_TYPES : JSON_TYPES;
+  if (ex.contentType !== '' && !accepted.test(ex.contentType)) {
+    const expected = headerLength >= 0 ? 'application/octet-stream or application/json' : 'application/json (or Triton binary tensors with Inference-Header-Content-Length)';
+    throw new VolleyError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Type '${ex.contentType}' is not supported; send ${expected}`);
   }
   const body = await ex.readBody(ctx.maxBodyBytes);
   if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
   const mv = ctx.registry.resolve(ex.param(0), ex.params.length > 1 ? ex.param(1) : undefined);
   const spec = mv.spec as NonNullable<ModelVersion['spec']>;
-  const payload = decodeInferRequest(body);
+  const payload = decodeInferRequest(body, headerLength);
   const wanted = selectOutputs(spec, payload.outputs);
   const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
   ex.onAbort = () => request.cancel();
-  const outputs = await (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request);
-  ex.sendJson(OK, encodeInferResponse(mv.model, mv.version, payload.id, pick(outputs, wanted)));
+  const outputs = pick(await (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request), wanted);
+  const binary = binaryFlags(payload, outputs.length);
+  if (binary === null) {
+    ex.sendJson(OK, encodeInferResponse(mv.model, mv.version, payload.id, outputs));
+    return;
+  }
+  const header = payload.id === undefined ? { model_name: mv.model, model_version: String(mv.version) } : { model_name: mv.model, model_version: String(mv.version), id: payload.id };
+  const { body: out, headerLength: n } = encodeBinaryResponse(header, outputs, binary, encodeData);
+  ex.send(OK, 'application/octet-stream', out, { 'Inference-Header-Content-Length': String(n) });
+}
+
+/** Which outputs go binary; null when none do (a plain JSON response). */
+function binaryFlags(payload: InferPayload, count: number): boolean[] | null {
+  const flags = payload.binaryOutputs ?? new Array<boolean>(count).fill(payload.binaryDefault);
+  return flags.some(Boolean) ? flags : null;
 }
 
 function pick(outputs: Tensor[], wanted: readonly string[] | undefined): Tensor[] {
