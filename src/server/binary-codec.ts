@@ -52,6 +52,15 @@ export class BinarySection {
     return copy;
   }
 
+  /** The whole section as one tensor: its size must be exactly `count` elements. */
+  takeAll(name: string, datatype: Datatype, count: number): TypedArray {
+    const size = this.#bytes.length;
+    if (size !== count * DATATYPES[datatype].bytes) {
+      throw bad(`input '${name}': data has ${size} bytes but ${datatype} with ${count} elements needs ${count * DATATYPES[datatype].bytes}`);
+    }
+    return this.take(name, datatype, count, size);
+  }
+
   /** Bytes nobody claimed mean the header and the body disagree. */
   assertConsumed(): void {
     const left = this.#bytes.length - this.#offset;

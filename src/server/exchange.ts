@@ -7,6 +7,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { VolleyError, asVolleyError } from '../errors.js';
 import { toHttpStatus } from './http-status.js';
+import { MSGPACK_TYPES, encodeMsgpackError } from './msgpack-codec.js';
 
 export class Exchange {
   readonly res: HttpResponse;
@@ -18,6 +19,8 @@ export class Exchange {
   readonly contentLength: number;
   /** Triton's binary extension: `Inference-Header-Content-Length`, '' when absent. */
   readonly inferenceHeaderLength: string;
+  /** The client asked for msgpack (`Accept`): answers and errors are packed. */
+  readonly wantsMsgpack: boolean;
   aborted: boolean;
   /** Called once if the client goes away before the response is written. */
   onAbort: (() => void) | null;
@@ -40,6 +43,8 @@ export class Exchange {
     const length = req.getHeader('content-length');
     this.contentLength = length === '' ? -1 : Number(length);
     this.inferenceHeaderLength = req.getHeader('inference-header-content-length');
+    const accept = req.getHeader('accept');
+    this.wantsMsgpack = accept !== '' && accept.split(',').some((t) => MSGPACK_TYPES.test(t.trim()));
   }
 
   /** URL parameter i, percent-decoded; a malformed escape is a 400. */
@@ -102,10 +107,11 @@ export class Exchange {
     if (this.aborted || this.#done) return error;
     this.#done = true;
     const close = error.category === 'too-large';
+    const body = this.wantsMsgpack ? encodeMsgpackError(error.message) : JSON.stringify({ error: error.message });
     this.res.cork(() => {
-      this.res.writeStatus(toHttpStatus(error.category)).writeHeader('Content-Type', 'application/json');
+      this.res.writeStatus(toHttpStatus(error.category)).writeHeader('Content-Type', this.wantsMsgpack ? 'application/msgpack' : 'application/json');
       for (const key in headers) this.res.writeHeader(key, headers[key]);
-      this.res.end(JSON.stringify({ error: error.message }), close);
+      this.res.end(body, close);
     });
     return error;
   }

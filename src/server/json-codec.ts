@@ -39,7 +39,15 @@ export function decodeInferRequest(body: Uint8Array, headerLength = -1): InferPa
   let json = body;
   let binary: BinarySection | null = null;
   if (headerLength >= 0) ({ header: json, binary } = splitBody(body, headerLength));
-  const req = parseJson(json);
+  return decodeInferObject(parseJson(json), binary);
+}
+
+/**
+ * The request object, however it arrived (JSON, msgpack). With `binary`, inputs may take their
+ * bytes from the binary section; an input's `data` may also be a byte blob (msgpack bin or typed
+ * array), which is used as raw little-endian elements without per-element conversion.
+ */
+export function decodeInferObject(req: unknown, binary: BinarySection | null): InferPayload {
   if (!isObject(req)) throw invalid('request body must be a JSON object');
   const { id, inputs, outputs, parameters } = req;
   if (id !== undefined && typeof id !== 'string') throw invalid("'id' must be a string");
@@ -80,10 +88,20 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null):
     if (data !== undefined) throw badInput(`input '${name}' has both binary_data_size and 'data'`);
     return { name, datatype, shape: dims, data: binary.take(name, datatype, count, parameters.binary_data_size) };
   }
-  if (!Array.isArray(data)) throw badInput(`input '${name}': 'data' must be an array (flat or nested)`);
+  if (ArrayBuffer.isView(data)) return { name, datatype, shape: dims, data: fromBlob(name, datatype, count, data) };
+  if (!Array.isArray(data)) throw badInput(`input '${name}': 'data' must be an array (flat or nested) or a byte string`);
   const out = new DATATYPES[datatype].array(count);
   fillData(out, data, dims, datatype, name);
   return { name, datatype, shape: dims, data: out };
+}
+
+/** A byte blob (msgpack bin, any Uint8Array) or a typed array of exactly the datatype's kind. */
+function fromBlob(name: string, datatype: Datatype, count: number, blob: ArrayBufferView): TypedArray {
+  const info = DATATYPES[datatype];
+  if (!(blob instanceof Uint8Array) && blob.constructor !== info.array) {
+    throw badInput(`input '${name}': a ${blob.constructor.name} cannot carry ${datatype} data (send raw bytes or a ${info.array.name})`);
+  }
+  return new BinarySection(new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength)).takeAll(name, datatype, count);
 }
 
 function decodeShape(name: string, shape: unknown): number[] {

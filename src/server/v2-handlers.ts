@@ -13,10 +13,11 @@ import type { Exchange } from './exchange.js';
 import { encodeBinaryResponse, parseHeaderLength } from './binary-codec.js';
 import { decodeInferRequest, encodeData, encodeInferResponse, isObject, parseJson } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
+import { MSGPACK_TYPES, decodeMsgpackRequest, encodeMsgpackResponse } from './msgpack-codec.js';
 
 export const SERVER_NAME = 'volley';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['model_repository', 'model_configuration', 'statistics', 'binary_tensor_data'];
+export const EXTENSIONS = ['model_repository', 'model_configuration', 'statistics', 'binary_tensor_data', 'msgpack'];
 
 export interface ServerContext {
   readonly registry: ModelRegistry;
@@ -153,20 +154,26 @@ const BINARY_TYPES = /^application\/(json|octet-stream)\s*(;.*)?$/i;
 
 export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   const headerLength = parseHeaderLength(ex.inferenceHeaderLength);
+  const msgpack = headerLength < 0 && MSGPACK_TYPES.test(ex.contentType);
   const accepted = headerLength >= 0 ? BINARY_TYPES : JSON_TYPES;
-  if (ex.contentType !== '' && !accepted.test(ex.contentType)) {
-    const expected = headerLength >= 0 ? 'application/octet-stream or application/json' : 'application/json (or Triton binary tensors with Inference-Header-Content-Length)';
+  if (ex.contentType !== '' && !msgpack && !accepted.test(ex.contentType)) {
+    const expected = headerLength >= 0 ? 'application/octet-stream or application/json' : 'application/json, application/msgpack, or Triton binary tensors with Inference-Header-Content-Length';
     throw new VolleyError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Type '${ex.contentType}' is not supported; send ${expected}`);
   }
   const body = await ex.readBody(ctx.maxBodyBytes);
   if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
   const mv = ctx.registry.resolve(ex.param(0), ex.params.length > 1 ? ex.param(1) : undefined);
   const spec = mv.spec as NonNullable<ModelVersion['spec']>;
-  const payload = decodeInferRequest(body, headerLength);
+  const payload = msgpack ? decodeMsgpackRequest(body) : decodeInferRequest(body, headerLength);
   const wanted = selectOutputs(spec, payload.outputs);
   const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
   ex.onAbort = () => request.cancel();
   const outputs = pick(await (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request), wanted);
+  if (ex.wantsMsgpack) {
+    // Sent in this tick: the packed bytes may live in the packer's reused buffer.
+    ex.send(OK, 'application/msgpack', encodeMsgpackResponse(mv.model, mv.version, payload.id, outputs));
+    return;
+  }
   const binary = binaryFlags(payload, outputs.length);
   if (binary === null) {
     ex.sendJson(OK, encodeInferResponse(mv.model, mv.version, payload.id, outputs));

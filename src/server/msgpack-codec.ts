@@ -1,0 +1,45 @@
+/**
+ * msgpack requests and responses: the same objects as JSON. Tensor `data` may be an array, or a
+ * byte string of little-endian elements, which is used in place. Responses always carry `data` as
+ * a byte string (msgpack bin): portable to every msgpack library, no per-element conversion.
+ */
+import { Packr, Unpackr } from 'msgpackr';
+import { VolleyError } from '../errors.js';
+import type { Tensor } from '../runtimes/tensor.js';
+import { decodeInferObject } from './json-codec.js';
+import type { InferPayload } from './json-codec.js';
+
+export const MSGPACK_TYPES = /^application\/(x-)?msgpack\s*(;.*)?$/i;
+
+// Records (a msgpackr extension) off: plain maps that any msgpack client reads.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+// Only Uint8Array views are ever packed: msgpackr 2.1.3 writes garbage for other typed arrays
+// unless moreTypes is on, and moreTypes' extension is msgpackr-only.
+const packr = new Packr({ useRecords: false });
+
+export function decodeMsgpackRequest(body: Uint8Array): InferPayload {
+  let req: unknown;
+  try {
+    req = unpackr.unpack(body);
+  } catch (err) {
+    throw new VolleyError('ERR_INVALID_REQUEST', `request body is not valid msgpack: ${(err as Error).message}`);
+  }
+  return decodeInferObject(req, null);
+}
+
+/** The packed response. It may share packr's buffer: send it before the next pack (same tick). */
+export function encodeMsgpackResponse(model: string, version: number, id: string | undefined, outputs: readonly Tensor[]): Uint8Array {
+  const response: Record<string, unknown> = { model_name: model, model_version: String(version) };
+  if (id !== undefined) response.id = id;
+  response.outputs = outputs.map((t) => ({
+    name: t.name,
+    datatype: t.datatype,
+    shape: t.shape,
+    data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+  }));
+  return packr.pack(response);
+}
+
+export function encodeMsgpackError(message: string): Uint8Array {
+  return packr.pack({ error: message });
+}

@@ -1,0 +1,95 @@
+/** msgpack requests and responses over real HTTP: same objects as JSON, tensor data as bytes. */
+import { Packr, unpack } from 'msgpackr';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, getJson, postJson, startServer } from './harness.js';
+import type { ServerProcess } from './harness.js';
+
+let server: ServerProcess;
+beforeAll(async () => {
+  server = await startServer(FIXTURES);
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const packr = new Packr({ useRecords: false });
+const packrTyped = new Packr({ useRecords: false, moreTypes: true });
+const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+async function post(model: string, body: Uint8Array, accept = 'application/msgpack', contentType = 'application/msgpack') {
+  const res = await fetch(`${server.url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'Content-Type': contentType, Accept: accept }, body: Buffer.from(body) });
+  const raw = Buffer.from(await res.arrayBuffer());
+  const type = res.headers.get('content-type') ?? '';
+  return { status: res.status, type, body: (type.includes('msgpack') ? unpack(raw) : JSON.parse(raw.toString())) as any };
+}
+
+const rows = [1, 2, 3, 4, 4, 3, 2, 1];
+const viaJson = async () =>
+  (await postJson(`${server.url}/v2/models/mlp_classifier/infer`, { inputs: [{ name: 'input', shape: [2, 4], datatype: 'FP32', data: rows }] })).body.outputs[0].data;
+
+describe('msgpack', () => {
+  it('is listed in the server extensions', async () => {
+    expect((await getJson(`${server.url}/v2`)).body.extensions).toContain('msgpack');
+  });
+
+  it('takes array data and answers with byte data equal to the JSON answer', async () => {
+    const res = await post('mlp_classifier', packr.pack({ id: 'm1', inputs: [{ name: 'input', shape: [2, 4], datatype: 'FP32', data: rows }] }));
+    expect(res.status).toBe(200);
+    expect(res.type).toBe('application/msgpack');
+    expect(res.body).toMatchObject({ model_name: 'mlp_classifier', model_version: '1', id: 'm1' });
+    const out = res.body.outputs[0];
+    expect(out).toMatchObject({ name: 'probabilities', datatype: 'FP32', shape: [2, 3] });
+    const data = Buffer.from(out.data);
+    expect(Array.from(new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length)))).toEqual(await viaJson());
+  });
+
+  it('takes raw bytes and msgpackr typed arrays as data, and can answer in JSON', async () => {
+    const asBytes = await post('mlp_classifier', packr.pack({ inputs: [{ name: 'input', shape: [2, 4], datatype: 'FP32', data: bytes(Float32Array.from(rows)) }] }), 'application/json');
+    expect(asBytes.type).toBe('application/json');
+    expect(asBytes.body.outputs[0].data).toEqual(await viaJson());
+    const typed = await post('mlp_classifier', packrTyped.pack({ inputs: [{ name: 'input', shape: [2, 4], datatype: 'FP32', data: Float32Array.from(rows) }] }), 'application/json');
+    expect(typed.status).toBe(200);
+    expect(typed.body.outputs[0].data).toEqual(await viaJson());
+  });
+
+  it('round-trips every datatype exactly as bytes', async () => {
+    const arrays: Record<string, ArrayBufferView> = {
+      BOOL: Uint8Array.from([1, 0, 0, 1]),
+      UINT8: Uint8Array.from([0, 255, 7, 128]),
+      UINT16: Uint16Array.from([0, 65535, 1, 300]),
+      UINT32: Uint32Array.from([0, 4294967295, 1, 70000]),
+      UINT64: BigUint64Array.from([0n, 18446744073709551615n, 1n, 2n]),
+      INT8: Int8Array.from([-128, 127, 0, -1]),
+      INT16: Int16Array.from([-32768, 32767, 0, -1]),
+      INT32: Int32Array.from([-2147483648, 2147483647, 0, -1]),
+      INT64: BigInt64Array.from([-9223372036854775808n, 9223372036854775807n, 0n, -1n]),
+      FP16: Uint16Array.from([0x3c00, 0xc000, 0x7bff, 0x0001]),
+      FP32: Float32Array.from([1.5, -0.25, 3.4028234663852886e38, 1e-30]),
+      FP64: Float64Array.from([Math.PI, -1e300, 5e-324, 0]),
+    };
+    const inputs = Object.entries(arrays).map(([dt, a]) => ({ name: `in_${dt.toLowerCase()}`, shape: [2, 2], datatype: dt, data: bytes(a) }));
+    const res = await post('identity_all', packr.pack({ inputs }));
+    expect(res.status).toBe(200);
+    for (const out of res.body.outputs as { name: string; datatype: string; data: Uint8Array }[]) {
+      expect(Buffer.compare(Buffer.from(out.data), Buffer.from(bytes(arrays[out.datatype]))), out.name).toBe(0);
+    }
+  });
+
+  it.each([
+    ['truncated msgpack', () => packr.pack({ inputs: [{ name: 'input', shape: [2, 4], datatype: 'FP32', data: rows }] }).subarray(0, 20), /not valid msgpack/],
+    ['a wrong byte count', () => packr.pack({ inputs: [{ name: 'input', shape: [2, 4], datatype: 'FP32', data: new Uint8Array(31) }] }), /needs 32/],
+    ['a typed array of another kind', () => packrTyped.pack({ inputs: [{ name: 'input', shape: [2, 4], datatype: 'FP32', data: new Float64Array(4) }] }), /Float64Array cannot carry FP32/],
+    ['a wrong type for shape', () => packr.pack({ inputs: [{ name: 'input', shape: 'x', datatype: 'FP32', data: rows }] }), /shape/],
+  ])('is a 400 for %s, with the error packed too', async (_what, make, message) => {
+    const res = await post('mlp_classifier', make());
+    expect(res.status).toBe(400);
+    expect(res.type).toBe('application/msgpack');
+    expect(res.body.error).toMatch(message);
+  });
+
+  it('keeps serving after all of it', async () => {
+    const res = await post('no_batch', packr.pack({ inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] }), 'application/json');
+    expect(res.body.outputs[0].data).toEqual([2, 4, 6, 8, 10, 12]);
+    expect(server.proc.exitCode).toBeNull();
+  });
+});
