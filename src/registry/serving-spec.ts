@@ -137,6 +137,12 @@ function checkTensor(spec: ServingSpec, s: TensorSpec, t: Tensor): void {
   }
 }
 
+/** The outputs a request asked for, in its order; all when it named none. */
+export function pickOutputs(outputs: Tensor[], wanted: readonly string[] | undefined): Tensor[] {
+  if (wanted === undefined) return outputs;
+  return wanted.map((name) => outputs.find((o) => o.name === name) as Tensor);
+}
+
 /** Output names to return: all when the request names none; unknown names are a 400. */
 export function selectOutputs(spec: ServingSpec, requested: readonly string[] | undefined): readonly string[] | undefined {
   if (requested === undefined) return undefined;

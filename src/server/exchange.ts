@@ -7,7 +7,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { VolleyError, asVolleyError } from '../errors.js';
 import { toHttpStatus } from './http-status.js';
-import { MSGPACK_TYPES, encodeMsgpackError } from './msgpack-codec.js';
+import { MSGPACK_TYPES, packMsgpack } from './msgpack-codec.js';
 
 export class Exchange {
   readonly res: HttpResponse;
@@ -107,7 +107,7 @@ export class Exchange {
     if (this.aborted || this.#done) return error;
     this.#done = true;
     const close = error.category === 'too-large';
-    const body = this.wantsMsgpack ? encodeMsgpackError(error.message) : JSON.stringify({ error: error.message });
+    const body = this.wantsMsgpack ? packMsgpack({ error: error.message }) : JSON.stringify({ error: error.message });
     this.res.cork(() => {
       this.res.writeStatus(toHttpStatus(error.category)).writeHeader('Content-Type', this.wantsMsgpack ? 'application/msgpack' : 'application/json');
       for (const key in headers) this.res.writeHeader(key, headers[key]);

@@ -2,6 +2,7 @@ import uWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { VolleyError } from '../errors.js';
 import { Exchange } from './exchange.js';
+import { attachStream } from './stream.js';
 import * as v2 from './v2-handlers.js';
 import type { ServerContext } from './v2-handlers.js';
 
@@ -47,6 +48,7 @@ export class HttpServer {
   constructor(ctx: ServerContext) {
     this.#ctx = ctx;
     this.#app = uWS.App();
+    attachStream(this.#app, ctx);
     const allowed = new Map<string, string[]>();
     for (const route of ROUTES) {
       const params = (route.pattern.match(/:/g) ?? []).length;

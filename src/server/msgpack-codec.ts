@@ -17,20 +17,24 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 // unless moreTypes is on, and moreTypes' extension is msgpackr-only.
 const packr = new Packr({ useRecords: false });
 
-export function decodeMsgpackRequest(body: Uint8Array): InferPayload {
-  let req: unknown;
+export function unpackMsgpack(body: Uint8Array, what = 'request body'): unknown {
   try {
-    req = unpackr.unpack(body);
+    return unpackr.unpack(body);
   } catch (err) {
-    throw new VolleyError('ERR_INVALID_REQUEST', `request body is not valid msgpack: ${(err as Error).message}`);
+    throw new VolleyError('ERR_INVALID_REQUEST', `${what} is not valid msgpack: ${(err as Error).message}`);
   }
-  return decodeInferObject(req, null);
+}
+
+export function decodeMsgpackRequest(body: Uint8Array): InferPayload {
+  return decodeInferObject(unpackMsgpack(body), null);
 }
 
 /** The packed response. It may share packr's buffer: send it before the next pack (same tick). */
-export function encodeMsgpackResponse(model: string, version: number, id: string | undefined, outputs: readonly Tensor[]): Uint8Array {
-  const response: Record<string, unknown> = { model_name: model, model_version: String(version) };
+export function encodeMsgpackResponse(model: string, version: number, id: string | number | undefined, outputs: readonly Tensor[]): Uint8Array {
+  const response: Record<string, unknown> = {};
   if (id !== undefined) response.id = id;
+  response.model_name = model;
+  response.model_version = String(version);
   response.outputs = outputs.map((t) => ({
     name: t.name,
     datatype: t.datatype,
@@ -40,6 +44,7 @@ export function encodeMsgpackResponse(model: string, version: number, id: string
   return packr.pack(response);
 }
 
-export function encodeMsgpackError(message: string): Uint8Array {
-  return packr.pack({ error: message });
+/** Any plain object (error frames, `{error}` bodies). */
+export function packMsgpack(value: Record<string, unknown>): Uint8Array {
+  return packr.pack(value);
 }

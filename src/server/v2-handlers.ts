@@ -5,10 +5,9 @@
  */
 import { VolleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { buildInferenceRequest, queueDeadline, selectOutputs } from '../registry/serving-spec.js';
+import { buildInferenceRequest, pickOutputs, queueDeadline, selectOutputs } from '../registry/serving-spec.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import type { ModelVersion } from '../registry/model-version.js';
-import type { Tensor } from '../runtimes/tensor.js';
 import type { Exchange } from './exchange.js';
 import { encodeBinaryResponse, parseHeaderLength } from './binary-codec.js';
 import { decodeInferRequest, encodeData, encodeInferResponse, isObject, parseJson } from './json-codec.js';
@@ -17,7 +16,7 @@ import { MSGPACK_TYPES, decodeMsgpackRequest, encodeMsgpackResponse } from './ms
 
 export const SERVER_NAME = 'volley';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['model_repository', 'model_configuration', 'statistics', 'binary_tensor_data', 'msgpack'];
+export const EXTENSIONS = ['model_repository', 'model_configuration', 'statistics', 'binary_tensor_data', 'msgpack', 'websocket'];
 
 export interface ServerContext {
   readonly registry: ModelRegistry;
@@ -168,7 +167,7 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   const wanted = selectOutputs(spec, payload.outputs);
   const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
   ex.onAbort = () => request.cancel();
-  const outputs = pick(await (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request), wanted);
+  const outputs = pickOutputs(await (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request), wanted);
   if (ex.wantsMsgpack) {
     // Sent in this tick: the packed bytes may live in the packer's reused buffer.
     ex.send(OK, 'application/msgpack', encodeMsgpackResponse(mv.model, mv.version, payload.id, outputs));
@@ -188,9 +187,4 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
 function binaryFlags(payload: InferPayload, count: number): boolean[] | null {
   const flags = payload.binaryOutputs ?? new Array<boolean>(count).fill(payload.binaryDefault);
   return flags.some(Boolean) ? flags : null;
-}
-
-function pick(outputs: Tensor[], wanted: readonly string[] | undefined): Tensor[] {
-  if (wanted === undefined) return outputs;
-  return wanted.map((name) => outputs.find((o) => o.name === name) as Tensor);
 }

@@ -1,0 +1,117 @@
+/**
+ * WebSocket stream at /v2/stream: many inference requests in flight per socket, answered as they
+ * finish and matched by `id`. Binary frames are msgpack, text frames JSON; each answer uses the
+ * format of its request. Memory per socket is bounded twice: at most MAX_INFLIGHT requests, and
+ * a reader that lets more than MAX_BUFFERED bytes pile up is closed with 1008 and a reason.
+ */
+import uWS from 'uWebSockets.js';
+import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { InferenceRequest } from '../batching/inference-request.js';
+import { VolleyError, asVolleyError } from '../errors.js';
+import { buildInferenceRequest, pickOutputs, queueDeadline, selectOutputs } from '../registry/serving-spec.js';
+import type { ModelVersion } from '../registry/model-version.js';
+import type { Tensor } from '../runtimes/tensor.js';
+import { toHttpStatus } from './http-status.js';
+import { decodeInferObject, encodeInferResponse, isObject, parseJson } from './json-codec.js';
+import { encodeMsgpackResponse, packMsgpack, unpackMsgpack } from './msgpack-codec.js';
+import type { ServerContext } from './v2-handlers.js';
+
+export const MAX_INFLIGHT = 4096;
+export const MAX_BUFFERED = 64 * 1024 * 1024;
+export const CLOSE_SLOW_READER = 1008;
+export const CLOSE_TOO_BIG = 1009;
+
+interface SocketState {
+  closed: boolean;
+  pending: Set<InferenceRequest>;
+}
+
+export function attachStream(app: TemplatedApp, ctx: ServerContext): void {
+  app.ws<SocketState>('/v2/stream', {
+    compression: uWS.DISABLED,
+    // uWS cuts a connection off without a close frame past this; below it, onFrame closes with
+    // 1009 and a reason, so the limit a client sees is the configured one, with a clear code.
+    maxPayloadLength: ctx.maxBodyBytes * 2,
+    // Our own check closes slow readers with a reason first; uWS's limit is the backstop.
+    maxBackpressure: MAX_BUFFERED * 2,
+    closeOnBackpressureLimit: 1,
+    idleTimeout: 120,
+    sendPingsAutomatically: true,
+    upgrade: (res, req, context) => {
+      res.upgrade<SocketState>({ closed: false, pending: new Set() }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+    },
+    message: (ws, message, isBinary) => {
+      if (message.byteLength > ctx.maxBodyBytes) {
+        ws.getUserData().closed = true;
+        ws.end(CLOSE_TOO_BIG, `frame of ${message.byteLength} bytes exceeds the limit of ${ctx.maxBodyBytes} bytes`);
+        return;
+      }
+      // uWS reuses the frame's memory after this callback: copy once, then decode.
+      onFrame(ctx, ws, Buffer.from(new Uint8Array(message)), isBinary);
+    },
+    close: (ws) => {
+      const state = ws.getUserData();
+      state.closed = true;
+      for (const req of state.pending) req.cancel();
+      state.pending.clear();
+    },
+  });
+}
+
+/** One request frame; never throws: every failure becomes an error frame carrying the id if known. */
+function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, binary: boolean): void {
+  let id: string | number | null = null;
+  try {
+    const msg = binary ? unpackMsgpack(frame, 'frame') : parseJson(frame);
+    if (!isObject(msg)) throw new VolleyError('ERR_INVALID_REQUEST', 'a frame must be an object {id, model_name, inputs, ...}');
+    if (typeof msg.id === 'string' || typeof msg.id === 'number') id = msg.id;
+    else throw new VolleyError('ERR_INVALID_REQUEST', "a frame needs an 'id' (string or number) to match its answer");
+    if (typeof msg.model_name !== 'string') throw new VolleyError('ERR_INVALID_REQUEST', "a frame needs a string 'model_name'");
+    if (msg.model_version !== undefined && typeof msg.model_version !== 'string') throw new VolleyError('ERR_INVALID_REQUEST', "'model_version' must be a string");
+    const state = ws.getUserData();
+    if (state.pending.size >= MAX_INFLIGHT) throw new VolleyError('ERR_QUEUE_FULL', `more than ${MAX_INFLIGHT} requests in flight on this socket`, 1);
+    if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
+    const mv = ctx.registry.resolve(msg.model_name, msg.model_version);
+    const spec = mv.spec as NonNullable<ModelVersion['spec']>;
+    const payload = decodeInferObject({ ...msg, id: undefined, model_name: undefined, model_version: undefined }, null);
+    const wanted = selectOutputs(spec, payload.outputs);
+    const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
+    state.pending.add(request);
+    const answer = id;
+    (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request).then(
+      (outputs) => {
+        state.pending.delete(request);
+        reply(ws, binary, encodeAnswer(binary, answer, mv, pickOutputs(outputs, wanted)));
+      },
+      (err: unknown) => {
+        state.pending.delete(request);
+        reply(ws, binary, encodeError(binary, answer, err));
+      },
+    );
+  } catch (err) {
+    reply(ws, binary, encodeError(binary, id, err));
+  }
+}
+
+function encodeAnswer(binary: boolean, id: string | number, mv: ModelVersion, outputs: Tensor[]): Uint8Array | string {
+  if (!binary) return `{"id":${JSON.stringify(id)},${encodeInferResponse(mv.model, mv.version, undefined, outputs).slice(1)}`;
+  return encodeMsgpackResponse(mv.model, mv.version, id, outputs);
+}
+
+function encodeError(binary: boolean, id: string | number | null, err: unknown): Uint8Array | string {
+  const error = asVolleyError(err);
+  const frame = { id, error: error.message, status: Number(toHttpStatus(error.category).slice(0, 3)) };
+  return binary ? packMsgpack(frame) : JSON.stringify(frame);
+}
+
+/** Sends unless the socket is gone; a reader too far behind is closed with a reason. */
+function reply(ws: WebSocket<SocketState>, binary: boolean, data: Uint8Array | string): void {
+  const state = ws.getUserData();
+  if (state.closed) return;
+  if (ws.getBufferedAmount() > MAX_BUFFERED) {
+    state.closed = true;
+    ws.end(CLOSE_SLOW_READER, `client reads too slowly: over ${MAX_BUFFERED} bytes of answers buffered`);
+    return;
+  }
+  ws.cork(() => ws.send(data, binary));
+}
