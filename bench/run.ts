@@ -2,10 +2,14 @@
 // uWebSockets.js echo (the transport ceiling), one after another, same load,
 // for each scenario (bench/lib/scenarios.ts): a tiny model bound by
 // per-request overhead and a small one with compute for batching to share.
+// Then `wire` (bench/lib/wire-bench.ts): one image-sized tensor sent to Volley
+// as JSON, Triton binary, msgpack and WebSocket frames, against the echo of
+// the same binary body (naive speaks JSON only, so it has no row there).
 //
-//   npm run bench                       # build, then 3 rounds of all three per scenario, 10 s each
+//   npm run bench                       # build, then 3 rounds per scenario (tiny, small, wire), 10 s each
 //   npm run bench -- --quick            # 1 round, 3 s each
 //   npx tsx bench/run.ts --scenario small --only naive,echo --duration 5 --connections 64
+//   npx tsx bench/run.ts --scenario wire --rounds 1 --duration 5 --stream-sockets 4
 //
 // Servers run one at a time so they never compete with each other for the 2
 // cores; the load generator (autocannon) does share the cores with the server.
@@ -16,9 +20,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkInfer, type LoadConfig, runLoad } from './lib/load.js';
-import { gitInfo, machineInfo, median, renderMarkdown, type Report, type ScenarioReport, type ServerResult, writeResults } from './lib/report.js';
+import { aggregate, gitInfo, machineInfo, renderMarkdown, type Report, type ScenarioReport, type ServerResult, writeResults } from './lib/report.js';
 import { prepareScenarios, type Scenario, SCENARIO_IDS, type ScenarioId } from './lib/scenarios.js';
 import { type ServerSpec, startServer } from './lib/server.js';
+import { benchWire, STREAM_SOCKETS } from './lib/wire-bench.js';
+import { prepareWire } from './lib/wire-scenario.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -26,20 +32,24 @@ const WARMUP_S = 2;
 // Volley spawns worker threads and loads models before it is ready.
 const STARTUP_TIMEOUT_MS = 30_000;
 const SERVER_IDS = ['volley', 'naive', 'echo'];
+const ALL_SCENARIOS = [...SCENARIO_IDS, 'wire'] as const;
+type AnyScenarioId = (typeof ALL_SCENARIOS)[number];
 
 // Baselines run through tsx's loader in a plain `node` process: no npx or
 // wrapper process in between, so SIGTERM/SIGKILL reach the server itself.
 const tsx = (file: string, ...flags: string[]) => ['--import', 'tsx', join('bench', 'baselines', file), '--host', '127.0.0.1', '--port', '0', ...flags];
+const volley = (repository: string): ServerSpec => ({
+  id: 'volley',
+  label: 'volley',
+  args: ['bin/volley.js', 'serve', '--model-repository', repository, '--host', '127.0.0.1', '--port', '0'],
+  cwd: ROOT,
+});
+const echo = (responseFile: string): ServerSpec => ({ id: 'echo', label: 'echo (uWS, no inference)', args: tsx('uws-echo.ts', '--response-file', responseFile), cwd: ROOT });
 function serversFor(sc: Scenario): ServerSpec[] {
   return [
-    {
-      id: 'volley',
-      label: 'volley',
-      args: ['bin/volley.js', 'serve', '--model-repository', sc.repository, '--host', '127.0.0.1', '--port', '0'],
-      cwd: ROOT,
-    },
+    volley(sc.repository),
     { id: 'naive', label: 'naive (node:http + ort)', args: tsx('naive-http.ts', '--model', sc.modelPath, '--name', sc.model), cwd: ROOT },
-    { id: 'echo', label: 'echo (uWS, no inference)', args: tsx('uws-echo.ts', '--response-file', sc.responseFile), cwd: ROOT },
+    echo(sc.responseFile),
   ];
 }
 
@@ -48,7 +58,9 @@ interface Options {
   rounds: number;
   connections: number;
   only: string[];
-  scenarios: ScenarioId[];
+  scenarios: AnyScenarioId[];
+  /** wire scenario: WebSocket connections sharing the `connections` requests in flight. */
+  streamSockets: number;
 }
 
 /** A comma-separated list of known ids; all of them when the flag is absent. */
@@ -69,6 +81,7 @@ function parseOptions(): Options {
       only: { type: 'string' },
       rounds: { type: 'string' },
       scenario: { type: 'string' },
+      'stream-sockets': { type: 'string' },
     },
     strict: true,
   });
@@ -78,12 +91,16 @@ function parseOptions(): Options {
     if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
     return n;
   };
+  const connections = positive('connections', values.connections, 64);
+  const streamSockets = positive('stream-sockets', values['stream-sockets'], STREAM_SOCKETS);
+  if (streamSockets > connections) throw new Error(`--stream-sockets (${streamSockets}) must not exceed --connections (${connections})`);
   return {
     durationS: positive('duration', values.duration, values.quick ? 3 : 10),
     rounds: positive('rounds', values.rounds, values.quick ? 1 : 3),
-    connections: positive('connections', values.connections, 64),
+    connections,
+    streamSockets,
     only: idList('only', values.only, SERVER_IDS),
-    scenarios: idList('scenario', values.scenario, SCENARIO_IDS),
+    scenarios: idList('scenario', values.scenario, ALL_SCENARIOS),
   };
 }
 
@@ -139,15 +156,6 @@ async function benchOne(sc: Scenario, spec: ServerSpec, opts: Options): Promise<
   return result;
 }
 
-/** One row per server: its median round (by req/s), with every round's figures kept. */
-function aggregate(rounds: ServerResult[]): ServerResult {
-  const failed = rounds.find((r) => r.status !== 'ok' || !r.load);
-  if (failed) return failed;
-  const mid = median(rounds.map((r) => r.load?.rps ?? 0));
-  const chosen = rounds.reduce((best, r) => (Math.abs((r.load?.rps ?? 0) - mid) < Math.abs((best.load?.rps ?? 0) - mid) ? r : best));
-  return { ...chosen, rounds: rounds.map((r) => ({ rps: r.load?.rps ?? 0, p50: r.load?.latencyMs.p50 ?? 0, p99: r.load?.latencyMs.p99 ?? 0 })) };
-}
-
 /** Every selected server on one scenario, `opts.rounds` times in rotating order. */
 async function benchScenario(sc: Scenario, opts: Options): Promise<ScenarioReport> {
   const selected = serversFor(sc).filter((s) => opts.only.includes(s.id));
@@ -184,7 +192,9 @@ async function main(): Promise<number> {
       warmupS: WARMUP_S,
       rounds: opts.rounds,
       method: 'POST',
-      loadGenerator: 'autocannon 9 (programmatic, pipelining 1), inside the bench process',
+      loadGenerator:
+        'autocannon 9 (programmatic, pipelining 1), inside the bench process; for the wire scenario\'s WebSocket row, ' +
+        `bench/lib/stream-load.ts (ws 8, ${opts.streamSockets} sockets sharing the connection count as requests in flight), also in-process`,
       note:
         `the load generator runs in the bench process on the same ${machine.cores} cores as the server under test, ` +
         'so every server gives up CPU to the client; the figures compare servers on this machine, they are not absolute capacity.',
@@ -198,11 +208,20 @@ async function main(): Promise<number> {
   // (process 'exit' also fires after the SIGINT handler in lib/server.ts).
   const tmp = mkdtempSync(join(os.tmpdir(), 'volley-bench-'));
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
-  const scenarios = await prepareScenarios(opts.scenarios, ROOT, tmp);
+  const scenarios = await prepareScenarios(opts.scenarios.filter((id): id is ScenarioId => id !== 'wire'), ROOT, tmp);
   for (const sc of scenarios) {
     progress(`${sc.id}: ${sc.model}, input [${sc.inputShape.join(',')}], ${sc.bodyBytes} B body, ${Buffer.byteLength(sc.response)} B response; repository ${sc.repository}`);
   }
   for (const sc of scenarios) report.scenarios.push(await benchScenario(sc, opts));
+  if (opts.scenarios.includes('wire')) {
+    // One stream frame per in-flight request: as many as HTTP connections.
+    const wire = await prepareWire(tmp, opts.connections);
+    const sizes = Object.entries(wire.http).map(([f, b]) => `${f} ${b.body.length} B`).join(', ');
+    progress(`wire: ${wire.model}, input [${wire.input.shape.join(',')}], ${wire.payloadBytes} B tensor; ${sizes}, stream frame ${wire.frames[0].length} B; repository ${wire.repository}`);
+    const servers = [volley(wire.repository), echo(wire.responseFile)].filter((s) => opts.only.includes(s.id));
+    const wireOpts = { ...opts, warmupS: WARMUP_S, startupTimeoutMs: STARTUP_TIMEOUT_MS, progress };
+    report.scenarios.push(await benchWire(wire, servers, wireOpts));
+  }
 
   report.finishedAt = new Date().toISOString();
   const markdown = renderMarkdown(report);

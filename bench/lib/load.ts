@@ -1,15 +1,23 @@
 // Load generation with autocannon, run in this process (so it shares the CPU
 // with the server under test; see the note in the report).
 import autocannon from 'autocannon';
+import { MAX_WARMUP_S, MeasureWindow, type WindowSpec } from './measure-window.js';
 
 export interface LoadConfig {
   url: string;
-  body: string;
+  /** Sent as is on every request (autocannon builds the request bytes once per connection). */
+  body: string | Buffer;
+  /** Request headers; default `content-type: application/json`. */
+  headers?: Record<string, string>;
   connections: number;
 }
 
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
 export interface LoadResult {
   durationS: number;
+  /** Warm-up on the same connections before the measured window (windowed runs only), seconds. */
+  warmupS?: number;
   /** Completed 2xx responses per second over the run: the headline figure. */
   rps: number;
   ok2xx: number;
@@ -20,39 +28,28 @@ export interface LoadResult {
   statusCodes: Record<string, number>;
   /** Percentiles over 2xx responses, in ms, from per-response timings (sub-ms resolution). */
   latencyMs: { mean: number; p50: number; p90: number; p99: number; max: number };
-  /** autocannon's own summary (its latency histogram has 1 ms resolution), for cross-checking. */
-  autocannon: { requestsAverage: number; latencyP50: number; latencyP99: number; sent: number };
+  /** autocannon's own summary (its latency histogram has 1 ms resolution), for cross-checking; absent for the WebSocket generator. */
+  autocannon?: { requestsAverage: number; latencyP50: number; latencyP99: number; sent: number };
 }
 
 export async function runLoad(cfg: LoadConfig, durationS: number): Promise<LoadResult> {
   // Collect our own per-response latencies: autocannon's histogram is in
   // whole ms, too coarse when a fast server answers in ~1-2 ms.
-  let latencies = new Float64Array(1 << 16);
-  let n = 0;
+  const latencies = new LatencyLog();
   const instance = autocannon({
     url: cfg.url,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    // A copy: autocannon adds Content-Length to the object it is given.
+    headers: { ...(cfg.headers ?? JSON_HEADERS) },
     body: cfg.body,
     connections: cfg.connections,
     duration: durationS,
     pipelining: 1,
   });
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
-    if (statusCode < 200 || statusCode > 299) return;
-    if (n === latencies.length) {
-      const grown = new Float64Array(latencies.length * 2);
-      grown.set(latencies);
-      latencies = grown;
-    }
-    latencies[n++] = responseTime;
+    if (statusCode >= 200 && statusCode <= 299) latencies.add(responseTime);
   });
   const r = await instance;
-
-  const sorted = latencies.subarray(0, n).sort();
-  const pct = (q: number) => (n === 0 ? NaN : sorted[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))]);
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += sorted[i];
   const statusCodes = Object.fromEntries(Object.entries(r.statusCodeStats).map(([code, s]) => [code, s.count]));
   return {
     durationS: r.duration,
@@ -63,7 +60,7 @@ export async function runLoad(cfg: LoadConfig, durationS: number): Promise<LoadR
     timeouts: r.timeouts,
     resets: r.resets,
     statusCodes,
-    latencyMs: { mean: n ? sum / n : NaN, p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: n ? sorted[n - 1] : NaN },
+    latencyMs: latencies.summary(),
     autocannon: {
       requestsAverage: r.requests.average,
       latencyP50: r.latency.p50,
@@ -73,10 +70,86 @@ export async function runLoad(cfg: LoadConfig, durationS: number): Promise<LoadR
   };
 }
 
+/**
+ * One autocannon run that warms up and then measures on the same connections
+ * (see measure-window.ts); only responses and errors inside the window count.
+ */
+export async function runLoadWindowed(cfg: LoadConfig, spec: WindowSpec): Promise<LoadResult> {
+  const latencies = new LatencyLog();
+  const statusCodes: Record<string, number> = {};
+  const count = { ok: 0, non2xx: 0, errors: 0, timeouts: 0 };
+  const instance = autocannon({
+    url: cfg.url,
+    method: 'POST',
+    headers: { ...(cfg.headers ?? JSON_HEADERS) },
+    body: cfg.body,
+    connections: cfg.connections,
+    // A backstop only: the window stops it.
+    duration: MAX_WARMUP_S + spec.durationS + 5,
+    pipelining: 1,
+  });
+  const window = new MeasureWindow(spec, cfg.connections);
+  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+    if (!window.answered(performance.now())) return;
+    statusCodes[statusCode] = (statusCodes[statusCode] ?? 0) + 1;
+    if (statusCode >= 200 && statusCode <= 299) {
+      count.ok++;
+      latencies.add(responseTime);
+    } else count.non2xx++;
+  });
+  // As autocannon counts them: a timeout is also an error.
+  instance.on('reqError', (err: Error) => {
+    if (!window.inside(performance.now())) return;
+    count.errors++;
+    if (err.message === 'request timed out') count.timeouts++;
+  });
+  // autocannon stops at its next 1 s tick; answers after the window are ignored above.
+  void window.closed.then(() => instance.stop());
+  const r = await instance;
+  window.dispose();
+  return {
+    durationS: spec.durationS,
+    warmupS: window.warmupS,
+    rps: count.ok / spec.durationS,
+    ok2xx: count.ok,
+    non2xx: count.non2xx,
+    errors: count.errors,
+    timeouts: count.timeouts,
+    resets: r.resets,
+    statusCodes,
+    latencyMs: latencies.summary(),
+  };
+}
+
+/** Per-response latencies in ms, in a growable typed array (no per-response allocation). */
+export class LatencyLog {
+  #ms = new Float64Array(1 << 16);
+  #n = 0;
+
+  add(ms: number): void {
+    if (this.#n === this.#ms.length) {
+      const grown = new Float64Array(this.#ms.length * 2);
+      grown.set(this.#ms);
+      this.#ms = grown;
+    }
+    this.#ms[this.#n++] = ms;
+  }
+
+  summary(): LoadResult['latencyMs'] {
+    const n = this.#n;
+    const sorted = this.#ms.subarray(0, n).sort();
+    const pct = (q: number) => (n === 0 ? NaN : sorted[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))]);
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += sorted[i];
+    return { mean: n ? sum / n : NaN, p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: n ? sorted[n - 1] : NaN };
+  }
+}
+
 export interface CheckResult {
   ok: boolean;
   status: number;
-  bytes: number;
+  /** Response body size, when the check saw the raw body (the wire scenario's client-decoded checks do not). */
+  bytes?: number;
   note: string;
   sample?: unknown;
 }
@@ -94,7 +167,7 @@ export async function checkInfer(cfg: LoadConfig, expected: readonly number[]): 
   try {
     const res = await fetch(cfg.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: cfg.headers ?? JSON_HEADERS,
       body: cfg.body,
       signal: AbortSignal.timeout(5000),
     });

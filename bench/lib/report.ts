@@ -33,6 +33,40 @@ export interface ScenarioReport {
   results: ServerResult[];
 }
 
+/** A row of the wire scenario: one format against Volley, or the echo ceiling. */
+export interface WireResult extends ServerResult {
+  format: 'json' | 'binary' | 'msgpack' | 'websocket' | 'echo';
+  /** Request size on the wire (the stream: one frame). */
+  bodyBytes: number;
+  /** Tensor bytes ingested per second in the median round, in MB/s (1e6). */
+  payloadMBps?: number;
+  /** Median per-round req/s ratios (equal to the MB/s ratios: every request carries the same tensor). */
+  vsJson?: number;
+  vsEcho?: number;
+}
+
+/** The wire scenario: one model and tensor, sent in every format Volley speaks. */
+export interface WireScenarioReport {
+  kind: 'wire';
+  id: 'wire';
+  model: string;
+  summary: string;
+  inputShape: number[];
+  /** Bytes of tensor data in every request. */
+  payloadBytes: number;
+  path: string;
+  streamPath: string;
+  stream: { sockets: number; inflight: number };
+  bodies: { format: string; bytes: number; headers: Record<string, string> }[];
+  /** What echo answers (Volley's JSON answer for the image). */
+  echoResponseBytes: number;
+  results: WireResult[];
+  /** Issue 3's targets, as median per-round ratios: binary and msgpack ≥ 5× JSON, WebSocket ≥ 1× HTTP binary. */
+  acceptance: { binaryVsJson?: number; msgpackVsJson?: number; websocketVsBinary?: number };
+}
+
+export const isWire = (sc: ScenarioReport | WireScenarioReport): sc is WireScenarioReport => 'kind' in sc && sc.kind === 'wire';
+
 export interface Report {
   kind: 'core';
   startedAt: string;
@@ -59,7 +93,7 @@ export interface Report {
     loadGenerator: string;
     note: string;
   };
-  scenarios: ScenarioReport[];
+  scenarios: (ScenarioReport | WireScenarioReport)[];
 }
 
 export function machineInfo(): Report['machine'] {
@@ -111,6 +145,15 @@ export function roundRatio(r: ServerResult, ref: ServerResult | undefined): numb
   return median(a.map((x, i) => x.rps / b[i].rps));
 }
 
+/** One row per server (or format): its median round (by req/s), with every round's figures kept. */
+export function aggregate(rounds: ServerResult[]): ServerResult {
+  const failed = rounds.find((r) => r.status !== 'ok' || !r.load);
+  if (failed) return failed;
+  const mid = median(rounds.map((r) => r.load?.rps ?? 0));
+  const chosen = rounds.reduce((best, r) => (Math.abs((r.load?.rps ?? 0) - mid) < Math.abs((best.load?.rps ?? 0) - mid) ? r : best));
+  return { ...chosen, rounds: rounds.map((r) => ({ rps: r.load?.rps ?? 0, p50: r.load?.latencyMs.p50 ?? 0, p99: r.load?.latencyMs.p99 ?? 0 })) };
+}
+
 function ratio(r: ServerResult, ref: ServerResult | undefined): string {
   const x = roundRatio(r, ref);
   return x === undefined ? '–' : `${fmt(x, 2)}×`;
@@ -126,15 +169,7 @@ function renderScenario(sc: ScenarioReport): string[] {
     const per = (r.rounds ?? []).map((x) => fmt(x.rps, 0)).join(' / ');
     return `| ${r.label}${flag} | ${fmt(l.rps, 0)} | ${per} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${l.non2xx} | ${l.errors + l.timeouts} | ${ratio(r, naive)} | ${ratio(r, echo)} |`;
   });
-  const problems = sc.results.flatMap((r) => {
-    const out: string[] = [];
-    if (r.error) out.push(`- **${r.label}** failed: ${r.error.split('\n')[0]}`);
-    if (r.check && !r.check.ok) out.push(`- **${r.label}** sanity request failed (${r.check.note}); its figures are not an inference rate.`);
-    if (r.load && (r.load.non2xx > 0 || r.load.errors > 0)) {
-      out.push(`- **${r.label}**: ${r.load.non2xx} non-2xx (${JSON.stringify(r.load.statusCodes)}), ${r.load.errors} errors, ${r.load.timeouts} timeouts.`);
-    }
-    return out;
-  });
+  const problems = sc.results.flatMap(problemLines);
   return [
     `## ${sc.id}: ${sc.model}, input FP32 [${sc.inputShape.join(',')}], ${fmt(sc.bodyBytes, 0)} B JSON body`,
     '',
@@ -148,18 +183,68 @@ function renderScenario(sc: ScenarioReport): string[] {
   ];
 }
 
+function problemLines(r: ServerResult): string[] {
+  const out: string[] = [];
+  if (r.error) out.push(`- **${r.label}** failed: ${r.error.split('\n')[0]}`);
+  if (r.check && !r.check.ok) out.push(`- **${r.label}** sanity request failed (${r.check.note}); its figures are not an inference rate.`);
+  if (r.load && r.load.ok2xx === 0) out.push(`- **${r.label}**: no 2xx answer within the measured ${fmt(r.load.durationS, 1)} s.`);
+  if (r.load && (r.load.non2xx > 0 || r.load.errors > 0 || r.load.timeouts > 0)) {
+    out.push(`- **${r.label}**: ${r.load.non2xx} non-2xx (${JSON.stringify(r.load.statusCodes)}), ${r.load.errors} errors, ${r.load.timeouts} timeouts.`);
+  }
+  return out;
+}
+
+// A ratio over a row with no answers is Infinity or NaN: shown as not measured, never as met.
+const times = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : `${fmt(x, 2)}×`);
+const target = (x: number | undefined, min: number) =>
+  x === undefined || !Number.isFinite(x) ? 'not measured' : `${times(x)} (target ≥ ${min}×: ${x >= min ? 'met' : '**not met**'})`;
+
+function renderWire(sc: WireScenarioReport): string[] {
+  const rows = sc.results.map((r) => {
+    if (!r.load) return `| ${r.label} | ${fmt(r.bodyBytes, 0)} | failed | – | – | – | – | – | – | – | – |`;
+    const l = r.load;
+    const flag = r.check && !r.check.ok ? ' ⚠' : '';
+    const per = (r.rounds ?? []).map((x) => fmt(x.rps, 0)).join(' / ');
+    // JSON's body is not the one echo read, so JSON ÷ echo would compare different bodies.
+    const vsEcho = r.format === 'json' ? '–' : times(r.vsEcho);
+    return `| ${r.label}${flag} | ${fmt(r.bodyBytes, 0)} | ${fmt(l.rps, 0)} | ${per} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${fmt(r.payloadMBps, 1)} | ${l.non2xx} | ${l.errors + l.timeouts} | ${times(r.vsJson)} | ${vsEcho} |`;
+  });
+  const problems = sc.results.flatMap(problemLines);
+  const a = sc.acceptance;
+  return [
+    `## wire: ${sc.model}, input FP32 [${sc.inputShape.join(',')}] (${fmt(sc.payloadBytes, 0)} B of tensor data per request)`,
+    '',
+    `${sc.summary} HTTP formats: \`POST ${sc.path}\` from autocannon; WebSocket: \`${sc.streamPath}\`, ` +
+      `${sc.stream.sockets} sockets × ${sc.stream.inflight / sc.stream.sockets} requests in flight. ` +
+      `Echo reads the binary body and answers ${fmt(sc.echoResponseBytes, 0)} B (Volley's JSON answer). ` +
+      'payload MB/s = tensor bytes × req/s / 1e6.',
+    '',
+    '| format | request B | req/s (median) | req/s per round | p50 ms | p99 ms | payload MB/s | non-2xx | errors | vs JSON | vs echo MB/s |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+    'Each row warms up and is measured on the same connections: the window opens after ≥ the warm-up time *and* once every request in flight has had ' +
+      `an answer (warm-up in the median round: ${sc.results.map((r) => `${r.format} ${fmt(r.load?.warmupS, 1)} s`).join(', ')}).`,
+    '',
+    `Targets (issue 3): binary ${target(a.binaryVsJson, 5)} JSON; msgpack ${target(a.msgpackVsJson, 5)} JSON; ` +
+      `WebSocket ${target(a.websocketVsBinary, 1)} HTTP binary.`,
+    '',
+    ...(problems.length ? ['Problems:', '', ...problems, ''] : []),
+  ];
+}
+
 export function renderMarkdown(report: Report): string {
   const { machine, config } = report;
   const gb = (machine.totalMemBytes / 2 ** 30).toFixed(1);
   return [
     `# Volley core benchmark (${report.startedAt})`,
     '',
-    `One FP32 row per request, ${config.connections} connections, ` +
+    `One FP32 input per request, ${config.connections} connections, ` +
       `${config.durationS} s measured after ${config.warmupS} s warm-up, one server at a time, ` +
       `${config.rounds} round(s) per scenario with the servers in rotating order. Figures are from each server's median round; ` +
       'ratios are the median of per-round ratios.',
     '',
-    ...report.scenarios.flatMap(renderScenario),
+    ...report.scenarios.flatMap((sc) => (isWire(sc) ? renderWire(sc) : renderScenario(sc))),
     `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${gb} GiB, ${machine.platform} ${machine.release}; ` +
       `Node ${report.node}; commit ${report.git.commit?.slice(0, 12) ?? 'unknown'}${report.git.dirty ? ' (dirty tree)' : ''}.`,
     '',
