@@ -12,12 +12,19 @@ export interface Clock {
   now(): number;
   setTimer(fn: () => void, ms: number): unknown;
   clearTimer(handle: unknown): void;
+  /**
+   * Runs `fn` once the current round of I/O callbacks is over (setImmediate). A free worker then
+   * takes everything that arrived in that round as one batch, instead of the first request alone.
+   * Without it, submit dispatches at once.
+   */
+  defer?(fn: () => void): void;
 }
 
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimer: (fn, ms) => setTimeout(fn, ms),
   clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  defer: (fn) => setImmediate(fn),
 };
 
 export interface Batcher {
@@ -62,6 +69,11 @@ export class DynamicBatcher implements Batcher {
   #deadlineAt = Infinity;
   #drained: (() => void) | null = null;
   #closing: Promise<void> | null = null;
+  #deferred = false;
+  readonly #onDeferred = (): void => {
+    this.#deferred = false;
+    this.#pump();
+  };
   readonly #onWait = (): void => {
     this.#waitTimer = null;
     this.#waitAt = Infinity;
@@ -98,7 +110,11 @@ export class DynamicBatcher implements Batcher {
       return done;
     }
     if (req.deadline < this.#deadlineAt) this.#armDeadline(req.deadline);
-    this.#pump();
+    if (this.#clock.defer === undefined) this.#pump();
+    else if (!this.#deferred && this.#inflight < this.#executor.concurrency) {
+      this.#deferred = true;
+      this.#clock.defer(this.#onDeferred);
+    }
     return done;
   }
 

@@ -187,3 +187,23 @@ describe('DynamicBatcher: forming batches', () => {
     expect(batcher.stats).toEqual({ batches: 2, rows: 6, requests: 3, rejectedQueueFull: 0, expired: 0, cancelled: 0 });
   });
 });
+
+describe('DynamicBatcher: deferred dispatch', () => {
+  it('with a defer hook, a free worker takes everything submitted in the same round as one batch', async () => {
+    const deferred: (() => void)[] = [];
+    const clock = Object.assign(new FakeClock(), { defer: (fn: () => void) => deferred.push(fn) });
+    const executor = new FakeExecutor(1);
+    const batcher = new DynamicBatcher(policy({ maxBatchSize: 8 }), executor, clock);
+    const a = track(batcher.submit(request(1, 0)));
+    const b = track(batcher.submit(request(2, 10)));
+    expect(executor.calls).toHaveLength(0);
+    expect(deferred).toHaveLength(1); // one deferred pump per round, not one per request
+    deferred.shift()?.();
+    expect(executor.calls).toHaveLength(1);
+    expect(executor.calls[0].inputs[0].shape).toEqual([3, 2]);
+    echo(executor.calls[0]);
+    await flush();
+    expect(a.status).toBe('fulfilled');
+    expect(b.value?.[0].shape).toEqual([2, 2]);
+  });
+});
