@@ -4,7 +4,7 @@
  * answered 400 while the server keeps serving.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, getJson, postJson, startServer } from './harness.js';
+import { EXTREMES, FIXTURES, getJson, postJson, startServer } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 let server: ServerProcess;
@@ -65,20 +65,7 @@ describe('binary tensor extension', () => {
   });
 
   it('round-trips every datatype exactly through binary in and out, from unaligned offsets too', async () => {
-    const arrays: Record<string, ArrayBufferView> = {
-      BOOL: Uint8Array.from([1, 0, 0, 1]),
-      UINT8: Uint8Array.from([0, 255, 7, 128]),
-      UINT16: Uint16Array.from([0, 65535, 1, 300]),
-      UINT32: Uint32Array.from([0, 4294967295, 1, 70000]),
-      UINT64: BigUint64Array.from([0n, 18446744073709551615n, 1n, 2n]),
-      INT8: Int8Array.from([-128, 127, 0, -1]),
-      INT16: Int16Array.from([-32768, 32767, 0, -1]),
-      INT32: Int32Array.from([-2147483648, 2147483647, 0, -1]),
-      INT64: BigInt64Array.from([-9223372036854775808n, 9223372036854775807n, 0n, -1n]),
-      FP16: Uint16Array.from([0x3c00, 0xc000, 0x7bff, 0x0001]),
-      FP32: Float32Array.from([1.5, -0.25, 3.4028234663852886e38, 1e-30]),
-      FP64: Float64Array.from([Math.PI, -1e300, 5e-324, 0]),
-    };
+    const arrays = EXTREMES;
     const entries = Object.entries(arrays);
     const header = {
       inputs: entries.map(([dt, a]) => ({ name: `in_${dt.toLowerCase()}`, shape: [2, 2], datatype: dt, parameters: { binary_data_size: a.byteLength } })),
