@@ -15,6 +15,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--http-port <n>', 'same as --port (Triton spelling)'))
     .option('--host <addr>', 'address to bind (default 0.0.0.0, env VOLLEY_HOST)')
     .option('--max-body-bytes <n>', 'largest request body accepted, in bytes (default 67108864 = 64 MiB, env VOLLEY_MAX_BODY_BYTES)')
+    .option('--ws-max-buffered-bytes <n>', 'WebSocket stream: close a socket (1008) once its unsent answers exceed this (default 67108864, env VOLLEY_WS_MAX_BUFFERED_BYTES)')
     .option('--strict-readiness', 'ready only when every model is READY, not merely settled (env VOLLEY_STRICT_READINESS)')
     .option('--device <device>', 'auto|cpu|cuda|webgpu: execution providers for models whose config names none; cuda and webgpu fall back to cpu with a warning; auto = cuda if its provider is installed (npm run setup:cuda), else cpu (default auto, env VOLLEY_DEVICE)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info, env VOLLEY_LOG_LEVEL)')

@@ -14,6 +14,8 @@ export const ServerConfigSchema = z
     httpPort: z.number().int().min(0).max(65535).default(8000),
     /** Largest request body accepted, bytes. */
     maxBodyBytes: z.number().int().min(1024).max(2 ** 31 - 1).default(64 * 1024 * 1024),
+    /** WebSocket stream: a socket whose unsent answers exceed this is closed with 1008. */
+    wsMaxBufferedBytes: z.number().int().min(1024).max(2 ** 31 - 1).default(64 * 1024 * 1024),
     /** Readiness also requires every model READY (as Triton's --strict-readiness). */
     strictReadiness: z.boolean().default(false),
     /** Execution providers for models whose config.json names none: auto = CUDA if installed, else CPU. */
@@ -35,6 +37,7 @@ const SETTINGS: Readonly<Record<Key, Kind>> = {
   host: 'string',
   httpPort: 'number',
   maxBodyBytes: 'number',
+  wsMaxBufferedBytes: 'number',
   strictReadiness: 'boolean',
   device: 'string',
   logLevel: 'string',

@@ -21,7 +21,7 @@ export interface VolleyHandle {
  */
 export async function startVolley(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<VolleyHandle> {
   const registry = new ModelRegistry(config.modelRepository, { cpuThreads: config.cpuThreads, device: config.device, logger });
-  const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, strictReadiness: config.strictReadiness, draining: false };
+  const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, wsMaxBufferedBytes: config.wsMaxBufferedBytes, strictReadiness: config.strictReadiness, draining: false };
   const http = new HttpServer(ctx);
   const port = await http.listen(config.host, config.httpPort);
   logger.info({ event: 'listening', host: config.host, port }, 'listening');

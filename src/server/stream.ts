@@ -2,7 +2,7 @@
  * WebSocket stream at /v2/stream: many inference requests in flight per socket, answered as they
  * finish and matched by `id`. Binary frames are msgpack, text frames JSON; each answer uses the
  * format of its request. Memory per socket is bounded twice: at most MAX_INFLIGHT requests, and
- * a reader that lets more than MAX_BUFFERED bytes pile up is closed with 1008 and a reason.
+ * a reader that lets more than `--ws-max-buffered-bytes` pile up is closed with 1008 and a reason.
  */
 import uWS from 'uWebSockets.js';
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
@@ -17,7 +17,6 @@ import { encodeMsgpackResponse, packMsgpack, unpackMsgpack } from './msgpack-cod
 import type { ServerContext } from './v2-handlers.js';
 
 export const MAX_INFLIGHT = 4096;
-export const MAX_BUFFERED = 64 * 1024 * 1024;
 export const CLOSE_SLOW_READER = 1008;
 export const CLOSE_TOO_BIG = 1009;
 
@@ -32,8 +31,9 @@ export function attachStream(app: TemplatedApp, ctx: ServerContext): void {
     // uWS cuts a connection off without a close frame past this; below it, onFrame closes with
     // 1009 and a reason, so the limit a client sees is the configured one, with a clear code.
     maxPayloadLength: ctx.maxBodyBytes * 2,
-    // Our own check closes slow readers with a reason first; uWS's limit is the backstop.
-    maxBackpressure: MAX_BUFFERED * 2,
+    // Our own check (before each send) closes slow readers with a reason; uWS's limit, which drops
+    // and closes without one, must sit above our limit plus one large answer so ours acts first.
+    maxBackpressure: Math.min(2 ** 31 - 1, ctx.wsMaxBufferedBytes * 2 + 256 * 1024 * 1024),
     closeOnBackpressureLimit: 1,
     idleTimeout: 120,
     sendPingsAutomatically: true,
@@ -81,15 +81,15 @@ function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, 
     (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request).then(
       (outputs) => {
         state.pending.delete(request);
-        reply(ws, binary, encodeAnswer(binary, answer, mv, pickOutputs(outputs, wanted)));
+        reply(ctx, ws, binary, encodeAnswer(binary, answer, mv, pickOutputs(outputs, wanted)));
       },
       (err: unknown) => {
         state.pending.delete(request);
-        reply(ws, binary, encodeError(binary, answer, err));
+        reply(ctx, ws, binary, encodeError(binary, answer, err));
       },
     );
   } catch (err) {
-    reply(ws, binary, encodeError(binary, id, err));
+    reply(ctx, ws, binary, encodeError(binary, id, err));
   }
 }
 
@@ -105,12 +105,13 @@ function encodeError(binary: boolean, id: string | number | null, err: unknown):
 }
 
 /** Sends unless the socket is gone; a reader too far behind is closed with a reason. */
-function reply(ws: WebSocket<SocketState>, binary: boolean, data: Uint8Array | string): void {
+function reply(ctx: ServerContext, ws: WebSocket<SocketState>, binary: boolean, data: Uint8Array | string): void {
   const state = ws.getUserData();
   if (state.closed) return;
-  if (ws.getBufferedAmount() > MAX_BUFFERED) {
+  if (ws.getBufferedAmount() > ctx.wsMaxBufferedBytes) {
     state.closed = true;
-    ws.end(CLOSE_SLOW_READER, `client reads too slowly: over ${MAX_BUFFERED} bytes of answers buffered`);
+    ctx.logger.warn({ event: 'stream_slow_reader', buffered: ws.getBufferedAmount(), limit: ctx.wsMaxBufferedBytes }, 'closing a WebSocket whose reader fell behind');
+    ws.end(CLOSE_SLOW_READER, `client reads too slowly: over ${ctx.wsMaxBufferedBytes} bytes of answers buffered`);
     return;
   }
   ws.cork(() => ws.send(data, binary));

@@ -22,6 +22,7 @@ export interface ServerContext {
   readonly registry: ModelRegistry;
   readonly logger: Logger;
   readonly maxBodyBytes: number;
+  readonly wsMaxBufferedBytes: number;
   readonly strictReadiness: boolean;
   draining: boolean;
 }

@@ -18,6 +18,8 @@ export interface ServerProcess {
   port: number;
   proc: ChildProcess;
   logs: Record<string, unknown>[];
+  /** Resolves with the first log line (past or future) that matches. */
+  waitForLog(match: (entry: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>;
   stop(): Promise<number | null>;
@@ -28,6 +30,11 @@ export async function startServer(repo: string, extraArgs: string[] = []): Promi
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
+  const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
+  const waitForLog = (match: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
+    const seen = logs.find(match);
+    return seen !== undefined ? Promise.resolve(seen) : new Promise((resolve) => waiters.push({ match, resolve }));
+  };
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -47,6 +54,9 @@ export async function startServer(repo: string, extraArgs: string[] = []): Promi
           continue;
         }
         logs.push(entry);
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          if (waiters[i].match(entry)) waiters.splice(i, 1)[0].resolve(entry);
+        }
         if (entry.event === 'listening') port = entry.port as number;
         if (entry.event === 'repository_loaded') resolve(port);
       }
@@ -57,7 +67,7 @@ export async function startServer(repo: string, extraArgs: string[] = []): Promi
     if (proc.exitCode === null) proc.kill('SIGTERM');
     return exited;
   };
-  return { url: `http://127.0.0.1:${port}`, port, proc, logs, exited, stop };
+  return { url: `http://127.0.0.1:${port}`, port, proc, logs, waitForLog, exited, stop };
 }
 
 /** A fresh repository in a temp dir: fixture models copied in, with optional config.json overrides. */

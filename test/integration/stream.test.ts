@@ -10,7 +10,7 @@ import type { ServerProcess } from './harness.js';
 
 let server: ServerProcess;
 beforeAll(async () => {
-  server = await startServer(FIXTURES, ['--max-body-bytes', '65536']);
+  server = await startServer(FIXTURES, ['--max-body-bytes', '1048576', '--ws-max-buffered-bytes', '65536']);
 });
 afterAll(async () => {
   await server?.stop();
@@ -43,6 +43,22 @@ async function connect(): Promise<{ ws: WebSocket; frames: any[]; next: (n: numb
 const row = (i: number) => [i % 5, (i * 7) % 3, 1, -1];
 
 describe('WebSocket stream', () => {
+  it('closes a reader that stops reading (1008) instead of buffering its answers without bound', async () => {
+    const s = await connect();
+    // Stop reading; ask for 64 answers of 256 KB each (16 MB: more than loopback's socket buffers hold).
+    (s.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const x = new Float32Array(3 * 21845);
+    for (let i = 0; i < 64; i++) s.ws.send(packr.pack({ id: i, model_name: 'reshape_fail', inputs: [{ name: 'x', shape: [1, x.length], datatype: 'FP32', data: new Uint8Array(x.buffer) }] }));
+    // The server says when it gives up on this reader; only then read again.
+    const log = await server.waitForLog((l) => l.event === 'stream_slow_reader');
+    expect(log.limit).toBe(65536);
+    (s.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    const { code, reason } = await s.closed;
+    expect(code).toBe(1008);
+    expect(reason).toMatch(/reads too slowly: over 65536 bytes/);
+    expect(s.frames.length).toBeLessThan(64);
+  });
+
   it('is listed in the server extensions', async () => {
     expect((await getJson(`${server.url}/v2`)).body.extensions).toContain('websocket');
   });
@@ -106,10 +122,10 @@ describe('WebSocket stream', () => {
 
   it('closes a socket that sends a frame over the size limit (1009), and the server keeps serving', async () => {
     const s = await connect();
-    s.ws.send(Buffer.alloc(65536 + 1));
+    s.ws.send(Buffer.alloc(1048576 + 1));
     const { code, reason } = await s.closed;
     expect(code).toBe(1009);
-    expect(reason).toMatch(/exceeds the limit of 65536 bytes/);
+    expect(reason).toMatch(/exceeds the limit of 1048576 bytes/);
     const res = await postJson(`${server.url}/v2/models/no_batch/infer`, { inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] });
     expect(res.status).toBe(200);
     expect(server.proc.exitCode).toBeNull();
