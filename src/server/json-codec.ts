@@ -47,7 +47,7 @@ export function decodeInferRequest(body: Uint8Array, headerLength = -1): InferPa
  * bytes from the binary section; an input's `data` may also be a byte blob (msgpack bin or typed
  * array), which is used as raw little-endian elements without per-element conversion.
  */
-export function decodeInferObject(req: unknown, binary: BinarySection | null): InferPayload {
+export function decodeInferObject(req: unknown, binary: BinarySection | null, copyBlobs = false): InferPayload {
   if (!isObject(req)) throw invalid('request body must be a JSON object');
   const { id, inputs, outputs, parameters } = req;
   if (id !== undefined && typeof id !== 'string') throw invalid("'id' must be a string");
@@ -66,13 +66,13 @@ export function decodeInferObject(req: unknown, binary: BinarySection | null): I
       timeoutUs = t;
     }
   }
-  const tensors = inputs.map((raw, i) => decodeInput(raw, i, binary));
+  const tensors = inputs.map((raw, i) => decodeInput(raw, i, binary, copyBlobs));
   binary?.assertConsumed();
   const wanted = decodeOutputs(outputs, binaryDefault);
   return { id, inputs: tensors, outputs: wanted?.names, binaryOutputs: wanted?.binary, binaryDefault, timeoutUs };
 }
 
-function decodeInput(raw: unknown, index: number, binary: BinarySection | null): Tensor {
+function decodeInput(raw: unknown, index: number, binary: BinarySection | null, copyBlobs: boolean): Tensor {
   if (!isObject(raw)) throw invalid(`inputs[${index}] must be an object`);
   const { name, datatype, shape, data, parameters } = raw;
   if (typeof name !== 'string' || name === '') throw invalid(`inputs[${index}].name must be a non-empty string`);
@@ -88,7 +88,7 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null):
     if (data !== undefined) throw badInput(`input '${name}' has both binary_data_size and 'data'`);
     return { name, datatype, shape: dims, data: binary.take(name, datatype, count, parameters.binary_data_size) };
   }
-  if (ArrayBuffer.isView(data)) return { name, datatype, shape: dims, data: fromBlob(name, datatype, count, data) };
+  if (ArrayBuffer.isView(data)) return { name, datatype, shape: dims, data: fromBlob(name, datatype, count, data, copyBlobs) };
   if (!Array.isArray(data)) throw badInput(`input '${name}': 'data' must be an array (flat or nested) or a byte string`);
   const out = new DATATYPES[datatype].array(count);
   fillData(out, data, dims, datatype, name);
@@ -96,12 +96,14 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null):
 }
 
 /** A byte blob (msgpack bin, any Uint8Array) or a typed array of exactly the datatype's kind. */
-function fromBlob(name: string, datatype: Datatype, count: number, blob: ArrayBufferView): TypedArray {
+function fromBlob(name: string, datatype: Datatype, count: number, blob: ArrayBufferView, copy: boolean): TypedArray {
   const info = DATATYPES[datatype];
   if (!(blob instanceof Uint8Array) && blob.constructor !== info.array) {
     throw badInput(`input '${name}': a ${blob.constructor.name} cannot carry ${datatype} data (send raw bytes or a ${info.array.name})`);
   }
-  return new BinarySection(new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength)).takeAll(name, datatype, count);
+  const data = new BinarySection(new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength)).takeAll(name, datatype, count);
+  // `copy`: the blob's memory is borrowed (a uWS frame) and must not outlive the call.
+  return copy && data.buffer === blob.buffer ? (data.slice() as TypedArray) : data;
 }
 
 function decodeShape(name: string, shape: unknown): number[] {

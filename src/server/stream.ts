@@ -46,8 +46,9 @@ export function attachStream(app: TemplatedApp, ctx: ServerContext): void {
         ws.end(CLOSE_TOO_BIG, `frame of ${message.byteLength} bytes exceeds the limit of ${ctx.maxBodyBytes} bytes`);
         return;
       }
-      // uWS reuses the frame's memory after this callback: copy once, then decode.
-      onFrame(ctx, ws, Buffer.from(new Uint8Array(message)), isBinary);
+      // The frame's memory is uWS's until this callback returns: decoding runs now, and every
+      // tensor is copied out of it once (decodeInferObject's copyBlobs), nothing else is kept.
+      onFrame(ctx, ws, Buffer.from(message), isBinary);
     },
     close: (ws) => {
       const state = ws.getUserData();
@@ -73,7 +74,7 @@ function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, 
     if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
     const mv = ctx.registry.resolve(msg.model_name, msg.model_version);
     const spec = mv.spec as NonNullable<ModelVersion['spec']>;
-    const payload = decodeInferObject({ ...msg, id: undefined, model_name: undefined, model_version: undefined }, null);
+    const payload = decodeInferObject({ ...msg, id: undefined, model_name: undefined, model_version: undefined }, null, true);
     const wanted = selectOutputs(spec, payload.outputs);
     const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
     state.pending.add(request);
