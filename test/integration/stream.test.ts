@@ -5,7 +5,7 @@
 import { Packr, unpack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { FIXTURES, getJson, postJson, startServer } from './harness.js';
+import { EXTREMES, FIXTURES, getJson, postJson, startServer } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 let server: ServerProcess;
@@ -90,6 +90,20 @@ describe('WebSocket stream', () => {
     }
     expect(ids.size).toBe(1000);
     for (const s of sockets) s.ws.close();
+  });
+
+  it('round-trips every datatype exactly as bytes', async () => {
+    const s = await connect();
+    const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const inputs = Object.entries(EXTREMES).map(([dt, a]) => ({ name: `in_${dt.toLowerCase()}`, shape: [2, 2], datatype: dt, data: bytes(a) }));
+    s.ws.send(packr.pack({ id: 'all', model_name: 'identity_all', inputs }));
+    const [a] = await s.next(1);
+    expect(a.error).toBeUndefined();
+    expect(a.outputs).toHaveLength(12);
+    for (const out of a.outputs as { name: string; datatype: string; data: Uint8Array }[]) {
+      expect(Buffer.compare(Buffer.from(out.data), Buffer.from(bytes(EXTREMES[out.datatype]))), out.name).toBe(0);
+    }
+    s.ws.close();
   });
 
   it('answers JSON text frames with JSON', async () => {
