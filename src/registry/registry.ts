@@ -72,37 +72,43 @@ export class ModelRegistry {
 
   /**
    * The version to serve: the one named, or the highest READY one. Throws ERR_MODEL_NOT_FOUND,
-   * ERR_VERSION_NOT_FOUND or ERR_MODEL_NOT_READY.
+   * ERR_VERSION_NOT_FOUND or ERR_MODEL_NOT_READY. Runs per request: no allocation.
    */
   resolve(name: string, version?: string): ModelVersion {
-    const entry = this.#models.get(name);
-    if (entry === undefined) throw new VolleyError('ERR_MODEL_NOT_FOUND', `unknown model '${name}'`);
-    if (version !== undefined && version !== '') {
-      const mv = VERSION_PARAM.test(version) ? entry.versions.get(Number(version)) : undefined;
-      if (mv === undefined) throw new VolleyError('ERR_VERSION_NOT_FOUND', `model '${name}' has no version '${version}'`);
-      if (mv.state !== 'READY') throw notReady(mv);
-      return mv;
-    }
-    let best: ModelVersion | undefined;
-    for (const mv of entry.versions.values()) if (mv.state === 'READY' && (best === undefined || mv.version > best.version)) best = mv;
-    if (best !== undefined) return best;
-    const latest = [...entry.versions.values()].pop();
-    if (latest !== undefined) throw notReady(latest);
-    throw new VolleyError('ERR_MODEL_NOT_READY', `model '${name}' is not available: ${entry.error}`, 1);
+    const entry = this.#entry(name);
+    const mv = version ? this.#named(entry, version) : this.#default(entry);
+    if (mv === undefined || mv.state !== 'READY') throw notReadyError(name, mv, entry.error);
+    return mv;
   }
 
   /** Like resolve, but returns a version in any state (for metadata and readiness). */
-  lookup(name: string, version?: string): { versions: ModelVersion[]; chosen: ModelVersion | undefined } {
+  lookup(name: string, version?: string): { versions: ModelVersion[]; chosen: ModelVersion | undefined; error: string } {
+    const entry = this.#entry(name);
+    const chosen = version ? this.#named(entry, version) : this.#default(entry);
+    return { versions: [...entry.versions.values()], chosen, error: entry.error };
+  }
+
+  #entry(name: string): ModelEntry {
     const entry = this.#models.get(name);
     if (entry === undefined) throw new VolleyError('ERR_MODEL_NOT_FOUND', `unknown model '${name}'`);
-    const versions = [...entry.versions.values()];
-    if (version === undefined || version === '') {
-      const ready = versions.filter((v) => v.state === 'READY');
-      return { versions, chosen: ready.pop() ?? versions[versions.length - 1] };
-    }
+    return entry;
+  }
+
+  #named(entry: ModelEntry, version: string): ModelVersion {
     const mv = VERSION_PARAM.test(version) ? entry.versions.get(Number(version)) : undefined;
-    if (mv === undefined) throw new VolleyError('ERR_VERSION_NOT_FOUND', `model '${name}' has no version '${version}'`);
-    return { versions, chosen: mv };
+    if (mv === undefined) throw new VolleyError('ERR_VERSION_NOT_FOUND', `model '${entry.name}' has no version '${version}'`);
+    return mv;
+  }
+
+  /** The highest READY version, else the highest of any state (to say why it is not ready). */
+  #default(entry: ModelEntry): ModelVersion | undefined {
+    let ready: ModelVersion | undefined;
+    let any: ModelVersion | undefined;
+    for (const mv of entry.versions.values()) {
+      if (any === undefined || mv.version > any.version) any = mv;
+      if (mv.state === 'READY' && (ready === undefined || mv.version > ready.version)) ready = mv;
+    }
+    return ready ?? any;
   }
 
   /** Every model and version with its state and, when not READY, why. */
@@ -131,7 +137,9 @@ export class ModelRegistry {
   }
 }
 
-function notReady(mv: ModelVersion): VolleyError {
-  const why = mv.reason === '' ? '' : `: ${mv.reason}`;
-  return new VolleyError('ERR_MODEL_NOT_READY', `model '${mv.model}' version ${mv.version} is ${mv.state}${why}`, 1);
+/** ERR_MODEL_NOT_READY saying why: the version's state and reason, or the model's own failure. */
+export function notReadyError(model: string, mv: ModelVersion | undefined, modelError = ''): VolleyError {
+  const why =
+    mv === undefined ? `has no loaded version${modelError ? `: ${modelError}` : ''}` : `version ${mv.version} is ${mv.state}${mv.reason ? `: ${mv.reason}` : ''}`;
+  return new VolleyError('ERR_MODEL_NOT_READY', `model '${model}' ${why}`, 1);
 }

@@ -7,7 +7,9 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { VolleyError, asVolleyError } from '../errors.js';
 import { toHttpStatus } from './http-status.js';
-import { MSGPACK_TYPES, packMsgpack } from './msgpack-codec.js';
+import { packMsgpack } from './msgpack-codec.js';
+
+const ACCEPT_MSGPACK = /application\/(x-)?msgpack/i;
 
 export class Exchange {
   readonly res: HttpResponse;
@@ -44,7 +46,7 @@ export class Exchange {
     this.contentLength = length === '' ? -1 : Number(length);
     this.inferenceHeaderLength = req.getHeader('inference-header-content-length');
     const accept = req.getHeader('accept');
-    this.wantsMsgpack = accept !== '' && accept.split(',').some((t) => MSGPACK_TYPES.test(t.trim()));
+    this.wantsMsgpack = ACCEPT_MSGPACK.test(accept);
   }
 
   /** URL parameter i, percent-decoded; a malformed escape is a 400. */

@@ -6,6 +6,7 @@
 import { VolleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { buildInferenceRequest, pickOutputs, queueDeadline, selectOutputs } from '../registry/serving-spec.js';
+import { notReadyError } from '../registry/registry.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { Exchange } from './exchange.js';
@@ -46,22 +47,19 @@ export function serverMetadata(_ctx: ServerContext, ex: Exchange): void {
 }
 
 /** Params: [model] or [model, version]. */
-function lookupVersion(ctx: ServerContext, ex: Exchange): { versions: ModelVersion[]; chosen: ModelVersion | undefined } {
+function lookupVersion(ctx: ServerContext, ex: Exchange): ReturnType<ModelRegistry['lookup']> {
   return ctx.registry.lookup(ex.param(0), ex.params.length > 1 ? ex.param(1) : undefined);
 }
 
 export function modelReady(ctx: ServerContext, ex: Exchange): void {
-  const { chosen } = lookupVersion(ctx, ex);
-  if (chosen === undefined || chosen.state !== 'READY') {
-    const why = chosen === undefined ? 'has no versions' : `version ${chosen.version} is ${chosen.state}${chosen.reason ? `: ${chosen.reason}` : ''}`;
-    throw new VolleyError('ERR_MODEL_NOT_READY', `model '${ex.param(0)}' ${why}`, 1);
-  }
+  const { chosen, error } = lookupVersion(ctx, ex);
+  if (chosen === undefined || chosen.state !== 'READY') throw notReadyError(ex.param(0), chosen, error);
   ex.sendJson(OK, JSON.stringify({ name: chosen.model, version: String(chosen.version), ready: true }));
 }
 
 export function modelMetadata(ctx: ServerContext, ex: Exchange): void {
-  const { versions, chosen } = lookupVersion(ctx, ex);
-  const spec = requireSpec(ex.param(0), chosen);
+  const { versions, chosen, error } = lookupVersion(ctx, ex);
+  const spec = requireSpec(ex.param(0), chosen, error);
   ex.sendJson(
     OK,
     JSON.stringify({
@@ -77,8 +75,8 @@ export function modelMetadata(ctx: ServerContext, ex: Exchange): void {
 
 /** The effective configuration, with what was derived from the model filled in. */
 export function modelConfig(ctx: ServerContext, ex: Exchange): void {
-  const { chosen } = lookupVersion(ctx, ex);
-  const spec = requireSpec(ex.param(0), chosen);
+  const { chosen, error } = lookupVersion(ctx, ex);
+  const spec = requireSpec(ex.param(0), chosen, error);
   const mv = chosen as ModelVersion;
   const { policy } = spec;
   const config = {
@@ -101,11 +99,8 @@ export function modelConfig(ctx: ServerContext, ex: Exchange): void {
   ex.sendJson(OK, JSON.stringify(config));
 }
 
-function requireSpec(name: string, mv: ModelVersion | undefined): NonNullable<ModelVersion['spec']> {
-  if (mv === undefined || mv.spec === null) {
-    const why = mv === undefined ? 'has no loaded version' : `version ${mv.version} is ${mv.state}${mv.reason ? `: ${mv.reason}` : ''}`;
-    throw new VolleyError('ERR_MODEL_NOT_READY', `model '${name}' ${why}`, 1);
-  }
+function requireSpec(name: string, mv: ModelVersion | undefined, modelError: string): NonNullable<ModelVersion['spec']> {
+  if (mv === undefined || mv.spec === null) throw notReadyError(name, mv, modelError);
   return mv.spec;
 }
 
