@@ -10,49 +10,17 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataType, encodeModel, initializer, node, tensorInput, tensorOutput } from './onnx/builder.js';
+import { lcg, mlpClassifier } from './onnx/mlp.js';
 
 // Resolve from this file rather than cwd so the script can be run from anywhere.
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const EXAMPLES = join(REPO_ROOT, 'models');
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'models');
 
-/** Numerical Recipes LCG; returns floats in [-1, 1). Tiny and reproducible everywhere. */
-function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 31 - 1;
-  };
-}
-
-function mlpClassifier(): Uint8Array {
-  const rand = lcg(42);
-  const values = (n: number, scale: number) => Array.from({ length: n }, () => rand() * scale);
+function mlpClassifierModel(): Uint8Array {
   // Scales chosen so the logits spread enough that ordinary inputs land in
   // different classes (verify-models checks all three classes are reachable).
-  const w1 = values(4 * 16, 1.0);
-  const b1 = values(16, 0.1);
-  const w2 = values(16 * 3, 1.0);
-  const b2 = values(3, 0.1);
-  return encodeModel({
-    name: 'mlp_classifier',
-    inputs: [tensorInput('input', DataType.FLOAT, ['batch', 4])],
-    outputs: [tensorOutput('probabilities', DataType.FLOAT, ['batch', 3])],
-    initializers: [
-      initializer('W1', DataType.FLOAT, [4, 16], w1),
-      initializer('b1', DataType.FLOAT, [16], b1),
-      initializer('W2', DataType.FLOAT, [16, 3], w2),
-      initializer('b2', DataType.FLOAT, [3], b2),
-    ],
-    nodes: [
-      node('MatMul', ['input', 'W1'], ['h1_mm']),
-      node('Add', ['h1_mm', 'b1'], ['h1']),
-      node('Relu', ['h1'], ['h1_relu']),
-      node('MatMul', ['h1_relu', 'W2'], ['logits_mm']),
-      node('Add', ['logits_mm', 'b2'], ['logits']),
-      node('Softmax', ['logits'], ['probabilities'], { axis: -1 }),
-    ],
-  });
+  return mlpClassifier({ name: 'mlp_classifier', sizes: [4, 16, 3], rand: lcg(42), weightScale: () => 1.0, biasScale: 0.1 });
 }
 
 // Two inputs of different dtypes exercise per-input decoding and batching.
@@ -147,7 +115,7 @@ const MLP_CONFIG = {
 };
 const TWO_INPUTS_CONFIG = { max_batch_size: 32 };
 
-const mlp = mlpClassifier();
+const mlp = mlpClassifierModel();
 const two = twoInputs();
 
 for (const repo of [EXAMPLES, FIXTURES]) {

@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataType, encodeModel, initializer, node, tensorInput, tensorOutput } from '../../scripts/onnx/builder.js';
-import { lcg } from './mlp-small.js';
+import { lcg } from '../../scripts/onnx/mlp.js';
 
 export const IMAGE_POOL = 'image_pool';
 export const IMAGE_SHAPE = [1, 3, 224, 224];

@@ -9,7 +9,7 @@
 // running 16-64 rows in one session.run (one GEMM) visibly beats 16-64 runs.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataType, encodeModel, initializer, node, tensorInput, tensorOutput } from '../../scripts/onnx/builder.js';
+import { lcg, mlpClassifier } from '../../scripts/onnx/mlp.js';
 
 export const MLP_SMALL = 'mlp_small';
 export const MLP_SMALL_FEATURES = 256;
@@ -28,53 +28,17 @@ const CONFIG = {
   instance_count: 1,
 };
 
-/** Numerical Recipes LCG (as in scripts/make-models.ts); floats in [-1, 1), reproducible everywhere. */
-export function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 31 - 1;
-  };
-}
-
 export function buildMlpSmall(): Uint8Array {
-  const rand = lcg(256);
-  const values = (n: number, scale: number) => Array.from({ length: n }, () => rand() * scale);
   // He-uniform scale sqrt(6 / fan_in) (~1/sqrt(fan_in) order) keeps the
   // activations' variance roughly constant through each Relu layer, so the
   // logits spread over a couple of units: on the bench row the softmax gives
   // 0.02-0.26, neither saturated (one class ≈ 1) nor flat (all ≈ 0.1).
-  const he = (fanIn: number) => Math.sqrt(6 / fanIn);
-  const w1 = values(MLP_SMALL_FEATURES * HIDDEN, he(MLP_SMALL_FEATURES));
-  const b1 = values(HIDDEN, 0.1);
-  const w2 = values(HIDDEN * HIDDEN, he(HIDDEN));
-  const b2 = values(HIDDEN, 0.1);
-  const w3 = values(HIDDEN * MLP_SMALL_CLASSES, he(HIDDEN));
-  const b3 = values(MLP_SMALL_CLASSES, 0.1);
-  return encodeModel({
+  return mlpClassifier({
     name: MLP_SMALL,
-    inputs: [tensorInput('input', DataType.FLOAT, ['batch', MLP_SMALL_FEATURES])],
-    outputs: [tensorOutput('probabilities', DataType.FLOAT, ['batch', MLP_SMALL_CLASSES])],
-    initializers: [
-      initializer('W1', DataType.FLOAT, [MLP_SMALL_FEATURES, HIDDEN], w1),
-      initializer('b1', DataType.FLOAT, [HIDDEN], b1),
-      initializer('W2', DataType.FLOAT, [HIDDEN, HIDDEN], w2),
-      initializer('b2', DataType.FLOAT, [HIDDEN], b2),
-      initializer('W3', DataType.FLOAT, [HIDDEN, MLP_SMALL_CLASSES], w3),
-      initializer('b3', DataType.FLOAT, [MLP_SMALL_CLASSES], b3),
-    ],
-    nodes: [
-      node('MatMul', ['input', 'W1'], ['h1_mm']),
-      node('Add', ['h1_mm', 'b1'], ['h1']),
-      node('Relu', ['h1'], ['h1_relu']),
-      node('MatMul', ['h1_relu', 'W2'], ['h2_mm']),
-      node('Add', ['h2_mm', 'b2'], ['h2']),
-      node('Relu', ['h2'], ['h2_relu']),
-      node('MatMul', ['h2_relu', 'W3'], ['logits_mm']),
-      node('Add', ['logits_mm', 'b3'], ['logits']),
-      // Integer -1 → an INT attribute, as the ONNX Softmax schema requires.
-      node('Softmax', ['logits'], ['probabilities'], { axis: -1 }),
-    ],
+    sizes: [MLP_SMALL_FEATURES, HIDDEN, HIDDEN, MLP_SMALL_CLASSES],
+    rand: lcg(256),
+    weightScale: (fanIn) => Math.sqrt(6 / fanIn),
+    biasScale: 0.1,
   });
 }
 
