@@ -21,6 +21,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info, env VOLLEY_LOG_LEVEL)')
     .option('--cpu-threads <n>', 'cores the runtimes may use, shared between instances (default: all, env VOLLEY_CPU_THREADS)')
     .option('--drain-timeout-ms <n>', 'on shutdown, how long to wait for queued work (default 30000, env VOLLEY_DRAIN_TIMEOUT_MS)')
+    .option('--model-control-mode <mode>', 'none|poll|explicit, as Triton: none loads every model once; poll also applies new, changed and removed versions and configs; explicit loads only --load-model and then POST /v2/repository/models/{m}/load|unload (default none, env VOLLEY_MODEL_CONTROL_MODE)')
+    .option('--repository-poll-secs <s>', 'poll mode: seconds between repository scans (default 15, env VOLLEY_REPOSITORY_POLL_SECS)')
+    .option('--load-model <name...>', "explicit mode: model(s) to load at start, repeatable or comma-separated; '*' = all (env VOLLEY_LOAD_MODEL)")
     .action(serve);
   await program.parseAsync(argv);
 }

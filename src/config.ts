@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { CONTROL_MODES } from './registry/control-mode.js';
 import { DEVICES } from './runtimes/execution-providers.js';
 
 export const ServerConfigSchema = z
@@ -25,11 +26,22 @@ export const ServerConfigSchema = z
     cpuThreads: z.number().int().min(1).max(1024).default(availableParallelism()),
     /** How long shutdown waits for queued and running requests before it exits anyway, ms. */
     drainTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
+    /** As Triton: none = load everything once; poll = follow the repository; explicit = load/unload API. */
+    modelControlMode: z.enum(CONTROL_MODES).default('none'),
+    /** Poll mode: seconds between repository scans (fractions allowed). */
+    repositoryPollSecs: z.number().min(0.1).max(86_400).default(15),
+    /** Explicit mode: models to load at start ('*' = all). */
+    loadModel: z.array(z.string().min(1)).default([]),
+  })
+  .superRefine((cfg, ctx) => {
+    if (cfg.loadModel.length > 0 && cfg.modelControlMode !== 'explicit') {
+      ctx.addIssue({ code: 'custom', path: ['loadModel'], message: "only applies with --model-control-mode explicit (other modes load every model)" });
+    }
   });
 
 export type ServerConfig = Readonly<z.infer<typeof ServerConfigSchema>>;
 type Key = keyof z.infer<typeof ServerConfigSchema>;
-type Kind = 'string' | 'number' | 'boolean';
+type Kind = 'string' | 'number' | 'boolean' | 'list';
 
 /** Every setting with its environment variable and how its text is read. */
 const SETTINGS: Readonly<Record<Key, Kind>> = {
@@ -43,6 +55,9 @@ const SETTINGS: Readonly<Record<Key, Kind>> = {
   logLevel: 'string',
   cpuThreads: 'number',
   drainTimeoutMs: 'number',
+  modelControlMode: 'string',
+  repositoryPollSecs: 'number',
+  loadModel: 'list',
 };
 
 export function envName(key: string): string {
@@ -66,7 +81,7 @@ export function loadServerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
   for (const [key, kind] of Object.entries(SETTINGS) as [Key, Kind][]) {
     const flag = flags[key];
     const fromEnv = env[envName(key)];
-    if (flag !== undefined) merged[key] = typeof flag === 'string' ? coerce(flag, kind, `--${kebab(key)}`, problems) : flag;
+    if (flag !== undefined) merged[key] = typeof flag === 'string' ? coerce(flag, kind, `--${kebab(key)}`, problems) : Array.isArray(flag) ? flag.flatMap((f) => String(f).split(',')).filter((f) => f !== '') : flag;
     else if (fromEnv !== undefined && fromEnv !== '') merged[key] = coerce(fromEnv, kind, envName(key), problems);
   }
   for (const key of Object.keys(flags)) if (!(key in SETTINGS)) problems.push(`unknown setting '${key}'`);
@@ -83,6 +98,7 @@ export function loadServerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
 
 function coerce(text: string, kind: Kind, source: string, problems: string[]): unknown {
   if (kind === 'string') return text;
+  if (kind === 'list') return text.split(',').map((t) => t.trim()).filter((t) => t !== '');
   if (kind === 'boolean') {
     if (/^(1|true|yes|on)$/i.test(text)) return true;
     if (/^(0|false|no|off)$/i.test(text)) return false;

@@ -20,7 +20,13 @@ export interface VolleyHandle {
  * repository. Readiness turns true when every model has settled.
  */
 export async function startVolley(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<VolleyHandle> {
-  const registry = new ModelRegistry(config.modelRepository, { cpuThreads: config.cpuThreads, device: config.device, logger });
+  const registry = new ModelRegistry(config.modelRepository, {
+    cpuThreads: config.cpuThreads,
+    device: config.device,
+    logger,
+    mode: config.modelControlMode,
+    startupModels: config.loadModel,
+  });
   const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, wsMaxBufferedBytes: config.wsMaxBufferedBytes, strictReadiness: config.strictReadiness, draining: false };
   const http = new HttpServer(ctx);
   const port = await http.listen(config.host, config.httpPort);
@@ -32,9 +38,17 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
       throw err;
     },
   );
+  let poller: NodeJS.Timeout | null = null;
+  if (config.modelControlMode === 'poll') {
+    poller = setInterval(() => {
+      if (registry.loaded) registry.poll().catch((err: unknown) => logger.error({ event: 'poll_failed', err: (err as Error).message }, 'repository poll failed'));
+    }, config.repositoryPollSecs * 1000);
+    poller.unref();
+  }
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      if (poller !== null) clearInterval(poller);
       ctx.draining = true;
       logger.info({ event: 'draining' }, 'shutting down: draining');
       await loaded.catch(() => undefined);

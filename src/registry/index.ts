@@ -2,8 +2,14 @@ export { ModelConfigSchema, parseModelConfig, selectVersions } from './model-con
 export type { ModelConfig, VersionPolicy } from './model-config.js';
 export { ModelVersion } from './model-version.js';
 export type { LoadOptions, VersionState } from './model-version.js';
+export { CONTROL_MODES } from './control-mode.js';
+export type { ControlMode } from './control-mode.js';
+export { Model } from './model.js';
+export type { IndexEntry } from './model.js';
 export { ModelRegistry } from './registry.js';
-export type { IndexEntry } from './registry.js';
+export type { RegistryOptions } from './registry.js';
+export { buildRouteTable, keyBucket, routeRequest, shadowTarget } from './route-table.js';
+export type { RouteTable } from './route-table.js';
 export { isValidModelName, scanRepository } from './repository.js';
 export { buildInferenceRequest, queueDeadline, resolveServingSpec, selectOutputs } from './serving-spec.js';
 export type { ServingSpec } from './serving-spec.js';

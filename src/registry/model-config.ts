@@ -28,6 +28,62 @@ const VersionPolicySchema = z.union([
   z.strictObject({ specific: z.strictObject({ versions: z.array(z.number().int().min(1)).min(1) }) }),
 ]);
 
+/** Triton's ModelWarmup: synthetic requests run through the new version before it takes traffic. */
+const WarmupSchema = z.strictObject({
+  name: z.string().min(1).default('warmup'),
+  /** Rows per warmup request (ignored when max_batch_size is 0). */
+  batch_size: z.number().int().min(1).default(1),
+  /** Per input; dims exclude the batch dimension, as in Triton. */
+  inputs: z.record(
+    z.string(),
+    z
+      .strictObject({
+        data_type: z.string().regex(/^TYPE_[A-Z0-9]+$/, 'must be a Triton type name such as TYPE_FP32'),
+        dims: z.array(z.number().int().min(1).max(1 << 24)),
+        zero_data: z.boolean().optional(),
+        random_data: z.boolean().optional(),
+      })
+      .refine((i) => (i.zero_data === true) !== (i.random_data === true), 'set exactly one of zero_data or random_data'),
+  ),
+  /** How many times to run it. */
+  count: z.number().int().min(1).max(1000).default(1),
+});
+
+const Percent = z.number().min(0).max(100);
+
+/**
+ * Thresholds of the automatic canary analysis. Checked once the canary has answered
+ * `min_requests` requests, over its last `window_requests` answers; any breach rolls it back to 0%.
+ */
+const GuardSchema = z
+  .strictObject({
+    min_requests: z.number().int().min(1).max(1_000_000).default(100),
+    window_requests: z.number().int().min(1).max(100_000).default(1000),
+    /** Failed canary requests / canary requests. */
+    max_error_rate: z.number().min(0).max(1).optional(),
+    /** Canary p99 latency / primary p99 latency (both over their last window_requests answers). */
+    max_p99_ratio: z.number().min(1).optional(),
+    /** Canary answers that disagree with the primary's answer to the same input (mirrored). */
+    max_disagreement_rate: z.number().min(0).max(1).optional(),
+  })
+  .refine((g) => g.max_error_rate !== undefined || g.max_p99_ratio !== undefined || g.max_disagreement_rate !== undefined, 'set at least one of max_error_rate, max_p99_ratio, max_disagreement_rate');
+
+const RoutingSchema = z.strictObject({
+  /** The version unversioned requests go to; default the highest loaded one that is not a canary or shadow. */
+  default: z.number().int().min(1).optional(),
+  canary: z.strictObject({ version: z.number().int().min(1), percent: Percent, guard: GuardSchema.optional() }).optional(),
+  shadow: z
+    .strictObject({
+      version: z.number().int().min(1),
+      percent: Percent,
+      /** Shadow requests pending at once; beyond it they are dropped (and counted), never queued. */
+      max_inflight: z.number().int().min(1).max(100_000).default(256),
+      /** Single-value outputs agree when within this absolute difference; classifiers compare argmax. */
+      tolerance: z.number().min(0).default(1e-4),
+    })
+    .optional(),
+});
+
 export const ModelConfigSchema = z
   .strictObject({
     name: z.string().optional(),
@@ -61,6 +117,8 @@ export const ModelConfigSchema = z
       .default('model.onnx'),
     /** Triton's backend parameters, e.g. `{"intra_op_thread_count": {"string_value": "2"}}`. */
     parameters: z.record(z.string(), z.strictObject({ string_value: z.string() })).default({}),
+    model_warmup: z.array(WarmupSchema).max(64).default([]),
+    routing: RoutingSchema.default({}),
   })
   .superRefine((cfg, ctx) => {
     const max = cfg.max_batch_size;
@@ -72,13 +130,26 @@ export const ModelConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'preferred_batch_size', i], message: `${size} exceeds max_batch_size ${max}` });
       }
     }
+    checkRouting(cfg.routing, ctx);
     const threads = cfg.parameters.intra_op_thread_count?.string_value;
     if (threads !== undefined && !/^[1-9][0-9]*$/.test(threads)) {
       ctx.addIssue({ code: 'custom', path: ['parameters', 'intra_op_thread_count'], message: 'must be a positive integer string' });
     }
   });
 
+function checkRouting(routing: z.infer<typeof RoutingSchema>, ctx: z.RefinementCtx): void {
+  const { default: primary, canary, shadow } = routing;
+  if (canary !== undefined && canary.version === primary) ctx.addIssue({ code: 'custom', path: ['routing', 'canary', 'version'], message: 'the canary cannot be the default version' });
+  if (shadow !== undefined && shadow.version === primary) ctx.addIssue({ code: 'custom', path: ['routing', 'shadow', 'version'], message: 'the shadow cannot be the default version' });
+  if (canary !== undefined && shadow !== undefined && canary.version === shadow.version) {
+    ctx.addIssue({ code: 'custom', path: ['routing', 'shadow', 'version'], message: 'the shadow cannot also be the canary' });
+  }
+}
+
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+export type RoutingConfig = ModelConfig['routing'];
+export type GuardConfig = z.infer<typeof GuardSchema>;
+export type WarmupConfig = z.infer<typeof WarmupSchema>;
 export type TensorOverride = z.infer<typeof TensorOverrideSchema>;
 export type VersionPolicy = z.infer<typeof VersionPolicySchema>;
 

@@ -1,11 +1,12 @@
 /**
  * One version of one model and its lifecycle (docs/lifecycle.md):
  *
- *   LOADING ──load ok──▶ READY ──unload──▶ DRAINING ──queue and batches done──▶ UNLOADED
- *      └────load fails──▶ FAILED
+ *   LOADING ──workers up──▶ WARMING ──warmup ok──▶ READY ──unload──▶ DRAINING ──done──▶ UNLOADED
+ *      └──────────────┴──────load or warmup fails──▶ FAILED
  *
- * A version only takes requests while READY. Draining refuses new work and lets queued and
- * running batches finish before the workers end.
+ * A version only takes requests while READY, and only once the model has swapped it into its
+ * route table. Draining refuses new work and lets queued and running batches finish before the
+ * workers end. Every transition is logged as `event: model_state`.
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,9 +19,10 @@ import type { Device } from '../runtimes/execution-providers.js';
 import { WorkerPoolExecutor } from '../runtimes/worker-pool.js';
 import type { ModelConfig } from './model-config.js';
 import { resolveServingSpec } from './serving-spec.js';
+import { runWarmup } from './warmup.js';
 import type { ServingSpec } from './serving-spec.js';
 
-export type VersionState = 'LOADING' | 'READY' | 'DRAINING' | 'UNLOADED' | 'FAILED';
+export type VersionState = 'LOADING' | 'WARMING' | 'READY' | 'DRAINING' | 'UNLOADED' | 'FAILED';
 
 export interface LoadOptions {
   /** Cores the server may use; each instance gets an equal share as ORT intra-op threads. */
@@ -41,12 +43,17 @@ export class ModelVersion {
   batcher: DynamicBatcher | null;
   /** The execution provider in use once loaded ('' before). */
   provider: string;
+  /** Identity of what was loaded (model file and serving config): a change means reload. */
+  readonly fingerprint: string;
   #executor: BatchExecutor | null;
+  #logger: Logger | null;
 
-  constructor(model: string, version: number, config: ModelConfig) {
+  constructor(model: string, version: number, config: ModelConfig, fingerprint = '') {
     this.model = model;
     this.version = version;
     this.config = config;
+    this.fingerprint = fingerprint;
+    this.#logger = null;
     this.state = 'LOADING';
     this.reason = '';
     this.spec = null;
@@ -57,6 +64,8 @@ export class ModelVersion {
 
   /** Loads the model in its workers; never throws: a failure leaves the version FAILED with a reason. */
   async load(modelDir: string, options: LoadOptions): Promise<void> {
+    this.#logger = options.logger;
+    this.#transition('LOADING');
     const started = performance.now();
     const path = join(modelDir, String(this.version), this.config.default_model_filename);
     const instances = this.config.instance_count;
@@ -74,26 +83,34 @@ export class ModelVersion {
       this.provider = executor.info.provider;
       this.spec = resolveServingSpec(this.model, this.config, executor.info.signature);
       this.batcher = new DynamicBatcher(this.spec.policy, executor);
-      this.state = 'READY';
+      this.#transition('WARMING');
+      await runWarmup(this.model, this.spec, this.batcher, this.config.model_warmup);
+      this.#transition('READY');
       options.logger.info({ event: 'model_ready', model: this.model, version: this.version, provider: this.provider, instances, intraOpThreads, maxBatchSize: this.spec.maxBatchSize, loadMs: Math.round(performance.now() - started) }, 'model version ready');
     } catch (err) {
-      this.state = 'FAILED';
       this.reason = asVolleyError(err, 'ERR_MODEL_LOAD').message;
+      this.#transition('FAILED');
       options.logger.error({ event: 'model_failed', model: this.model, version: this.version, reason: this.reason }, 'model version failed to load');
+      await this.batcher?.close();
       await this.#executor?.close();
       this.#executor = null;
     }
   }
 
+  #transition(to: VersionState): void {
+    const from = this.state === to ? undefined : this.state;
+    this.state = to;
+    this.#logger?.info({ event: 'model_state', model: this.model, version: this.version, from, to, reason: this.reason || undefined }, `model version ${to}`);
+  }
+
   /** Drains queued and running work, then ends the workers. */
-  async unload(logger: Logger): Promise<void> {
+  async unload(reason = 'unloaded'): Promise<void> {
     if (this.state !== 'READY') return;
-    this.state = 'DRAINING';
-    logger.info({ event: 'model_draining', model: this.model, version: this.version }, 'model version draining');
+    this.reason = reason;
+    this.#transition('DRAINING');
     await this.batcher?.close();
     await this.#executor?.close();
     this.#executor = null;
-    this.state = 'UNLOADED';
-    logger.info({ event: 'model_unloaded', model: this.model, version: this.version }, 'model version unloaded');
+    this.#transition('UNLOADED');
   }
 }

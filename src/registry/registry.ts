@@ -1,40 +1,41 @@
-import { VolleyError, asVolleyError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { parseModelConfig, selectVersions } from './model-config.js';
-import { ModelVersion } from './model-version.js';
-import type { LoadOptions, VersionState } from './model-version.js';
-import { scanRepository } from './repository.js';
-import type { ModelDirectory } from './repository.js';
+import { VolleyError } from '../errors.js';
+import type { ControlMode } from './control-mode.js';
+import { Model } from './model.js';
+import type { IndexEntry } from './model.js';
+import type { LoadOptions } from './model-version.js';
+import type { ModelVersion } from './model-version.js';
+import { isValidModelName, readModel, scanRepository } from './repository.js';
 
-/** A model directory: its versions, or why none could be loaded (bad config, no versions). */
-interface ModelEntry {
-  readonly name: string;
-  readonly versions: Map<number, ModelVersion>;
-  readonly error: string;
+export type { IndexEntry } from './model.js';
+
+export { CONTROL_MODES } from './control-mode.js';
+export type { ControlMode } from './control-mode.js';
+
+export interface RegistryOptions extends LoadOptions {
+  mode: ControlMode;
+  /** Explicit mode: the models loaded at start ('*' = all). */
+  startupModels: readonly string[];
 }
-
-export interface IndexEntry {
-  name: string;
-  version?: string;
-  state: VersionState;
-  reason: string;
-}
-
-const VERSION_PARAM = /^[1-9][0-9]{0,8}$/;
 
 /**
- * The loaded models and their versions. Holds no HTTP knowledge: lookups throw VolleyErrors
- * with codes that `server/` maps to statuses.
+ * The repository's models and the control API over them. Holds no HTTP knowledge: lookups throw
+ * VolleyErrors with codes that `server/` maps to statuses. Only names that pass
+ * `isValidModelName` are ever joined onto the repository path.
  */
 export class ModelRegistry {
   readonly #root: string;
-  readonly #options: LoadOptions;
-  readonly #models = new Map<string, ModelEntry>();
+  readonly #options: RegistryOptions;
+  readonly #models = new Map<string, Model>();
   #loaded = false;
+  #polling: Promise<void> | null = null;
 
-  constructor(root: string, options: LoadOptions) {
+  constructor(root: string, options: RegistryOptions) {
     this.#root = root;
     this.#options = options;
+  }
+
+  get mode(): ControlMode {
+    return this.#options.mode;
   }
 
   /** True once the initial load has finished, whatever each model's outcome. */
@@ -42,104 +43,119 @@ export class ModelRegistry {
     return this.#loaded;
   }
 
-  /** Loads every model in the repository; failures are recorded per model, never thrown. */
+  /** The initial load: every model, or in explicit mode those named at start. Failures are recorded, never thrown. */
   async loadAll(): Promise<void> {
     const { models, skipped } = await scanRepository(this.#root);
     for (const name of skipped) this.#options.logger.warn({ event: 'model_skipped', dir: name }, 'directory name is not a valid model name; skipped');
-    await Promise.all(models.map((dir) => this.#loadModel(dir)));
+    const { mode, startupModels } = this.#options;
+    const chosen = mode !== 'explicit' || startupModels.includes('*') ? models : models.filter((m) => startupModels.includes(m.name));
+    for (const name of startupModels) {
+      if (name !== '*' && !models.some((m) => m.name === name)) this.#options.logger.error({ event: 'model_failed', model: name, reason: 'no such model directory' }, '--load-model names a model the repository does not have');
+    }
+    await Promise.all(chosen.map((dir) => this.#modelFor(dir.name).apply(dir)));
     this.#loaded = true;
   }
 
-  async #loadModel(dir: ModelDirectory): Promise<void> {
-    const log = this.#options.logger;
-    let config;
-    try {
-      config = parseModelConfig(dir.name, dir.configText ?? '{}');
-    } catch (err) {
-      const error = asVolleyError(err).message;
-      log.error({ event: 'model_failed', model: dir.name, reason: error }, 'model config rejected');
-      this.#models.set(dir.name, { name: dir.name, versions: new Map(), error });
-      return;
+  /** Poll mode: one pass over the repository; new, changed and removed models are applied. Passes never overlap. */
+  poll(): Promise<void> {
+    this.#polling ??= this.#poll().finally(() => (this.#polling = null));
+    return this.#polling;
+  }
+
+  async #poll(): Promise<void> {
+    const { models } = await scanRepository(this.#root);
+    const present = new Set(models.map((m) => m.name));
+    const work = models.map((dir) => this.#modelFor(dir.name).apply(dir));
+    for (const [name, model] of this.#models) {
+      if (!present.has(name) && model.active) work.push(model.unload('removed from the repository').then(() => null));
     }
-    const chosen = selectVersions(config.version_policy, dir.versions);
-    const error = chosen.length === 0 ? `no version directory matches the version policy (found: ${dir.versions.join(', ') || 'none'})` : '';
-    if (error !== '') log.error({ event: 'model_failed', model: dir.name, reason: error }, 'model has no versions to load');
-    const entry: ModelEntry = { name: dir.name, versions: new Map(), error };
-    this.#models.set(dir.name, entry);
-    for (const v of chosen) entry.versions.set(v, new ModelVersion(dir.name, v, config));
-    await Promise.all([...entry.versions.values()].map((mv) => mv.load(dir.dir, this.#options)));
+    await Promise.all(work);
   }
 
   /**
-   * The version to serve: the one named, or the highest READY one. Throws ERR_MODEL_NOT_FOUND,
-   * ERR_VERSION_NOT_FOUND or ERR_MODEL_NOT_READY. Runs per request: no allocation.
+   * Explicit load (or reload) of one model, with an optional config replacing config.json.
+   * Resolves once the new versions serve, or rejects with why they do not (what served before
+   * keeps serving).
    */
-  resolve(name: string, version?: string): ModelVersion {
-    const entry = this.#entry(name);
-    const mv = version ? this.#named(entry, version) : this.#default(entry);
-    if (mv === undefined || mv.state !== 'READY') throw notReadyError(name, mv, entry.error);
+  async load(name: string, override?: unknown): Promise<void> {
+    this.#requireExplicit('load');
+    const dir = await readModel(this.#root, checkName(name));
+    if (dir === null) throw new VolleyError('ERR_MODEL_NOT_FOUND', `the model repository has no model '${name}'`);
+    const failure = await this.#modelFor(name).apply(dir, override);
+    if (failure !== null) throw new VolleyError(failure.code, `failed to load '${name}': ${failure.message}`);
+  }
+
+  /** Explicit unload: the model's versions drain, then end. */
+  async unload(name: string): Promise<void> {
+    this.#requireExplicit('unload');
+    const model = this.#models.get(checkName(name));
+    if (model === undefined || !model.active) throw new VolleyError('ERR_MODEL_NOT_FOUND', `model '${name}' is not loaded`);
+    await model.unload('unloaded by request');
+  }
+
+  #requireExplicit(what: string): void {
+    if (this.#options.mode !== 'explicit') {
+      throw new VolleyError('ERR_MODEL_CONTROL_DISABLED', `explicit model ${what} is not allowed in model control mode '${this.#options.mode}' (start with --model-control-mode explicit)`);
+    }
+  }
+
+  #modelFor(name: string): Model {
+    let model = this.#models.get(name);
+    if (model === undefined) {
+      model = new Model(name, this.#options);
+      this.#models.set(name, model);
+    }
+    return model;
+  }
+
+  /** The model named, or ERR_MODEL_NOT_FOUND. Runs per request: no allocation. */
+  model(name: string): Model {
+    const model = this.#models.get(name);
+    if (model === undefined) throw new VolleyError('ERR_MODEL_NOT_FOUND', `unknown model '${name}'`);
+    return model;
+  }
+
+  /** The version to serve: the one named, or the routed one; it must be READY. */
+  resolve(name: string, version?: string, key?: string): ModelVersion {
+    const model = this.model(name);
+    const mv = version ? model.named(version) : model.route(key);
+    if (mv.state !== 'READY') throw model.notReady(mv);
     return mv;
   }
 
   /** Like resolve, but returns a version in any state (for metadata and readiness). */
-  lookup(name: string, version?: string): { versions: ModelVersion[]; chosen: ModelVersion | undefined; error: string } {
-    const entry = this.#entry(name);
-    const chosen = version ? this.#named(entry, version) : this.#default(entry);
-    return { versions: [...entry.versions.values()], chosen, error: entry.error };
-  }
-
-  #entry(name: string): ModelEntry {
-    const entry = this.#models.get(name);
-    if (entry === undefined) throw new VolleyError('ERR_MODEL_NOT_FOUND', `unknown model '${name}'`);
-    return entry;
-  }
-
-  #named(entry: ModelEntry, version: string): ModelVersion {
-    const mv = VERSION_PARAM.test(version) ? entry.versions.get(Number(version)) : undefined;
-    if (mv === undefined) throw new VolleyError('ERR_VERSION_NOT_FOUND', `model '${entry.name}' has no version '${version}'`);
-    return mv;
-  }
-
-  /** The highest READY version, else the highest of any state (to say why it is not ready). */
-  #default(entry: ModelEntry): ModelVersion | undefined {
-    let ready: ModelVersion | undefined;
-    let any: ModelVersion | undefined;
-    for (const mv of entry.versions.values()) {
-      if (any === undefined || mv.version > any.version) any = mv;
-      if (mv.state === 'READY' && (ready === undefined || mv.version > ready.version)) ready = mv;
-    }
-    return ready ?? any;
+  lookup(name: string, version?: string): { model: Model; versions: ModelVersion[]; chosen: ModelVersion | undefined } {
+    const model = this.model(name);
+    const chosen = version ? model.named(version) : model.defaultVersion();
+    return { model, versions: model.versions(), chosen };
   }
 
   /** Every model and version with its state and, when not READY, why. */
   index(): IndexEntry[] {
-    const rows: IndexEntry[] = [];
-    for (const entry of this.#models.values()) {
-      if (entry.versions.size === 0) rows.push({ name: entry.name, state: 'FAILED', reason: entry.error });
-      for (const mv of entry.versions.values()) rows.push({ name: entry.name, version: String(mv.version), state: mv.state, reason: mv.reason });
-    }
-    return rows;
+    return [...this.#models.values()].flatMap((m) => m.index());
   }
 
-  /** Whether every model has settled: `strict` also requires each to be READY. */
+  models(): Model[] {
+    return [...this.#models.values()];
+  }
+
+  /** Ready to take traffic: the initial load is done (`strict`: and every loaded model is serving). */
   allSettled(strict: boolean): boolean {
     if (!this.#loaded) return false;
-    for (const row of this.index()) {
-      if (row.state === 'LOADING' || (strict && row.state !== 'READY')) return false;
-    }
+    if (!strict) return true;
+    for (const m of this.#models.values()) if (m.active && !m.serving()) return false;
     return true;
   }
 
   /** Drains and unloads every version. */
   async close(): Promise<void> {
-    const all = [...this.#models.values()].flatMap((e) => [...e.versions.values()]);
-    await Promise.all(all.map((mv) => mv.unload(this.#options.logger)));
+    await this.#polling?.catch(() => undefined);
+    await Promise.all([...this.#models.values()].map((m) => m.unload('server shutting down')));
   }
 }
 
-/** ERR_MODEL_NOT_READY saying why: the version's state and reason, or the model's own failure. */
-export function notReadyError(model: string, mv: ModelVersion | undefined, modelError = ''): VolleyError {
-  const why =
-    mv === undefined ? `has no loaded version${modelError ? `: ${modelError}` : ''}` : `version ${mv.version} is ${mv.state}${mv.reason ? `: ${mv.reason}` : ''}`;
-  return new VolleyError('ERR_MODEL_NOT_READY', `model '${model}' ${why}`, 1);
+/** A model name from a URL; anything that could name a path outside the repository is a 400. */
+function checkName(name: string): string {
+  if (!isValidModelName(name)) throw new VolleyError('ERR_INVALID_REQUEST', `invalid model name '${name}': use letters, digits, '_', '.', '-' (not starting with '.' or '-')`);
+  return name;
 }

@@ -40,6 +40,26 @@ export async function scanRepository(root: string): Promise<{ models: ModelDirec
   return { models, skipped };
 }
 
+/** Reads one model directory by name; null when the repository has no such directory. */
+export async function readModel(root: string, name: string): Promise<ModelDirectory | null> {
+  if (!isValidModelName(name)) return null;
+  const dir = join(root, name);
+  return (await isDirectory(dir)) ? readModelDirectory(name, dir) : null;
+}
+
+/**
+ * What identifies a model file's content without reading it: inode, size and mtime. An atomic
+ * replace (write elsewhere, rename over) changes the inode; an in-place rewrite changes mtime.
+ */
+export async function fileIdentity(path: string): Promise<string> {
+  try {
+    const s = await stat(path);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
 async function readModelDirectory(name: string, dir: string): Promise<ModelDirectory> {
   let configText: string | null = null;
   try {

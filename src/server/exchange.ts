@@ -23,6 +23,8 @@ export class Exchange {
   readonly inferenceHeaderLength: string;
   /** The client asked for msgpack (`Accept`): answers and errors are packed. */
   readonly wantsMsgpack: boolean;
+  /** `x-volley-route-key`: pins canary/shadow decisions to a client-chosen key ('' = none). */
+  readonly routeKey: string;
   aborted: boolean;
   /** Called once if the client goes away before the response is written. */
   onAbort: (() => void) | null;
@@ -47,6 +49,7 @@ export class Exchange {
     this.inferenceHeaderLength = req.getHeader('inference-header-content-length');
     const accept = req.getHeader('accept');
     this.wantsMsgpack = ACCEPT_MSGPACK.test(accept);
+    this.routeKey = req.getHeader('x-volley-route-key');
   }
 
   /** URL parameter i, percent-decoded; a malformed escape is a 400. */

@@ -33,6 +33,9 @@ const ROUTES: readonly Route[] = [
   { method: 'post', pattern: `${MODEL}/infer`, handler: v2.infer },
   { method: 'post', pattern: `${VERSION}/infer`, handler: v2.infer },
   { method: 'post', pattern: '/v2/repository/index', handler: v2.repositoryIndex },
+  { method: 'post', pattern: '/v2/repository/models/:model/load', handler: v2.loadModel },
+  { method: 'post', pattern: '/v2/repository/models/:model/unload', handler: v2.unloadModel },
+  { method: 'get', pattern: `${MODEL}/routing`, handler: v2.modelRouting },
 ];
 
 /**

@@ -24,6 +24,8 @@ export interface InferPayload {
   binaryDefault: boolean;
   /** `parameters.timeout`, microseconds, as Triton. */
   timeoutUs: number | undefined;
+  /** `parameters.routing_key`: the same key always gets the same canary/shadow decision. */
+  routingKey: string | undefined;
 }
 
 export function parseJson(body: Uint8Array): unknown {
@@ -53,6 +55,7 @@ export function decodeInferObject(req: unknown, binary: BinarySection | null, co
   if (id !== undefined && typeof id !== 'string') throw invalid("'id' must be a string");
   if (!Array.isArray(inputs) || inputs.length === 0) throw invalid("'inputs' must be a non-empty array");
   let timeoutUs: number | undefined;
+  let routingKey: string | undefined;
   let binaryDefault = false;
   if (parameters !== undefined) {
     if (!isObject(parameters)) throw invalid("'parameters' must be an object");
@@ -65,11 +68,15 @@ export function decodeInferObject(req: unknown, binary: BinarySection | null, co
       if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) throw invalid("'parameters.timeout' must be a non-negative integer (microseconds)");
       timeoutUs = t;
     }
+    if (parameters.routing_key !== undefined) {
+      if (typeof parameters.routing_key !== 'string') throw invalid("'parameters.routing_key' must be a string");
+      routingKey = parameters.routing_key;
+    }
   }
   const tensors = inputs.map((raw, i) => decodeInput(raw, i, binary, copyBlobs));
   binary?.assertConsumed();
   const wanted = decodeOutputs(outputs, binaryDefault);
-  return { id, inputs: tensors, outputs: wanted?.names, binaryOutputs: wanted?.binary, binaryDefault, timeoutUs };
+  return { id, inputs: tensors, outputs: wanted?.names, binaryOutputs: wanted?.binary, binaryDefault, timeoutUs, routingKey };
 }
 
 function decodeInput(raw: unknown, index: number, binary: BinarySection | null, copyBlobs: boolean): Tensor {

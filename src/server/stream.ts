@@ -8,6 +8,7 @@ import uWS from 'uWebSockets.js';
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import type { InferenceRequest } from '../batching/inference-request.js';
 import { VolleyError, asVolleyError } from '../errors.js';
+import { pickVersion, runRequest } from '../registry/dispatch.js';
 import { buildInferenceRequest, pickOutputs, queueDeadline, selectOutputs } from '../registry/serving-spec.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { Tensor } from '../runtimes/tensor.js';
@@ -72,14 +73,16 @@ function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, 
     const state = ws.getUserData();
     if (state.pending.size >= MAX_INFLIGHT) throw new VolleyError('ERR_QUEUE_FULL', `more than ${MAX_INFLIGHT} requests in flight on this socket`, 1);
     if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
-    const mv = ctx.registry.resolve(msg.model_name, msg.model_version);
-    const spec = mv.spec as NonNullable<ModelVersion['spec']>;
+    const model = ctx.registry.model(msg.model_name);
     const payload = decodeInferObject({ ...msg, id: undefined, model_name: undefined, model_version: undefined }, null, true);
+    const version = msg.model_version === '' ? undefined : msg.model_version;
+    const mv = pickVersion(model, version, payload.routingKey);
+    const spec = mv.spec as NonNullable<ModelVersion['spec']>;
     const wanted = selectOutputs(spec, payload.outputs);
     const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
     state.pending.add(request);
     const answer = id;
-    (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request).then(
+    runRequest(model, mv, request, version === undefined, payload.routingKey).then(
       (outputs) => {
         state.pending.delete(request);
         reply(ctx, ws, binary, encodeAnswer(binary, answer, mv, pickOutputs(outputs, wanted)));

@@ -6,7 +6,8 @@
 import { VolleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { buildInferenceRequest, pickOutputs, queueDeadline, selectOutputs } from '../registry/serving-spec.js';
-import { notReadyError } from '../registry/registry.js';
+import { pickVersion, runRequest } from '../registry/dispatch.js';
+import type { Model } from '../registry/model.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { Exchange } from './exchange.js';
@@ -52,14 +53,14 @@ function lookupVersion(ctx: ServerContext, ex: Exchange): ReturnType<ModelRegist
 }
 
 export function modelReady(ctx: ServerContext, ex: Exchange): void {
-  const { chosen, error } = lookupVersion(ctx, ex);
-  if (chosen === undefined || chosen.state !== 'READY') throw notReadyError(ex.param(0), chosen, error);
+  const { model, chosen } = lookupVersion(ctx, ex);
+  if (chosen === undefined || chosen.state !== 'READY' || !model.active) throw model.notReady(chosen);
   ex.sendJson(OK, JSON.stringify({ name: chosen.model, version: String(chosen.version), ready: true }));
 }
 
 export function modelMetadata(ctx: ServerContext, ex: Exchange): void {
-  const { versions, chosen, error } = lookupVersion(ctx, ex);
-  const spec = requireSpec(ex.param(0), chosen, error);
+  const { model, versions, chosen } = lookupVersion(ctx, ex);
+  const spec = requireSpec(model, chosen);
   ex.sendJson(
     OK,
     JSON.stringify({
@@ -75,8 +76,8 @@ export function modelMetadata(ctx: ServerContext, ex: Exchange): void {
 
 /** The effective configuration, with what was derived from the model filled in. */
 export function modelConfig(ctx: ServerContext, ex: Exchange): void {
-  const { chosen, error } = lookupVersion(ctx, ex);
-  const spec = requireSpec(ex.param(0), chosen, error);
+  const { model, chosen } = lookupVersion(ctx, ex);
+  const spec = requireSpec(model, chosen);
   const mv = chosen as ModelVersion;
   const { policy } = spec;
   const config = {
@@ -99,8 +100,8 @@ export function modelConfig(ctx: ServerContext, ex: Exchange): void {
   ex.sendJson(OK, JSON.stringify(config));
 }
 
-function requireSpec(name: string, mv: ModelVersion | undefined, modelError: string): NonNullable<ModelVersion['spec']> {
-  if (mv === undefined || mv.spec === null) throw notReadyError(name, mv, modelError);
+function requireSpec(model: Model, mv: ModelVersion | undefined): NonNullable<ModelVersion['spec']> {
+  if (mv === undefined || mv.spec === null) throw model.notReady(mv);
   return mv.spec;
 }
 
@@ -144,6 +145,44 @@ export async function repositoryIndex(ctx: ServerContext, ex: Exchange): Promise
   ex.sendJson(OK, JSON.stringify(rows));
 }
 
+/** Body of a load request: `{"parameters": {"config": "<JSON text or object>"}}`, all optional (Triton's). */
+function configOverride(body: Uint8Array): unknown {
+  if (body.length === 0) return undefined;
+  const req = parseJson(body);
+  if (!isObject(req)) throw new VolleyError('ERR_INVALID_REQUEST', 'request body must be a JSON object');
+  if (req.parameters === undefined) return undefined;
+  if (!isObject(req.parameters)) throw new VolleyError('ERR_INVALID_REQUEST', "'parameters' must be an object");
+  const config = req.parameters.config;
+  if (config === undefined || isObject(config)) return config;
+  if (typeof config !== 'string') throw new VolleyError('ERR_INVALID_REQUEST', "'parameters.config' must be a JSON string (or object) with the model configuration");
+  try {
+    return JSON.parse(config) as unknown;
+  } catch (err) {
+    throw new VolleyError('ERR_INVALID_CONFIG', `'parameters.config' is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Explicit mode: loads (or reloads, load-before-unload) a model; answers once it serves. */
+export async function loadModel(ctx: ServerContext, ex: Exchange): Promise<void> {
+  const name = ex.param(0);
+  const body = await ex.readBody(ctx.maxBodyBytes);
+  await ctx.registry.load(name, configOverride(body));
+  ex.sendJson(OK, '{}');
+}
+
+export async function unloadModel(ctx: ServerContext, ex: Exchange): Promise<void> {
+  const name = ex.param(0);
+  await ex.readBody(ctx.maxBodyBytes);
+  await ctx.registry.unload(name);
+  ex.sendJson(OK, '{}');
+}
+
+/** The model's routing in force: primary, canary (and whether the guard rolled it back), shadow, comparisons. */
+export function modelRouting(ctx: ServerContext, ex: Exchange): void {
+  const model = ctx.registry.model(ex.param(0));
+  ex.sendJson(OK, JSON.stringify({ name: model.name, ...model.rollout.report(model.table) }));
+}
+
 const JSON_TYPES = /^application\/json\s*(;.*)?$/i;
 const BINARY_TYPES = /^application\/(json|octet-stream)\s*(;.*)?$/i;
 
@@ -157,13 +196,16 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   }
   const body = await ex.readBody(ctx.maxBodyBytes);
   if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
-  const mv = ctx.registry.resolve(ex.param(0), ex.params.length > 1 ? ex.param(1) : undefined);
-  const spec = mv.spec as NonNullable<ModelVersion['spec']>;
+  const model = ctx.registry.model(ex.param(0));
   const payload = msgpack ? decodeMsgpackRequest(body) : decodeInferRequest(body, headerLength);
+  const version = ex.params.length > 1 ? ex.param(1) : undefined;
+  const key = payload.routingKey ?? ex.routeKey;
+  const mv = pickVersion(model, version, key);
+  const spec = mv.spec as NonNullable<ModelVersion['spec']>;
   const wanted = selectOutputs(spec, payload.outputs);
   const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
   ex.onAbort = () => request.cancel();
-  const outputs = pickOutputs(await (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request), wanted);
+  const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, key), wanted);
   if (ex.wantsMsgpack) {
     // Sent in this tick: the packed bytes may live in the packer's reused buffer.
     ex.send(OK, 'application/msgpack', encodeMsgpackResponse(mv.model, mv.version, payload.id, outputs));

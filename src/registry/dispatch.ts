@@ -1,0 +1,54 @@
+/**
+ * The registry's request path, shared by HTTP and the WebSocket stream: pick the version (named,
+ * or routed by canary split), run the request on its batcher, and feed the rollout (canary guard,
+ * shadow and canary mirroring). With no rollout watching, a request costs one map lookup and one
+ * table read more than calling the batcher directly.
+ */
+import type { InferenceRequest } from '../batching/inference-request.js';
+import { asVolleyError } from '../errors.js';
+import type { Tensor } from '../runtimes/tensor.js';
+import type { Model } from './model.js';
+import type { ModelVersion } from './model-version.js';
+
+/** The version to run on: the named one, or the routed one (`key` pins the split); READY or it throws. */
+export function pickVersion(model: Model, version: string | undefined, key: string | undefined): ModelVersion {
+  const mv = version ? model.named(version) : model.route(key === '' ? undefined : key);
+  if (mv.state !== 'READY') throw model.notReady(mv);
+  return mv;
+}
+
+function cloneTensor(t: Tensor): Tensor {
+  return { name: t.name, datatype: t.datatype, shape: t.shape, data: t.data.slice() };
+}
+
+/** Failures that say something about the version (not the client going away, not a bad request). */
+function countsAgainst(err: unknown): boolean {
+  const { category } = asVolleyError(err);
+  return category !== 'cancelled' && category !== 'invalid';
+}
+
+/**
+ * Runs `request` on `mv`. `routed` = the client did not name a version, so the rollout sees the
+ * outcome and may mirror the request. The mirror starts after the caller has written its answer
+ * (setImmediate runs after the promise continuations of this tick).
+ */
+export async function runRequest(model: Model, mv: ModelVersion, request: InferenceRequest, routed: boolean, key: string | undefined): Promise<Tensor[]> {
+  const batcher = mv.batcher as NonNullable<ModelVersion['batcher']>;
+  const table = model.table;
+  const rollout = model.rollout;
+  if (!routed || !rollout.watching(table)) return batcher.submit(request);
+  const mirror = rollout.mirrorTarget(table, mv, key === '' ? undefined : key);
+  // The batch may take ownership of (transfer) the request's buffers: mirror from a copy.
+  const copy = mirror === null ? null : request.inputs.map(cloneTensor);
+  const started = performance.now();
+  let outputs: Tensor[];
+  try {
+    outputs = await batcher.submit(request);
+  } catch (err) {
+    if (countsAgainst(err)) rollout.observe(table, mv, false, performance.now() - started);
+    throw err;
+  }
+  rollout.observe(table, mv, true, performance.now() - started);
+  if (mirror !== null && copy !== null) setImmediate(() => rollout.mirror(table, mirror, mv, copy, outputs));
+  return outputs;
+}

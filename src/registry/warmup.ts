@@ -1,0 +1,62 @@
+/**
+ * Model warmup (Triton's `model_warmup`): synthetic requests run through a new version's batcher
+ * while it is WARMING, before it takes traffic, so the first real requests do not pay for lazy
+ * allocations inside ONNX Runtime. A warmup that fails fails the version's load.
+ */
+import { InferenceRequest } from '../batching/inference-request.js';
+import type { Batcher } from '../batching/batcher.js';
+import { VolleyError } from '../errors.js';
+import { DATATYPES, datatypeFromTriton, elementCount } from '../runtimes/tensor.js';
+import type { Datatype, Tensor, TypedArray } from '../runtimes/tensor.js';
+import type { WarmupConfig } from './model-config.js';
+import type { ServingSpec } from './serving-spec.js';
+
+function fill(datatype: Datatype, n: number, random: boolean): TypedArray {
+  const data = new DATATYPES[datatype].array(n);
+  if (!random) return data;
+  for (let i = 0; i < n; i++) {
+    const r = Math.random();
+    if (datatype === 'FP32' || datatype === 'FP64') data[i] = r;
+    // Half-precision bit patterns of values in [0, 1).
+    else if (datatype === 'FP16') data[i] = Math.floor(r * 0x3bff);
+    else if (datatype === 'INT64' || datatype === 'UINT64') data[i] = BigInt(Math.floor(r * 16));
+    else if (datatype === 'BOOL') data[i] = r < 0.5 ? 0 : 1;
+    else data[i] = Math.floor(r * 16);
+  }
+  return data;
+}
+
+/** The warmup's tensors, checked against the spec; throws ERR_INVALID_CONFIG naming the problem. */
+export function warmupRequest(model: string, spec: ServingSpec, warmup: WarmupConfig): InferenceRequest {
+  const where = `model '${model}': model_warmup '${warmup.name}'`;
+  const rows = spec.maxBatchSize > 0 ? warmup.batch_size : 1;
+  if (spec.maxBatchSize > 0 && rows > spec.maxBatchSize) throw new VolleyError('ERR_INVALID_CONFIG', `${where}: batch_size ${rows} exceeds max_batch_size ${spec.maxBatchSize}`);
+  for (const name of Object.keys(warmup.inputs)) {
+    if (!spec.inputs.some((s) => s.name === name)) throw new VolleyError('ERR_INVALID_CONFIG', `${where}: '${name}' is not an input of the model`);
+  }
+  const tensors: Tensor[] = spec.inputs.map((s) => {
+    const w = warmup.inputs[s.name];
+    if (w === undefined) throw new VolleyError('ERR_INVALID_CONFIG', `${where}: no data for input '${s.name}'`);
+    if (datatypeFromTriton(w.data_type) !== s.datatype) throw new VolleyError('ERR_INVALID_CONFIG', `${where}: input '${s.name}' is ${s.datatype}, not ${w.data_type}`);
+    const shape = spec.maxBatchSize > 0 ? [rows, ...w.dims] : [...w.dims];
+    const fits = shape.length === s.shape.length && shape.every((d, i) => s.shape[i] === -1 || s.shape[i] === d);
+    if (!fits) throw new VolleyError('ERR_INVALID_CONFIG', `${where}: input '${s.name}' dims [${w.dims}] do not fit the model's shape [${s.shape}]`);
+    return { name: s.name, datatype: s.datatype, shape, data: fill(s.datatype, elementCount(shape), w.random_data === true) };
+  });
+  return new InferenceRequest(tensors, rows);
+}
+
+/** Runs every warmup `count` times, one after another; rejects with the first failure. */
+export async function runWarmup(model: string, spec: ServingSpec, batcher: Batcher, warmups: readonly WarmupConfig[]): Promise<void> {
+  for (const warmup of warmups) {
+    for (let i = 0; i < warmup.count; i++) {
+      try {
+        await batcher.submit(warmupRequest(model, spec, warmup));
+      } catch (err) {
+        const e = err as VolleyError;
+        if (e.code === 'ERR_INVALID_CONFIG') throw e;
+        throw new VolleyError('ERR_MODEL_LOAD', `model '${model}': model_warmup '${warmup.name}' failed: ${e.message}`);
+      }
+    }
+  }
+}
