@@ -25,7 +25,16 @@ describe('loadServerConfig', () => {
       logLevel: 'info',
       cpuThreads: availableParallelism(),
       drainTimeoutMs: 30_000,
+      modelControlMode: 'none',
+      repositoryPollSecs: 15,
+      loadModel: [],
     });
+  });
+
+  it('takes --load-model as a repeatable, comma-separated list, only in explicit mode', () => {
+    expect(loadServerConfig({ modelRepository: 'm', modelControlMode: 'explicit', loadModel: ['a,b', 'c'] }, {}).loadModel).toEqual(['a', 'b', 'c']);
+    expect(problemsOf({ modelRepository: 'm', loadModel: ['a'] })).toEqual([expect.stringMatching(/^loadModel .*only applies with --model-control-mode explicit/)]);
+    expect(problemsOf({ modelRepository: 'm', modelControlMode: 'sometimes' })[0]).toMatch(/modelControlMode/);
   });
 
   it('rejects an unknown device', () => {
@@ -52,6 +61,9 @@ describe('loadServerConfig', () => {
         VOLLEY_LOG_LEVEL: 'debug',
         VOLLEY_CPU_THREADS: '3',
         VOLLEY_DRAIN_TIMEOUT_MS: '0',
+        VOLLEY_MODEL_CONTROL_MODE: 'explicit',
+        VOLLEY_REPOSITORY_POLL_SECS: '0.5',
+        VOLLEY_LOAD_MODEL: 'a, b',
       },
     );
     expect(cfg).toEqual({
@@ -65,6 +77,9 @@ describe('loadServerConfig', () => {
       logLevel: 'debug',
       cpuThreads: 3,
       drainTimeoutMs: 0,
+      modelControlMode: 'explicit',
+      repositoryPollSecs: 0.5,
+      loadModel: ['a', 'b'],
     });
   });
 

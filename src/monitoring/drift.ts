@@ -42,7 +42,8 @@ export function quantileEdges(samples: Float64Array | number[], bins: number): F
     if (cuts.length === 0 || q > cuts[cuts.length - 1]) cuts.push(q);
   }
   const max = finite[n - 1];
-  if (cuts[cuts.length - 1] === max) cuts.push(nextUp(max));
+  // Above Number.MAX_VALUE there is only +Infinity, which already lands in the last bin.
+  if (cuts[cuts.length - 1] === max && max < Number.MAX_VALUE) cuts.push(nextUp(max));
   return Float64Array.from(cuts);
 }
 

@@ -46,6 +46,8 @@ export class Model {
   #loading: ModelVersion[] = [];
   #table: RouteTable<ModelVersion> = buildRouteTable<ModelVersion>([], {});
   #chain: Promise<unknown> = Promise.resolve();
+  /** What was last refused (config text, override, files), so a poll does not log it again. */
+  #refused = '';
   readonly #options: LoadOptions;
 
   constructor(name: string, options: LoadOptions) {
@@ -84,18 +86,22 @@ export class Model {
     const log = this.#options.logger;
     let config: ModelConfig;
     let wanted: number[];
+    const files = new Map<number, string>();
     try {
       config = parseModelConfig(this.name, override ?? dir.configText ?? '{}');
-      wanted = this.#wantedVersions(config, dir.versions);
+      // A version directory counts once its model file exists (a poll may see the directory first).
+      for (const v of dir.versions) files.set(v, await fileIdentity(`${dir.dir}/${v}/${config.default_model_filename}`));
+      wanted = this.#wantedVersions(config, dir.versions.filter((v) => files.get(v) !== 'missing'), dir.versions);
     } catch (err) {
-      return this.#refuse(asVolleyError(err));
+      return this.#refuse(asVolleyError(err), JSON.stringify([override, dir.configText, [...files]]));
     }
+    this.#refused = '';
     this.active = true;
     const serviceKey = JSON.stringify({ ...config, routing: undefined });
     const next = new Map<number, ModelVersion>();
     const loading: ModelVersion[] = [];
     for (const v of wanted) {
-      const fingerprint = `${serviceKey}|${await fileIdentity(`${dir.dir}/${v}/${config.default_model_filename}`)}`;
+      const fingerprint = `${serviceKey}|${files.get(v)}`;
       const current = this.#serving.get(v);
       if (current?.fingerprint === fingerprint) next.set(v, current);
       else if (this.#failed.get(v)?.fingerprint !== fingerprint) loading.push(new ModelVersion(this.name, v, config, fingerprint));
@@ -132,23 +138,27 @@ export class Model {
   }
 
   /** The policy's versions plus any that routing names; a routing version missing on disk is an error. */
-  #wantedVersions(config: ModelConfig, onDisk: readonly number[]): number[] {
+  #wantedVersions(config: ModelConfig, onDisk: readonly number[], dirs: readonly number[]): number[] {
     const chosen = new Set(selectVersions(config.version_policy, onDisk));
+    const found = `found: ${onDisk.join(', ') || 'none'}${dirs.length > onDisk.length ? `; without ${config.default_model_filename}: ${dirs.filter((v) => !onDisk.includes(v)).join(', ')}` : ''}`;
     const { default: primary, canary, shadow } = config.routing;
     for (const v of [primary, canary?.version, shadow?.version]) {
       if (v === undefined) continue;
-      if (!onDisk.includes(v)) throw new VolleyError('ERR_INVALID_CONFIG', `model '${this.name}': routing names version ${v}, which has no directory (found: ${onDisk.join(', ') || 'none'})`);
+      if (!onDisk.includes(v)) throw new VolleyError('ERR_INVALID_CONFIG', `model '${this.name}': routing names version ${v}, which has no model file (${found})`);
       chosen.add(v);
     }
-    if (chosen.size === 0) throw new VolleyError('ERR_INVALID_CONFIG', `model '${this.name}': no version directory matches the version policy (found: ${onDisk.join(', ') || 'none'})`);
+    if (chosen.size === 0) throw new VolleyError('ERR_INVALID_CONFIG', `model '${this.name}': no version matches the version policy (${found})`);
     return [...chosen].sort((a, b) => a - b);
   }
 
   /** A config or layout that cannot be applied: what serves keeps serving; the reason is kept and returned. */
-  #refuse(error: VolleyError): VolleyError {
+  #refuse(error: VolleyError, what: string): VolleyError {
     const reason = error.message;
     const serving = this.#serving.size > 0;
     this.error = serving ? `change refused, previous config keeps serving: ${reason}` : reason;
+    // A poll sees the same bad state again and again: log it once.
+    if (what === this.#refused) return error;
+    this.#refused = what;
     this.#options.logger.error({ event: 'model_failed', model: this.name, reason }, serving ? 'model change refused; previous versions keep serving' : 'model failed');
     return error;
   }
@@ -204,7 +214,7 @@ export class Model {
     if (reload !== undefined) return `reloading (new load is ${reload.state})`;
     const failed = this.#failed.get(mv.version);
     if (failed !== undefined) return `reload failed, previous load keeps serving: ${failed.reason}`;
-    return this.rollout.noteFor(mv.version) || mv.reason;
+    return this.rollout.noteFor(mv.version) || mv.reason || this.error;
   }
 
   /** Serving: an unversioned request would be answered (what strict readiness requires). */

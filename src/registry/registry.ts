@@ -135,6 +135,14 @@ export class ModelRegistry {
     return [...this.#models.values()].flatMap((m) => m.index());
   }
 
+  /** The index plus the repository's models that are not loaded (as Triton lists them). */
+  async repositoryIndex(): Promise<IndexEntry[]> {
+    const rows = this.index();
+    const { models } = await scanRepository(this.#root).catch(() => ({ models: [] }));
+    for (const dir of models) if (!this.#models.has(dir.name)) rows.push({ name: dir.name, state: 'UNLOADED', reason: 'not loaded' });
+    return rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
   models(): Model[] {
     return [...this.#models.values()];
   }

@@ -141,7 +141,7 @@ export async function repositoryIndex(ctx: ServerContext, ex: Exchange): Promise
     if (req.ready !== undefined && typeof req.ready !== 'boolean') throw new VolleyError('ERR_INVALID_REQUEST', "'ready' must be a boolean");
     readyOnly = req.ready === true;
   }
-  const rows = ctx.registry.index().filter((r) => !readyOnly || r.state === 'READY');
+  const rows = (await ctx.registry.repositoryIndex()).filter((r) => !readyOnly || r.state === 'READY');
   ex.sendJson(OK, JSON.stringify(rows));
 }
 

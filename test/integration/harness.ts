@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,3 +111,30 @@ export const EXTREMES: Readonly<Record<string, ArrayBufferView>> = {
   FP32: Float32Array.from([1.5, -0.25, 3.4028234663852886e38, 1e-30]),
   FP64: Float64Array.from([Math.PI, -1e300, 5e-324, 0]),
 };
+
+/** Writes `<repo>/<name>/<version>/model.onnx` atomically (written aside, then renamed over). */
+export function writeVersion(repo: string, name: string, version: number, model: Uint8Array | string): void {
+  const dir = join(repo, name, String(version));
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(repo, name, `.model-${version}-${process.hrtime.bigint()}.tmp`);
+  writeFileSync(tmp, model);
+  renameSync(tmp, join(dir, 'model.onnx'));
+}
+
+/** Writes `<repo>/<name>/config.json` atomically. */
+export function writeConfig(repo: string, name: string, config: unknown): void {
+  mkdirSync(join(repo, name), { recursive: true });
+  const tmp = join(repo, name, `.config-${process.hrtime.bigint()}.tmp`);
+  writeFileSync(tmp, typeof config === 'string' ? config : JSON.stringify(config));
+  renameSync(tmp, join(repo, name, 'config.json'));
+}
+
+/** An empty repository in a temp dir. */
+export function emptyRepo(): string {
+  return mkdtempSync(join(tmpdir(), 'volley-repo-'));
+}
+
+/** FP32 [rows, width] request body for the addConst models (input 'x'). */
+export function addRequest(x: number[], rows = 1, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { inputs: [{ name: 'x', datatype: 'FP32', shape: [rows, x.length / rows], data: x }], ...extra };
+}

@@ -37,11 +37,13 @@ describe('parseModelConfig: accepted', () => {
       version_policy: { latest: { num_versions: 1 } },
       default_model_filename: 'model.onnx',
       parameters: {},
+      model_warmup: [],
+      routing: {},
     });
   });
 
   it('fills every default for {} (and for an empty JSON null)', () => {
-    const expected = { instance_count: 1, version_policy: { latest: { num_versions: 1 } }, default_model_filename: 'model.onnx', parameters: {} };
+    const expected = { instance_count: 1, version_policy: { latest: { num_versions: 1 } }, default_model_filename: 'model.onnx', parameters: {}, model_warmup: [], routing: {} };
     expect(parseModelConfig('m', '{}')).toEqual(expected);
     expect(parseModelConfig('m', {})).toEqual(expected);
     expect(parseModelConfig('m', 'null')).toEqual(expected);
@@ -147,5 +149,29 @@ describe('selectVersions', () => {
     const available = [3, 1, 2];
     selectVersions({ all: {} }, available);
     expect(available).toEqual([3, 1, 2]);
+  });
+});
+
+describe('routing and model_warmup', () => {
+  it('accepts a canary with a guard and a shadow, filling defaults', () => {
+    const cfg = parseModelConfig('m', { routing: { default: 1, canary: { version: 2, percent: 5, guard: { max_error_rate: 0.01 } }, shadow: { version: 3, percent: 100 } } });
+    expect(cfg.routing.canary?.guard).toEqual({ min_requests: 100, window_requests: 1000, max_error_rate: 0.01 });
+    expect(cfg.routing.shadow).toEqual({ version: 3, percent: 100, max_inflight: 256, tolerance: 1e-4 });
+  });
+
+  it('rejects contradictory routing, every problem at once', () => {
+    const bad = () => parseModelConfig('m', { routing: { default: 2, canary: { version: 2, percent: 150 }, shadow: { version: 2, percent: 10 } } });
+    expect(bad).toThrow(/routing\.canary\.percent: .*100/);
+    expect(bad).toThrow(/routing\.canary\.version: the canary cannot be the default version/);
+    expect(bad).toThrow(/routing\.shadow\.version: the shadow cannot be the default version/);
+    expect(() => parseModelConfig('m', { routing: { canary: { version: 2, percent: 1, guard: {} } } })).toThrow(/set at least one of max_error_rate/);
+    expect(() => parseModelConfig('m', { routing: { canary: { version: 2, percent: 1 }, shadow: { version: 2, percent: 1 } } })).toThrow(/the shadow cannot also be the canary/);
+  });
+
+  it('accepts Triton-style warmups and rejects ones with both or neither data kind', () => {
+    const cfg = parseModelConfig('m', { model_warmup: [{ batch_size: 4, inputs: { x: { data_type: 'TYPE_FP32', dims: [3], random_data: true } } }] });
+    expect(cfg.model_warmup[0]).toMatchObject({ name: 'warmup', batch_size: 4, count: 1 });
+    expect(() => parseModelConfig('m', { model_warmup: [{ inputs: { x: { data_type: 'TYPE_FP32', dims: [3] } } }] })).toThrow(/model_warmup\.0\.inputs\.x: set exactly one of zero_data or random_data/);
+    expect(() => parseModelConfig('m', { model_warmup: [{ inputs: { x: { data_type: 'FP32', dims: [3], zero_data: true, random_data: true } } }] })).toThrow(/data_type.*zero_data/s);
   });
 });

@@ -1,0 +1,116 @@
+/**
+ * Explicit model control over HTTP: --load-model, load (with a config override), unload, reloads
+ * that fail and leave the old version serving, path traversal, and the API refused in other modes.
+ */
+import { request } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { addConst } from '../../scripts/onnx/versioned.js';
+import { addRequest, emptyRepo, getJson, postJson, startServer, writeConfig, writeVersion } from './harness.js';
+import type { ServerProcess } from './harness.js';
+
+let server: ServerProcess | undefined;
+afterEach(async () => {
+  await server?.stop();
+  server = undefined;
+});
+
+function repoAB(): string {
+  const repo = emptyRepo();
+  for (const [name, c] of [['a', 1], ['b', 2]] as const) {
+    writeConfig(repo, name, { max_batch_size: 8 });
+    writeVersion(repo, name, 1, addConst(c));
+  }
+  return repo;
+}
+
+function rawPost(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-length': 0 } }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const EXPLICIT = ['--model-control-mode', 'explicit'];
+const infer = (s: ServerProcess, model: string) => postJson(`${s.url}/v2/models/${model}/infer`, addRequest([0, 0, 0, 0]));
+const load = (s: ServerProcess, model: string, body?: unknown) => postJson(`${s.url}/v2/repository/models/${model}/load`, body ?? '');
+
+describe('explicit model control', () => {
+  it('loads only --load-model at start and lists the rest as not loaded', async () => {
+    server = await startServer(repoAB(), [...EXPLICIT, '--load-model', 'a']);
+    expect((await infer(server, 'a')).status).toBe(200);
+    expect((await infer(server, 'b')).status).toBe(404);
+    expect((await postJson(`${server.url}/v2/repository/index`, {})).body).toEqual([
+      { name: 'a', version: '1', state: 'READY', reason: '' },
+      { name: 'b', state: 'UNLOADED', reason: 'not loaded' },
+    ]);
+    expect((await getJson(`${server.url}/v2/health/ready`)).status).toBe(200);
+  });
+
+  it('loads, reloads with a config override, and unloads on request', async () => {
+    server = await startServer(repoAB(), EXPLICIT);
+    expect((await infer(server, 'b')).status).toBe(404);
+    expect(await load(server, 'b')).toMatchObject({ status: 200 });
+    const ok = await infer(server, 'b');
+    expect([ok.status, ok.body.outputs[0].data]).toEqual([200, [2, 2, 2, 2]]);
+
+    const override = { parameters: { config: JSON.stringify({ max_batch_size: 2 }) } };
+    expect((await load(server, 'b', override)).status).toBe(200);
+    expect((await getJson(`${server.url}/v2/models/b/config`)).body.max_batch_size).toBe(2);
+    // The override is for that load: a plain load reads config.json again.
+    expect((await load(server, 'b')).status).toBe(200);
+    expect((await getJson(`${server.url}/v2/models/b/config`)).body.max_batch_size).toBe(8);
+
+    expect((await postJson(`${server.url}/v2/repository/models/b/unload`, '')).status).toBe(200);
+    const gone = await infer(server, 'b');
+    expect(gone.status).toBe(503);
+    expect(gone.body.error).toMatch(/unloaded by request/);
+    expect((await postJson(`${server.url}/v2/repository/models/b/unload`, '')).status).toBe(404);
+    expect((await postJson(`${server.url}/v2/repository/index`, {})).body[1]).toEqual({ name: 'b', state: 'UNLOADED', reason: 'unloaded by request' });
+  });
+
+  it('a failed reload (broken file, invalid override) answers 400 and the old version keeps serving', async () => {
+    const repo = repoAB();
+    server = await startServer(repo, [...EXPLICIT, '--load-model', '*']);
+    writeVersion(repo, 'a', 1, 'garbage');
+    const broken = await load(server, 'a');
+    expect(broken.status).toBe(400);
+    expect(broken.body.error).toMatch(/failed to load 'a'/);
+    expect((await infer(server, 'a')).body.outputs[0].data).toEqual([1, 1, 1, 1]);
+
+    const bad = await load(server, 'b', { parameters: { config: JSON.stringify({ max_batch_size: -1 }) } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/max_batch_size/);
+    expect((await load(server, 'b', { parameters: { config: '{not json' } })).status).toBe(400);
+    expect((await infer(server, 'b')).body.outputs[0].data).toEqual([2, 2, 2, 2]);
+  });
+
+  it('refuses model names that could leave the repository, and unknown models', async () => {
+    server = await startServer(repoAB(), EXPLICIT);
+    // fetch normalizes '..' and '%2E%2E' away; node:http sends the path as written (uWS routes it as a name).
+    for (const name of ['..', '%2E%2E', '.%2E']) {
+      const res = await rawPost(server.port, `/v2/repository/models/${name}/load`);
+      expect(res.status, name).toBe(400);
+    }
+    for (const name of [ '..%2F..%2Fetc', '.hidden', 'a%2F..%2Fb', '%00']) {
+      const res = await load(server, name);
+      expect(res.status, name).toBe(400);
+      expect(res.body.error, name).toMatch(/invalid model name|percent-encoding/);
+    }
+    expect((await load(server, 'nope')).status).toBe(404);
+    expect((await load(server, 'a', { parameters: 5 })).status).toBe(400);
+  });
+
+  it('is refused (400) outside explicit mode', async () => {
+    server = await startServer(repoAB());
+    const res = await load(server, 'a');
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(/not allowed in model control mode 'none'/);
+    expect((await postJson(`${server.url}/v2/repository/models/a/unload`, '')).status).toBe(400);
+    expect((await infer(server, 'a')).status).toBe(200);
+  });
+});
