@@ -10,6 +10,8 @@ export interface LoadConfig {
   /** Request headers; default `content-type: application/json`. */
   headers?: Record<string, string>;
   connections: number;
+  /** Offered load in requests/s over all connections (autocannon overallRate); default: as fast as answered. */
+  rate?: number;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -45,6 +47,7 @@ export async function runLoad(cfg: LoadConfig, durationS: number): Promise<LoadR
     connections: cfg.connections,
     duration: durationS,
     pipelining: 1,
+    ...(cfg.rate === undefined ? {} : { overallRate: cfg.rate }),
   });
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
     if (statusCode >= 200 && statusCode <= 299) latencies.add(responseTime);

@@ -12,6 +12,8 @@ declare module 'autocannon' {
     duration?: number;
     pipelining?: number;
     timeout?: number;
+    /** Requests per second over all connections. */
+    overallRate?: number;
   }
 
   interface Histogram {
