@@ -32,10 +32,23 @@ export const ServerConfigSchema = z
     repositoryPollSecs: z.number().min(0.1).max(86_400).default(15),
     /** Explicit mode: models to load at start ('*' = all). */
     loadModel: z.array(z.string().min(1)).default([]),
+    /** A second listener serving only GET /metrics, on the same host; absent = none (0 picks a free port). */
+    metricsPort: z.number().int().min(0).max(65535).optional(),
+    /** Fraction of inference requests handed to the drift monitor; 0 turns monitoring off. */
+    monitoringSampleRate: z.number().min(0).max(1).default(0.01),
+    /** Sampled rows captured as the drift reference after load (when the model has no monitoring_reference.json). */
+    monitoringReferenceRows: z.number().int().min(1).max(100_000).default(1000),
+    /** Sampled rows in the sliding window compared with the reference. */
+    monitoringWindowRows: z.number().int().min(1).max(100_000).default(1000),
+    /** Input columns monitored (the first ones). */
+    monitoringMaxFeatures: z.number().int().min(1).max(4096).default(64),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.loadModel.length > 0 && cfg.modelControlMode !== 'explicit') {
       ctx.addIssue({ code: 'custom', path: ['loadModel'], message: "only applies with --model-control-mode explicit (other modes load every model)" });
+    }
+    if (cfg.metricsPort !== undefined && cfg.metricsPort !== 0 && cfg.metricsPort === cfg.httpPort) {
+      ctx.addIssue({ code: 'custom', path: ['metricsPort'], message: `is the HTTP port (${cfg.httpPort}); /metrics is served there already, leave --metrics-port out or pick another` });
     }
   });
 
@@ -58,6 +71,11 @@ const SETTINGS: Readonly<Record<Key, Kind>> = {
   modelControlMode: 'string',
   repositoryPollSecs: 'number',
   loadModel: 'list',
+  metricsPort: 'number',
+  monitoringSampleRate: 'number',
+  monitoringReferenceRows: 'number',
+  monitoringWindowRows: 'number',
+  monitoringMaxFeatures: 'number',
 };
 
 export function envName(key: string): string {

@@ -1,12 +1,17 @@
 import type { ServerConfig } from './config.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
+import { ServerMetrics, StatsBook } from './metrics/index.js';
+import type { MonitoringOptions } from './registry/monitor-feed.js';
 import { ModelRegistry } from './registry/registry.js';
-import { HttpServer } from './server/http-server.js';
+import { HttpServer, METRICS_ROUTES } from './server/http-server.js';
 import type { ServerContext } from './server/v2-handlers.js';
 
 export interface VolleyHandle {
   readonly port: number;
+  /** The `--metrics-port` listener's port; undefined when there is none. */
+  readonly metricsPort: number | undefined;
+  readonly metrics: ServerMetrics;
   readonly registry: ModelRegistry;
   readonly logger: Logger;
   /** Resolves once the initial model load has finished. */
@@ -20,17 +25,22 @@ export interface VolleyHandle {
  * repository. Readiness turns true when every model has settled.
  */
 export async function startVolley(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<VolleyHandle> {
+  const stats = new StatsBook();
   const registry = new ModelRegistry(config.modelRepository, {
     cpuThreads: config.cpuThreads,
     device: config.device,
     logger,
     mode: config.modelControlMode,
     startupModels: config.loadModel,
+    stats,
+    monitoring: monitoringOptions(config),
   });
-  const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, wsMaxBufferedBytes: config.wsMaxBufferedBytes, strictReadiness: config.strictReadiness, draining: false };
+  const metrics = new ServerMetrics(stats, registry);
+  const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, wsMaxBufferedBytes: config.wsMaxBufferedBytes, strictReadiness: config.strictReadiness, metrics, draining: false };
   const http = new HttpServer(ctx);
   const port = await http.listen(config.host, config.httpPort);
   logger.info({ event: 'listening', host: config.host, port }, 'listening');
+  const { server: metricsHttp, port: metricsPort } = await listenMetrics(ctx, config);
   const loaded = registry.loadAll().then(
     () => logger.info({ event: 'repository_loaded', models: registry.index() }, 'initial model load finished'),
     (err: unknown) => {
@@ -54,11 +64,26 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
       await loaded.catch(() => undefined);
       await withTimeout(registry.close(), config.drainTimeoutMs);
       http.close();
+      metricsHttp?.close();
       logger.info({ event: 'stopped' }, 'stopped');
     })();
     return closing;
   };
-  return { port, registry, logger, loaded, close };
+  return { port, metricsPort, metrics, registry, logger, loaded, close };
+}
+
+/** The `--metrics-port` listener, when configured: GET /metrics only, on the same host. */
+async function listenMetrics(ctx: ServerContext, config: ServerConfig): Promise<{ server: HttpServer | null; port: number | undefined }> {
+  if (config.metricsPort === undefined) return { server: null, port: undefined };
+  const server = new HttpServer(ctx, METRICS_ROUTES);
+  const port = await server.listen(config.host, config.metricsPort);
+  ctx.logger.info({ event: 'metrics_listening', host: config.host, port }, 'serving /metrics');
+  return { server, port };
+}
+
+function monitoringOptions(config: ServerConfig): MonitoringOptions | undefined {
+  if (config.monitoringSampleRate === 0) return undefined;
+  return { sampleRate: config.monitoringSampleRate, referenceRows: config.monitoringReferenceRows, windowRows: config.monitoringWindowRows, maxFeatures: config.monitoringMaxFeatures };
 }
 
 function withTimeout(p: Promise<void>, ms: number): Promise<void> {

@@ -28,7 +28,12 @@ describe('loadServerConfig', () => {
       modelControlMode: 'none',
       repositoryPollSecs: 15,
       loadModel: [],
+      monitoringSampleRate: 0.01,
+      monitoringReferenceRows: 1000,
+      monitoringWindowRows: 1000,
+      monitoringMaxFeatures: 64,
     });
+    expect(loadServerConfig({ modelRepository: 'models' }, {})).not.toHaveProperty('metricsPort');
   });
 
   it('takes --load-model as a repeatable, comma-separated list, only in explicit mode', () => {
@@ -64,6 +69,11 @@ describe('loadServerConfig', () => {
         VOLLEY_MODEL_CONTROL_MODE: 'explicit',
         VOLLEY_REPOSITORY_POLL_SECS: '0.5',
         VOLLEY_LOAD_MODEL: 'a, b',
+        VOLLEY_METRICS_PORT: '9100',
+        VOLLEY_MONITORING_SAMPLE_RATE: '0.5',
+        VOLLEY_MONITORING_REFERENCE_ROWS: '200',
+        VOLLEY_MONITORING_WINDOW_ROWS: '300',
+        VOLLEY_MONITORING_MAX_FEATURES: '8',
       },
     );
     expect(cfg).toEqual({
@@ -80,7 +90,20 @@ describe('loadServerConfig', () => {
       modelControlMode: 'explicit',
       repositoryPollSecs: 0.5,
       loadModel: ['a', 'b'],
+      metricsPort: 9100,
+      monitoringSampleRate: 0.5,
+      monitoringReferenceRows: 200,
+      monitoringWindowRows: 300,
+      monitoringMaxFeatures: 8,
     });
+  });
+
+  it('checks the observability settings: sample rate in [0, 1], a metrics port unlike the HTTP port', () => {
+    expect(loadServerConfig({ modelRepository: 'm', monitoringSampleRate: '0' }, {}).monitoringSampleRate).toBe(0);
+    expect(problemsOf({ modelRepository: 'm', monitoringSampleRate: '1.5' })[0]).toMatch(/^monitoringSampleRate \(--monitoring-sample-rate \/ VOLLEY_MONITORING_SAMPLE_RATE\)/);
+    expect(problemsOf({ modelRepository: 'm', monitoringWindowRows: '0', monitoringMaxFeatures: '5000' })).toHaveLength(2);
+    expect(problemsOf({ modelRepository: 'm', httpPort: '9000', metricsPort: '9000' })[0]).toMatch(/^metricsPort .*is the HTTP port \(9000\)/);
+    expect(loadServerConfig({ modelRepository: 'm', httpPort: '0', metricsPort: '0' }, {}).metricsPort).toBe(0);
   });
 
   it.each([

@@ -38,6 +38,15 @@ export interface Batcher {
   close(): Promise<void>;
 }
 
+/** Told (on the event loop; keep it cheap) of each request leaving the queue and each batch that succeeds. Times in ms. */
+export interface BatchObserver {
+  dequeued(waitedMs: number): void;
+  /** `ms` from dispatch to the worker until its outputs came back. */
+  executed(rows: number, ms: number): void;
+}
+
+const NO_OBSERVER: BatchObserver = { dequeued: () => {}, executed: () => {} };
+
 /** Counters read at scrape time; the hot path only increments numbers. */
 export interface BatcherStats {
   batches: number;
@@ -60,6 +69,7 @@ export class DynamicBatcher implements Batcher {
   readonly #policy: BatchPolicy;
   readonly #executor: BatchExecutor;
   readonly #clock: Clock;
+  readonly #observer: BatchObserver;
   readonly #queue: RingQueue<InferenceRequest>;
   #inflight = 0;
   #closed = false;
@@ -86,10 +96,11 @@ export class DynamicBatcher implements Batcher {
     this.#pump();
   };
 
-  constructor(policy: BatchPolicy, executor: BatchExecutor, clock: Clock = systemClock) {
+  constructor(policy: BatchPolicy, executor: BatchExecutor, clock: Clock = systemClock, observer: BatchObserver = NO_OBSERVER) {
     this.#policy = policy;
     this.#executor = executor;
     this.#clock = clock;
+    this.#observer = observer;
     this.#queue = new RingQueue(policy.maxQueueSize);
   }
 
@@ -196,8 +207,12 @@ export class DynamicBatcher implements Batcher {
     const batch: InferenceRequest[] = [];
     for (let i = 0; i < count; i++) {
       const req = this.#queue.shift() as InferenceRequest;
-      if (isDead(req, now)) this.#rejectDead(req, now);
-      else batch.push(req);
+      if (isDead(req, now)) {
+        this.#rejectDead(req, now);
+      } else {
+        batch.push(req);
+        this.#observer.dequeued(now - req.enqueuedAt);
+      }
     }
     if (batch.length === 0) return;
     this.#inflight++;
@@ -206,15 +221,17 @@ export class DynamicBatcher implements Batcher {
 
   async #run(batch: InferenceRequest[]): Promise<void> {
     const batched = this.#policy.maxBatchSize > 0;
+    const started = this.#clock.now();
     try {
       const outputs = await this.#executor.execute(mergeInputs(batch));
       const perRequest = splitOutputs(outputs, batch, batched);
+      let rows = 0;
+      for (let i = 0; i < batch.length; i++) rows += batch[i].rows;
       this.stats.batches++;
       this.stats.requests += batch.length;
-      for (let i = 0; i < batch.length; i++) {
-        this.stats.rows += batch[i].rows;
-        batch[i].resolve(perRequest[i]);
-      }
+      this.stats.rows += rows;
+      this.#observer.executed(rows, this.#clock.now() - started);
+      for (let i = 0; i < batch.length; i++) batch[i].resolve(perRequest[i]);
     } catch (err) {
       // A failed batch fails every member, with the same error.
       const error = asVolleyError(err, 'ERR_RUNTIME');

@@ -1,5 +1,5 @@
 export { DynamicBatcher, systemClock } from './batcher.js';
-export type { Batcher, BatcherStats, Clock } from './batcher.js';
+export type { BatchObserver, Batcher, BatcherStats, Clock } from './batcher.js';
 export { InferenceRequest } from './inference-request.js';
 export { mergeInputs, splitOutputs } from './merge.js';
 export { decide } from './policy.js';

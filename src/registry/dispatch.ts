@@ -1,13 +1,15 @@
 /**
  * The registry's request path, shared by HTTP and the WebSocket stream: pick the version (named,
  * or routed by canary split), run the request on its batcher, and feed the rollout (canary guard,
- * shadow and canary mirroring). With no rollout watching, a request costs one map lookup and one
- * table read more than calling the batcher directly.
+ * shadow and canary mirroring), and hand a sampled fraction to the version's drift monitor. With no
+ * rollout watching and monitoring off, a request costs one map lookup, one table read and one null
+ * check more than calling the batcher directly; monitoring on adds one Math.random() compare.
  */
 import type { InferenceRequest } from '../batching/inference-request.js';
 import { asVolleyError } from '../errors.js';
 import type { Tensor } from '../runtimes/tensor.js';
 import type { Model } from './model.js';
+import type { MonitorFeed } from './monitor-feed.js';
 import type { ModelVersion } from './model-version.js';
 
 /** The version to run on: the named one, or the routed one (`key` pins the split); READY or it throws. */
@@ -36,7 +38,15 @@ export async function runRequest(model: Model, mv: ModelVersion, request: Infere
   const batcher = mv.batcher as NonNullable<ModelVersion['batcher']>;
   const table = model.table;
   const rollout = model.rollout;
-  if (!routed || !rollout.watching(table)) return batcher.submit(request);
+  const feed = mv.feed;
+  // Copied before submit: the batch may take ownership of the request's buffers.
+  const sample = feed !== null && Math.random() < feed.rate ? feed.capture(request) : null;
+  if (!routed || !rollout.watching(table)) {
+    if (sample === null) return batcher.submit(request);
+    const answer = await batcher.submit(request);
+    (feed as MonitorFeed).offer(sample, answer);
+    return answer;
+  }
   const mirror = rollout.mirrorTarget(table, mv, key === '' ? undefined : key);
   // The batch may take ownership of (transfer) the request's buffers: mirror from a copy.
   const copy = mirror === null ? null : request.inputs.map(cloneTensor);
@@ -49,6 +59,7 @@ export async function runRequest(model: Model, mv: ModelVersion, request: Infere
     throw err;
   }
   rollout.observe(table, mv, true, performance.now() - started);
+  if (sample !== null) (feed as MonitorFeed).offer(sample, outputs);
   if (mirror !== null && copy !== null) setImmediate(() => rollout.mirror(table, mirror, mv, copy, outputs));
   return outputs;
 }

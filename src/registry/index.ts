@@ -1,6 +1,8 @@
 export { ModelConfigSchema, parseModelConfig, selectVersions } from './model-config.js';
 export type { ModelConfig, VersionPolicy } from './model-config.js';
-export { ModelVersion } from './model-version.js';
+export { ModelVersion, VERSION_STATES } from './model-version.js';
+export { MonitorFeed } from './monitor-feed.js';
+export type { MonitoringOptions, Sample } from './monitor-feed.js';
 export type { LoadOptions, VersionState } from './model-version.js';
 export { CONTROL_MODES } from './control-mode.js';
 export type { ControlMode } from './control-mode.js';

@@ -10,19 +10,24 @@
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DynamicBatcher } from '../batching/batcher.js';
+import { DynamicBatcher, systemClock } from '../batching/batcher.js';
 import { asVolleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { VersionStats } from '../metrics/version-stats.js';
+import type { StatsBook } from '../metrics/version-stats.js';
 import type { BatchExecutor } from '../runtimes/runtime.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
 import { WorkerPoolExecutor } from '../runtimes/worker-pool.js';
 import type { ModelConfig } from './model-config.js';
+import { MonitorFeed } from './monitor-feed.js';
+import type { MonitoringOptions } from './monitor-feed.js';
 import { resolveServingSpec } from './serving-spec.js';
 import { runWarmup } from './warmup.js';
 import type { ServingSpec } from './serving-spec.js';
 
-export type VersionState = 'LOADING' | 'WARMING' | 'READY' | 'DRAINING' | 'UNLOADED' | 'FAILED';
+export const VERSION_STATES = ['LOADING', 'WARMING', 'READY', 'DRAINING', 'UNLOADED', 'FAILED'] as const;
+export type VersionState = (typeof VERSION_STATES)[number];
 
 export interface LoadOptions {
   /** Cores the server may use; each instance gets an equal share as ORT intra-op threads. */
@@ -30,6 +35,10 @@ export interface LoadOptions {
   /** Server default for models whose config.json names no execution providers. */
   device: Device;
   logger: Logger;
+  /** Where request, batch and load metrics accumulate; without it each version keeps its own. */
+  stats?: StatsBook;
+  /** Drift monitoring of sampled requests; off when absent. */
+  monitoring?: MonitoringOptions;
 }
 
 export class ModelVersion {
@@ -45,6 +54,10 @@ export class ModelVersion {
   provider: string;
   /** Identity of what was loaded (model file and serving config): a change means reload. */
   readonly fingerprint: string;
+  /** Counters and histograms of this (model, version), shared across reloads through the StatsBook. */
+  stats: VersionStats;
+  /** Drift monitoring of sampled requests (null when off). */
+  feed: MonitorFeed | null;
   #executor: BatchExecutor | null;
   #logger: Logger | null;
 
@@ -59,12 +72,15 @@ export class ModelVersion {
     this.spec = null;
     this.batcher = null;
     this.provider = '';
+    this.stats = new VersionStats(model, String(version));
+    this.feed = null;
     this.#executor = null;
   }
 
   /** Loads the model in its workers; never throws: a failure leaves the version FAILED with a reason. */
   async load(modelDir: string, options: LoadOptions): Promise<void> {
     this.#logger = options.logger;
+    this.stats = options.stats?.version(this.model, String(this.version)) ?? this.stats;
     this.#transition('LOADING');
     const started = performance.now();
     const path = join(modelDir, String(this.version), this.config.default_model_filename);
@@ -74,19 +90,24 @@ export class ModelVersion {
       await access(path).catch(() => {
         throw new Error(`model file not found: ${this.version}/${this.config.default_model_filename}`);
       });
+      if (options.monitoring !== undefined) this.feed = await MonitorFeed.open(modelDir, this.model, this.version, options.monitoring, options.logger);
       const executionProviders = resolveProviders(this.config.execution_providers, options.device, cudaProviderInstalled());
-      const executor = await WorkerPoolExecutor.start({ kind: 'onnx', modelPath: path, instances, intraOpThreads, allowSpinning: false, executionProviders });
+      const stats = this.stats;
+      const onWorkerRestart = (): void => void stats.workerRestarts++;
+      const executor = await WorkerPoolExecutor.start({ kind: 'onnx', modelPath: path, instances, intraOpThreads, allowSpinning: false, executionProviders, onWorkerRestart });
       this.#executor = executor;
       for (const reason of executor.info.fallbacks) {
         options.logger.warn({ event: 'execution_provider_fallback', model: this.model, version: this.version, reason }, 'execution provider unavailable; trying the next');
       }
       this.provider = executor.info.provider;
       this.spec = resolveServingSpec(this.model, this.config, executor.info.signature);
-      this.batcher = new DynamicBatcher(this.spec.policy, executor);
+      this.batcher = new DynamicBatcher(this.spec.policy, executor, systemClock, this.stats);
       this.#transition('WARMING');
       await runWarmup(this.model, this.spec, this.batcher, this.config.model_warmup);
       this.#transition('READY');
-      options.logger.info({ event: 'model_ready', model: this.model, version: this.version, provider: this.provider, instances, intraOpThreads, maxBatchSize: this.spec.maxBatchSize, loadMs: Math.round(performance.now() - started) }, 'model version ready');
+      const loadMs = performance.now() - started;
+      this.stats.loadSeconds = loadMs / 1000;
+      options.logger.info({ event: 'model_ready', model: this.model, version: this.version, provider: this.provider, instances, intraOpThreads, maxBatchSize: this.spec.maxBatchSize, loadMs: Math.round(loadMs), monitoring: this.feed !== null }, 'model version ready');
     } catch (err) {
       this.reason = asVolleyError(err, 'ERR_MODEL_LOAD').message;
       this.#transition('FAILED');

@@ -108,6 +108,11 @@ export class ModelRegistry {
     return model;
   }
 
+  /** Whether the registry knows a model of that name (loaded or not). */
+  has(name: string): boolean {
+    return this.#models.has(name);
+  }
+
   /** The model named, or ERR_MODEL_NOT_FOUND. Runs per request: no allocation. */
   model(name: string): Model {
     const model = this.#models.get(name);

@@ -9,6 +9,8 @@ const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 export interface WorkerPoolOptions extends RuntimeOptions {
   instances: number;
+  /** Called each time Piscina replaces a worker that died (for the worker-restarts counter). */
+  onWorkerRestart?: () => void;
 }
 
 /**
@@ -29,7 +31,7 @@ export class WorkerPoolExecutor implements BatchExecutor {
 
   /** Starts the threads and waits until one of them has loaded the model and described it. */
   static async start(options: WorkerPoolOptions): Promise<WorkerPoolExecutor> {
-    const { instances, ...runtime } = options;
+    const { instances, onWorkerRestart, ...runtime } = options;
     const pool = new Piscina({
       filename: WORKER_FILE,
       workerData: runtime,
@@ -41,6 +43,12 @@ export class WorkerPoolExecutor implements BatchExecutor {
       // Measured: a batch round trip costs ~350 µs of CPU with Atomics.wait in the worker, ~170 µs
       // with plain message events (tiny MLP, 32 rows, this 2-core box; ORT alone ~50 µs).
       atomics: 'disabled',
+    });
+    // Piscina announces every worker it starts; with min = max threads, any past the first
+    // `instances` replace workers that died.
+    let created = 0;
+    pool.on('workerCreate', () => {
+      if (++created > instances) onWorkerRestart?.();
     });
     try {
       const reply = (await pool.run({ op: 'describe' } satisfies WorkerTask)) as WorkerReply;

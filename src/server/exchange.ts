@@ -6,7 +6,9 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { VolleyError, asVolleyError } from '../errors.js';
+import type { VersionStats } from '../metrics/version-stats.js';
 import { toHttpStatus } from './http-status.js';
+import { nextRequestId } from './outcome.js';
 import { packMsgpack } from './msgpack-codec.js';
 
 const ACCEPT_MSGPACK = /application\/(x-)?msgpack/i;
@@ -25,6 +27,14 @@ export class Exchange {
   readonly wantsMsgpack: boolean;
   /** `x-volley-route-key`: pins canary/shadow decisions to a client-chosen key ('' = none). */
   readonly routeKey: string;
+  /** Process-unique id of this request, in every log line about it. */
+  readonly requestId: number;
+  /** W3C trace context (`traceparent` header), echoed into log lines; '' when absent. */
+  readonly traceparent: string;
+  /** The client's `id` once the body is decoded (for log lines). */
+  clientId: string | undefined;
+  /** The (model, version) this inference request is counted against, once resolved. */
+  stats: VersionStats | null;
   aborted: boolean;
   /** Called once if the client goes away before the response is written. */
   onAbort: (() => void) | null;
@@ -32,6 +42,9 @@ export class Exchange {
 
   constructor(res: HttpResponse, req: HttpRequest, paramCount: number) {
     this.res = res;
+    this.requestId = nextRequestId();
+    this.clientId = undefined;
+    this.stats = null;
     this.aborted = false;
     this.onAbort = null;
     this.#done = false;
@@ -50,6 +63,7 @@ export class Exchange {
     const accept = req.getHeader('accept');
     this.wantsMsgpack = ACCEPT_MSGPACK.test(accept);
     this.routeKey = req.getHeader('x-volley-route-key');
+    this.traceparent = req.getHeader('traceparent');
   }
 
   /** URL parameter i, percent-decoded; a malformed escape is a 400. */

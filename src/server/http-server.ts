@@ -2,6 +2,8 @@ import uWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { VolleyError } from '../errors.js';
 import { Exchange } from './exchange.js';
+import * as observability from './observability-handlers.js';
+import { countFailure, logFailure } from './outcome.js';
 import { attachStream } from './stream.js';
 import * as v2 from './v2-handlers.js';
 import type { ServerContext } from './v2-handlers.js';
@@ -9,16 +11,18 @@ import type { ServerContext } from './v2-handlers.js';
 type Handler = (ctx: ServerContext, ex: Exchange) => void | Promise<void>;
 type Method = 'get' | 'post';
 
-interface Route {
+export interface Route {
   method: Method;
   pattern: string;
   handler: Handler;
+  /** An inference route: failures are counted in volley_requests_total. */
+  counted?: boolean;
 }
 
 const MODEL = '/v2/models/:model';
 const VERSION = '/v2/models/:model/versions/:version';
 
-const ROUTES: readonly Route[] = [
+export const ROUTES: readonly Route[] = [
   { method: 'get', pattern: '/v2/health/live', handler: v2.live },
   { method: 'get', pattern: '/v2/health/ready', handler: v2.ready },
   { method: 'get', pattern: '/v2', handler: v2.serverMetadata },
@@ -30,13 +34,19 @@ const ROUTES: readonly Route[] = [
   { method: 'get', pattern: `${VERSION}/config`, handler: v2.modelConfig },
   { method: 'get', pattern: `${MODEL}/stats`, handler: v2.modelStats },
   { method: 'get', pattern: `${VERSION}/stats`, handler: v2.modelStats },
-  { method: 'post', pattern: `${MODEL}/infer`, handler: v2.infer },
-  { method: 'post', pattern: `${VERSION}/infer`, handler: v2.infer },
+  { method: 'post', pattern: `${MODEL}/infer`, handler: v2.infer, counted: true },
+  { method: 'post', pattern: `${VERSION}/infer`, handler: v2.infer, counted: true },
   { method: 'post', pattern: '/v2/repository/index', handler: v2.repositoryIndex },
   { method: 'post', pattern: '/v2/repository/models/:model/load', handler: v2.loadModel },
   { method: 'post', pattern: '/v2/repository/models/:model/unload', handler: v2.unloadModel },
   { method: 'get', pattern: `${MODEL}/routing`, handler: v2.modelRouting },
+  { method: 'get', pattern: `${MODEL}/monitoring`, handler: observability.monitoring },
+  { method: 'get', pattern: `${VERSION}/monitoring`, handler: observability.monitoring },
+  { method: 'get', pattern: '/metrics', handler: observability.metrics },
 ];
+
+/** The `--metrics-port` listener serves only this. */
+export const METRICS_ROUTES: readonly Route[] = [{ method: 'get', pattern: '/metrics', handler: observability.metrics }];
 
 /**
  * The uWebSockets.js front end: routes, 405 for a known path with the wrong method, 404 for
@@ -48,14 +58,15 @@ export class HttpServer {
   readonly #app: TemplatedApp;
   #listenSocket: us_listen_socket | null = null;
 
-  constructor(ctx: ServerContext) {
+  /** `routes` other than ROUTES (the metrics listener) come without the WebSocket stream. */
+  constructor(ctx: ServerContext, routes: readonly Route[] = ROUTES) {
     this.#ctx = ctx;
     this.#app = uWS.App();
-    attachStream(this.#app, ctx);
+    if (routes === ROUTES) attachStream(this.#app, ctx);
     const allowed = new Map<string, string[]>();
-    for (const route of ROUTES) {
+    for (const route of routes) {
       const params = (route.pattern.match(/:/g) ?? []).length;
-      this.#app[route.method](route.pattern, (res, req) => this.#dispatch(res, req, params, route.handler));
+      this.#app[route.method](route.pattern, (res, req) => this.#dispatch(res, req, params, route));
       allowed.set(route.pattern, [...(allowed.get(route.pattern) ?? []), route.method.toUpperCase()]);
     }
     for (const [pattern, methods] of allowed) {
@@ -87,13 +98,13 @@ export class HttpServer {
     (this.#app as TemplatedApp & { close(): void }).close();
   }
 
-  #dispatch(res: HttpResponse, req: HttpRequest, params: number, handler: Handler): void {
+  #dispatch(res: HttpResponse, req: HttpRequest, params: number, route: Route): void {
     const ex = new Exchange(res, req, params);
     try {
-      const pending = handler(this.#ctx, ex);
-      if (pending !== undefined) pending.catch((err: unknown) => this.#fail(ex, err));
+      const pending = route.handler(this.#ctx, ex);
+      if (pending !== undefined) pending.catch((err: unknown) => this.#fail(ex, err, route));
     } catch (err) {
-      this.#fail(ex, err);
+      this.#fail(ex, err, route);
     }
   }
 
@@ -110,12 +121,17 @@ export class HttpServer {
     ex.sendError(error, headers);
   }
 
-  #fail(ex: Exchange, err: unknown): void {
+  #fail(ex: Exchange, err: unknown, route: Route): void {
     const error = ex.sendError(err);
-    const log = this.#ctx.logger;
-    const fields = { event: 'request_error', code: error.code, url: ex.url, method: ex.method, err: error.message };
-    if (error.category === 'internal') log.error(fields, 'request failed');
-    else if (error.category === 'unavailable' || error.category === 'deadline') log.warn(fields, 'request refused');
-    else log.debug(fields, 'bad request');
+    if (route.counted === true) countFailure(this.#ctx, ex.stats, ex.params[0] ?? '', error);
+    logFailure(this.#ctx.logger, error, {
+      request_id: ex.requestId,
+      id: ex.clientId,
+      traceparent: ex.traceparent || undefined,
+      model: ex.stats?.model,
+      version: ex.stats?.version,
+      url: ex.url,
+      method: ex.method,
+    });
   }
 }

@@ -12,9 +12,11 @@ import { pickVersion, runRequest } from '../registry/dispatch.js';
 import { buildInferenceRequest, pickOutputs, queueDeadline, selectOutputs } from '../registry/serving-spec.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { Tensor } from '../runtimes/tensor.js';
+import type { VersionStats } from '../metrics/version-stats.js';
 import { toHttpStatus } from './http-status.js';
 import { decodeInferObject, encodeInferResponse, isObject, parseJson } from './json-codec.js';
 import { encodeMsgpackResponse, packMsgpack, unpackMsgpack } from './msgpack-codec.js';
+import { countFailure, logFailure, nextRequestId } from './outcome.js';
 import type { ServerContext } from './v2-handlers.js';
 
 export const MAX_INFLIGHT = 4096;
@@ -24,6 +26,8 @@ export const CLOSE_TOO_BIG = 1009;
 interface SocketState {
   closed: boolean;
   pending: Set<InferenceRequest>;
+  /** The upgrade request's `traceparent` ('' when absent), echoed into error log lines. */
+  traceparent: string;
 }
 
 export function attachStream(app: TemplatedApp, ctx: ServerContext): void {
@@ -39,7 +43,7 @@ export function attachStream(app: TemplatedApp, ctx: ServerContext): void {
     idleTimeout: 120,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      res.upgrade<SocketState>({ closed: false, pending: new Set() }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+      res.upgrade<SocketState>({ closed: false, pending: new Set(), traceparent: req.getHeader('traceparent') }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     message: (ws, message, isBinary) => {
       if (message.byteLength > ctx.maxBodyBytes) {
@@ -62,21 +66,23 @@ export function attachStream(app: TemplatedApp, ctx: ServerContext): void {
 
 /** One request frame; never throws: every failure becomes an error frame carrying the id if known. */
 function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, binary: boolean): void {
+  const started = performance.now();
   let id: string | number | null = null;
+  let modelName = '';
+  let stats: VersionStats | null = null;
   try {
     const msg = binary ? unpackMsgpack(frame, 'frame') : parseJson(frame);
-    if (!isObject(msg)) throw new VolleyError('ERR_INVALID_REQUEST', 'a frame must be an object {id, model_name, inputs, ...}');
-    if (typeof msg.id === 'string' || typeof msg.id === 'number') id = msg.id;
-    else throw new VolleyError('ERR_INVALID_REQUEST', "a frame needs an 'id' (string or number) to match its answer");
-    if (typeof msg.model_name !== 'string') throw new VolleyError('ERR_INVALID_REQUEST', "a frame needs a string 'model_name'");
-    if (msg.model_version !== undefined && typeof msg.model_version !== 'string') throw new VolleyError('ERR_INVALID_REQUEST', "'model_version' must be a string");
+    checkFrameId(msg);
+    id = msg.id as string | number;
+    modelName = frameTarget(msg);
     const state = ws.getUserData();
     if (state.pending.size >= MAX_INFLIGHT) throw new VolleyError('ERR_QUEUE_FULL', `more than ${MAX_INFLIGHT} requests in flight on this socket`, 1);
     if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
-    const model = ctx.registry.model(msg.model_name);
+    const model = ctx.registry.model(modelName);
     const payload = decodeInferObject({ ...msg, id: undefined, model_name: undefined, model_version: undefined }, null, true);
-    const version = msg.model_version === '' ? undefined : msg.model_version;
+    const version = msg.model_version === '' ? undefined : (msg.model_version as string | undefined);
     const mv = pickVersion(model, version, payload.routingKey);
+    stats = mv.stats;
     const spec = mv.spec as NonNullable<ModelVersion['spec']>;
     const wanted = selectOutputs(spec, payload.outputs);
     const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
@@ -86,15 +92,39 @@ function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, 
       (outputs) => {
         state.pending.delete(request);
         reply(ctx, ws, binary, encodeAnswer(binary, answer, mv, pickOutputs(outputs, wanted)));
+        mv.stats.succeeded(performance.now() - started);
       },
       (err: unknown) => {
         state.pending.delete(request);
         reply(ctx, ws, binary, encodeError(binary, answer, err));
+        failed(ctx, ws, mv.stats, mv.model, answer, err);
       },
     );
   } catch (err) {
     reply(ctx, ws, binary, encodeError(binary, id, err));
+    failed(ctx, ws, stats, modelName, id, err);
   }
+}
+
+/** A frame is an object with an `id` (string or number), which every answer to it carries. */
+function checkFrameId(msg: unknown): asserts msg is Record<string, unknown> {
+  if (!isObject(msg)) throw new VolleyError('ERR_INVALID_REQUEST', 'a frame must be an object {id, model_name, inputs, ...}');
+  if (typeof msg.id !== 'string' && typeof msg.id !== 'number') throw new VolleyError('ERR_INVALID_REQUEST', "a frame needs an 'id' (string or number) to match its answer");
+}
+
+/** The model the frame names (checking `model_version` too). */
+function frameTarget(msg: Record<string, unknown>): string {
+  if (typeof msg.model_name !== 'string') throw new VolleyError('ERR_INVALID_REQUEST', "a frame needs a string 'model_name'");
+  if (msg.model_version !== undefined && typeof msg.model_version !== 'string') throw new VolleyError('ERR_INVALID_REQUEST', "'model_version' must be a string");
+  return msg.model_name;
+}
+
+/** Counts and logs a failed frame, as the HTTP router does for a failed request. */
+function failed(ctx: ServerContext, ws: WebSocket<SocketState>, stats: VersionStats | null, modelName: string, id: string | number | null, err: unknown): void {
+  countFailure(ctx, stats, modelName, err);
+  const traceparent = ws.getUserData().traceparent;
+  const fields = { request_id: nextRequestId(), id: id ?? undefined, traceparent: traceparent || undefined, model: stats?.model ?? (modelName || undefined), version: stats?.version, url: '/v2/stream' };
+  logFailure(ctx.logger, asVolleyError(err), fields);
 }
 
 function encodeAnswer(binary: boolean, id: string | number, mv: ModelVersion, outputs: Tensor[]): Uint8Array | string {

@@ -10,6 +10,8 @@ import { pickVersion, runRequest } from '../registry/dispatch.js';
 import type { Model } from '../registry/model.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import type { ModelVersion } from '../registry/model-version.js';
+import type { ServerMetrics } from '../metrics/index.js';
+import type { Tensor } from '../runtimes/tensor.js';
 import type { Exchange } from './exchange.js';
 import { encodeBinaryResponse, parseHeaderLength } from './binary-codec.js';
 import { decodeInferRequest, encodeData, encodeInferResponse, isObject, parseJson } from './json-codec.js';
@@ -26,6 +28,7 @@ export interface ServerContext {
   readonly maxBodyBytes: number;
   readonly wsMaxBufferedBytes: number;
   readonly strictReadiness: boolean;
+  readonly metrics: ServerMetrics;
   draining: boolean;
 }
 
@@ -186,26 +189,42 @@ export function modelRouting(ctx: ServerContext, ex: Exchange): void {
 const JSON_TYPES = /^application\/json\s*(;.*)?$/i;
 const BINARY_TYPES = /^application\/(json|octet-stream)\s*(;.*)?$/i;
 
-export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
-  const headerLength = parseHeaderLength(ex.inferenceHeaderLength);
-  const msgpack = headerLength < 0 && MSGPACK_TYPES.test(ex.contentType);
+function checkMediaType(ex: Exchange, headerLength: number, msgpack: boolean): void {
   const accepted = headerLength >= 0 ? BINARY_TYPES : JSON_TYPES;
   if (ex.contentType !== '' && !msgpack && !accepted.test(ex.contentType)) {
     const expected = headerLength >= 0 ? 'application/octet-stream or application/json' : 'application/json, application/msgpack, or Triton binary tensors with Inference-Header-Content-Length';
     throw new VolleyError('ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Type '${ex.contentType}' is not supported; send ${expected}`);
   }
+}
+
+/**
+ * POST /v2/models/{m}[/versions/{v}]/infer. Success is counted here; a failure is counted by the
+ * router (route flag `counted`) against `ex.stats`: the version chosen, or none yet.
+ */
+export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
+  const headerLength = parseHeaderLength(ex.inferenceHeaderLength);
+  const msgpack = headerLength < 0 && MSGPACK_TYPES.test(ex.contentType);
+  checkMediaType(ex, headerLength, msgpack);
   const body = await ex.readBody(ctx.maxBodyBytes);
+  const started = performance.now();
   if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
   const model = ctx.registry.model(ex.param(0));
   const payload = msgpack ? decodeMsgpackRequest(body) : decodeInferRequest(body, headerLength);
+  ex.clientId = payload.id;
   const version = ex.params.length > 1 ? ex.param(1) : undefined;
   const key = payload.routingKey ?? ex.routeKey;
   const mv = pickVersion(model, version, key);
+  ex.stats = mv.stats;
   const spec = mv.spec as NonNullable<ModelVersion['spec']>;
   const wanted = selectOutputs(spec, payload.outputs);
   const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
   ex.onAbort = () => request.cancel();
   const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, key), wanted);
+  sendOutputs(ex, mv, payload, outputs);
+  mv.stats.succeeded(performance.now() - started);
+}
+
+function sendOutputs(ex: Exchange, mv: ModelVersion, payload: InferPayload, outputs: Tensor[]): void {
   if (ex.wantsMsgpack) {
     // Sent in this tick: the packed bytes may live in the packer's reused buffer.
     ex.send(OK, 'application/msgpack', encodeMsgpackResponse(mv.model, mv.version, payload.id, outputs));

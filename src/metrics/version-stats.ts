@@ -1,0 +1,93 @@
+/**
+ * What the request path records per (model, version): plain numbers and fixed histograms, bumped
+ * in place, read by the Prometheus collectors at scrape time. A StatsBook keeps one VersionStats
+ * per (model, version) for the life of the server, so counters keep counting across reloads of
+ * the same version (a reload is not a counter reset) and after an unload.
+ */
+import type { BatchObserver } from '../batching/batcher.js';
+import type { ErrorCategory } from '../errors.js';
+import { BATCH_SIZE_BUCKETS, DURATION_BUCKETS, FixedHistogram } from './histogram.js';
+
+/** `reason` label values of failed requests, in the order of `VersionStats.failures`. */
+export const FAILURE_REASONS = ['invalid', 'rejected', 'timeout', 'runtime', 'cancelled'] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
+/** Index into FAILURE_REASONS of an error's category: the client's fault, refused, too late, ours, gone. */
+export function failureReason(category: ErrorCategory): number {
+  switch (category) {
+    case 'unavailable':
+      return 1;
+    case 'deadline':
+      return 2;
+    case 'internal':
+      return 3;
+    case 'cancelled':
+      return 4;
+    default:
+      // invalid, not-found, method-not-allowed, too-large, unsupported-media
+      return 0;
+  }
+}
+
+export class VersionStats implements BatchObserver {
+  /** Label values. `version` is '' for requests that failed before a version was chosen. */
+  readonly model: string;
+  readonly version: string;
+  successes = 0;
+  /** Failed requests per FAILURE_REASONS index. */
+  readonly failures = new Float64Array(FAILURE_REASONS.length);
+  /** Successful requests, body received → answer written, seconds. */
+  readonly requestDuration = new FixedHistogram(DURATION_BUCKETS);
+  /** Requests that left the queue for a batch: time queued, seconds. */
+  readonly queueDuration = new FixedHistogram(DURATION_BUCKETS);
+  /** Successful batches: dispatch to the worker → outputs back, seconds. */
+  readonly computeDuration = new FixedHistogram(DURATION_BUCKETS);
+  /** Rows per successful batch; its sum is the inference count, its count the execution count. */
+  readonly batchSize = new FixedHistogram(BATCH_SIZE_BUCKETS);
+  workerRestarts = 0;
+  /** The last successful load (workers up, warmup done), seconds; NaN before one. */
+  loadSeconds = Number.NaN;
+
+  constructor(model: string, version: string) {
+    this.model = model;
+    this.version = version;
+  }
+
+  succeeded(ms: number): void {
+    this.successes++;
+    this.requestDuration.observe(ms * 1e-3);
+  }
+
+  failed(category: ErrorCategory): void {
+    this.failures[failureReason(category)]++;
+  }
+
+  dequeued(waitedMs: number): void {
+    this.queueDuration.observe(waitedMs * 1e-3);
+  }
+
+  executed(rows: number, ms: number): void {
+    this.batchSize.observe(rows);
+    this.computeDuration.observe(ms * 1e-3);
+  }
+}
+
+/** Every VersionStats of the server, keyed by (model, version); entries are never dropped. */
+export class StatsBook {
+  readonly #entries = new Map<string, VersionStats>();
+
+  /** The stats of (model, version), created on first use. Not for the request path: callers keep the object. */
+  version(model: string, version: string): VersionStats {
+    const key = `${model}\u0000${version}`;
+    let stats = this.#entries.get(key);
+    if (stats === undefined) {
+      stats = new VersionStats(model, version);
+      this.#entries.set(key, stats);
+    }
+    return stats;
+  }
+
+  entries(): IterableIterator<VersionStats> {
+    return this.#entries.values();
+  }
+}

@@ -1,0 +1,57 @@
+/** The batcher reports queue waits and batch times to its observer (the metrics' VersionStats). */
+import { describe, expect, it } from 'vitest';
+import { DynamicBatcher } from '../../src/batching/batcher.js';
+import type { BatchObserver } from '../../src/batching/batcher.js';
+import { FakeClock, FakeExecutor, echo, flush, policy, request, track } from './fakes.js';
+
+class Recorder implements BatchObserver {
+  waits: number[] = [];
+  batches: [number, number][] = [];
+  dequeued(waitedMs: number): void {
+    this.waits.push(waitedMs);
+  }
+  executed(rows: number, ms: number): void {
+    this.batches.push([rows, ms]);
+  }
+}
+
+describe('DynamicBatcher observer', () => {
+  it('reports each dispatched request’s queue wait and each successful batch’s rows and time (ms)', async () => {
+    const clock = new FakeClock();
+    const executor = new FakeExecutor(1);
+    const observer = new Recorder();
+    const batcher = new DynamicBatcher(policy(), executor, clock, observer);
+    const a = track(batcher.submit(request(1, 0)));
+    clock.advance(3);
+    const b = track(batcher.submit(request(2, 10)));
+    clock.advance(2);
+    const c = track(batcher.submit(request(1, 20)));
+    clock.advance(5);
+    echo(executor.calls[0]);
+    await flush();
+    clock.advance(4);
+    echo(executor.calls[1]);
+    await flush();
+    expect([a.status, b.status, c.status]).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    expect(observer.waits).toEqual([0, 7, 5]);
+    expect(observer.batches).toEqual([
+      [1, 10],
+      [3, 4],
+    ]);
+  });
+
+  it('reports nothing for a failed batch or a request that expired in the queue', async () => {
+    const clock = new FakeClock();
+    const executor = new FakeExecutor(1);
+    const observer = new Recorder();
+    const batcher = new DynamicBatcher(policy(), executor, clock, observer);
+    const a = track(batcher.submit(request(1, 0)));
+    const b = track(batcher.submit(request(1, 0, 2, 5)));
+    clock.advance(6);
+    executor.calls[0].reject(new Error('boom'));
+    await flush();
+    expect([a.status, b.status]).toEqual(['rejected', 'rejected']);
+    expect(observer.waits).toEqual([0]);
+    expect(observer.batches).toEqual([]);
+  });
+});
