@@ -31,8 +31,8 @@ function countsAgainst(err: unknown): boolean {
 
 /**
  * Runs `request` on `mv`. `routed` = the client did not name a version, so the rollout sees the
- * outcome and may mirror the request. The mirror starts after the caller has written its answer
- * (setImmediate runs after the promise continuations of this tick).
+ * outcome and may mirror the request. Mirrored work starts a few ms later, after the caller has
+ * written its answer (Rollout.enqueueMirror).
  */
 export async function runRequest(model: Model, mv: ModelVersion, request: InferenceRequest, routed: boolean, key: string | undefined): Promise<Tensor[]> {
   const batcher = mv.batcher as NonNullable<ModelVersion['batcher']>;
@@ -60,6 +60,6 @@ export async function runRequest(model: Model, mv: ModelVersion, request: Infere
   }
   rollout.observe(table, mv, true, performance.now() - started);
   if (sample !== null) (feed as MonitorFeed).offer(sample, outputs);
-  if (mirror !== null && copy !== null) setImmediate(() => rollout.mirror(table, mirror, mv, copy, outputs));
+  if (mirror !== null && copy !== null) rollout.enqueueMirror(table, mirror, mv, copy, outputs);
   return outputs;
 }

@@ -28,6 +28,16 @@ export interface MirrorPair {
 }
 
 const DEFAULT_MAX_INFLIGHT = 256;
+/** How long mirrored requests collect before they are submitted together, ms. */
+const MIRROR_FLUSH_MS = 2;
+
+interface QueuedMirror {
+  table: RouteTable<ModelVersion>;
+  target: ModelVersion;
+  answered: ModelVersion;
+  inputs: Tensor[];
+  outputs: Tensor[];
+}
 
 export class Rollout {
   readonly #model: string;
@@ -38,6 +48,8 @@ export class Rollout {
   #canaryKey = 'null';
   #guard: CanaryGuard | null = null;
   #pending = 0;
+  #queued: QueuedMirror[] = [];
+  #flushTimer: NodeJS.Timeout | null = null;
   /** Set when the guard has rolled the current canary back; cleared by a new canary config. */
   rolledBack = false;
   #note = '';
@@ -85,6 +97,30 @@ export class Rollout {
     if (answered === table.canary?.target) this.#act(this.#guard.recordCanary(ok, ms));
     else if (ok && answered === table.primary) this.#guard.recordPrimary(ms);
   }
+
+  /**
+   * Queues a mirrored request; queued ones are submitted together every MIRROR_FLUSH_MS, so the
+   * mirrored version runs them as a few large batches instead of many small ones (less CPU taken
+   * from the primary), and always after the client's answer has been written.
+   */
+  enqueueMirror(table: RouteTable<ModelVersion>, target: ModelVersion, answered: ModelVersion, inputs: Tensor[], outputs: Tensor[]): void {
+    if (this.#queued.length + this.#pending >= (this.#routing.shadow?.max_inflight ?? DEFAULT_MAX_INFLIGHT)) {
+      const kind: MirrorKind = target === table.shadow?.target ? 'shadow' : 'canary';
+      const stats = this.#pair(kind, answered.version, target.version).stats;
+      stats.requests++;
+      stats.dropped++;
+      return;
+    }
+    this.#queued.push({ table, target, answered, inputs, outputs });
+    this.#flushTimer ??= setTimeout(this.#flush, MIRROR_FLUSH_MS);
+  }
+
+  readonly #flush = (): void => {
+    this.#flushTimer = null;
+    const queued = this.#queued;
+    this.#queued = [];
+    for (const m of queued) this.mirror(m.table, m.target, m.answered, m.inputs, m.outputs);
+  };
 
   /** Runs `inputs` (the caller's own copy) on `target` in the background and compares with `outputs`. */
   mirror(table: RouteTable<ModelVersion>, target: ModelVersion, answered: ModelVersion, inputs: Tensor[], outputs: Tensor[]): void {
