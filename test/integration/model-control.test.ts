@@ -89,6 +89,25 @@ describe('explicit model control', () => {
     expect((await infer(server, 'b')).body.outputs[0].data).toEqual([2, 2, 2, 2]);
   });
 
+  it('promotes a canary and rolls it back by hand through the load API with a config override', async () => {
+    const repo = repoAB();
+    writeVersion(repo, 'a', 2, addConst(20));
+    const routing = (r: unknown) => ({ parameters: { config: JSON.stringify({ max_batch_size: 8, version_policy: { all: {} }, routing: r }) } });
+    server = await startServer(repo, [...EXPLICIT, '--load-model', 'a']);
+    expect((await infer(server, 'a')).body.model_version).toBe('2');
+    expect((await load(server, 'a', routing({ default: 1, canary: { version: 2, percent: 100 } }))).status).toBe(200);
+    expect((await infer(server, 'a')).body.model_version).toBe('2');
+    expect((await getJson(`${server.url}/v2/models/a/routing`)).body).toMatchObject({ primary: 1, canary: { version: 2, percent: 100 } });
+    // Roll back: the canary goes to 0%; no version reloads (a routing-only change).
+    const loadsBefore = server.logs.filter((l) => l.event === 'model_state' && l.to === 'LOADING').length;
+    expect((await load(server, 'a', routing({ default: 1, canary: { version: 2, percent: 0 } }))).status).toBe(200);
+    expect((await infer(server, 'a')).body.model_version).toBe('1');
+    expect(server.logs.filter((l) => l.event === 'model_state' && l.to === 'LOADING').length).toBe(loadsBefore);
+    // Promote: version 2 becomes the default.
+    expect((await load(server, 'a', routing({ default: 2 }))).status).toBe(200);
+    expect((await infer(server, 'a')).body.outputs[0].data).toEqual([20, 20, 20, 20]);
+  });
+
   it('refuses model names that could leave the repository, and unknown models', async () => {
     server = await startServer(repoAB(), EXPLICIT);
     // fetch normalizes '..' and '%2E%2E' away; node:http sends the path as written (uWS routes it as a name).
