@@ -1,4 +1,4 @@
-// Rollout benchmark (issue 4): what hot swaps and shadow traffic cost the client.
+// Operations benchmark: what hot swaps, shadow traffic and drift monitoring cost the client.
 //
 //   hotswap: Volley serving mlp_small at 64 connections. A steady window, then a window of the
 //            same length during which the model is swapped to a new version 5 times (explicit:
@@ -7,12 +7,14 @@
 //   shadow:  the same model at a fixed offered load (a fraction of measured capacity), without and
 //            with a 100% shadow of an equally fast version; reports primary p50 with / without,
 //            and how many shadow requests ran, were dropped or failed.
+//   monitoring: the tiny example model (4 features, where per-request overhead shows most) at 64
+//            connections with drift monitoring sampling 1% vs off, alternating; throughput ratio.
 //
-//   npm run bench:rollout                      # 3 rounds, 10 s windows
-//   npm run bench:rollout -- --quick           # 1 round, 4 s windows
-//   npx tsx bench/rollout.ts --scenario shadow --rounds 1
+//   npm run bench:ops                          # 3 rounds, 10 s windows
+//   npm run bench:ops -- --quick               # 1 round, 4 s windows
+//   npx tsx bench/operations.ts --scenario shadow --rounds 1
 //
-// Results: bench/results/rollout-<time>.json, latest-rollout.{json,md}.
+// Results: bench/results/operations-<time>.json, latest-operations.{json,md}.
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -33,11 +35,11 @@ const SWAPS = 5;
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, duration: { type: 'string' }, scenario: { type: 'string' }, 'shadow-load': { type: 'string' } } });
 const ROUNDS = Number(values.rounds ?? (values.quick ? 1 : 3));
 const DURATION_S = Number(values.duration ?? (values.quick ? 4 : 10));
-const SCENARIOS = (values.scenario ?? 'hotswap,shadow').split(',');
+const SCENARIOS = (values.scenario ?? 'hotswap,shadow,monitoring').split(',');
 /** Shadow scenario's offered load, as a fraction of the capacity measured without shadow. */
 const SHADOW_LOAD = Number(values['shadow-load'] ?? 0.5);
 const t0 = performance.now();
-const progress = (msg: string): void => console.log(`[rollout ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+const progress = (msg: string): void => console.log(`[ops ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
 
 /** The mlp_small architecture with weights drawn from `seed`: each seed is a "retrained" version. */
 const model = (seed: number): Uint8Array =>
@@ -62,6 +64,39 @@ function makeRepo(tmp: string, config: object, versions: number[]): string {
 }
 
 const BODY = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, FEATURES], data: Array.from({ length: FEATURES }, (_, i) => Math.sin(i) / 2) }] });
+
+const TINY_BODY = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] });
+
+interface MonitoringRound {
+  off: ReturnType<typeof brief>;
+  on: ReturnType<typeof brief>;
+  ratio: number;
+  sampledRows: number;
+}
+
+/** Monitoring at 1% vs off on the example classifier; the order alternates between rounds. */
+async function monitoringRound(round: number): Promise<MonitoringRound> {
+  const results: Record<string, LoadResult> = {};
+  let sampledRows = 0;
+  for (const rate of round % 2 === 0 ? ['0', '0.01'] : ['0.01', '0']) {
+    const s = await volley(join(ROOT, 'models'), ['--monitoring-sample-rate', rate]);
+    try {
+      const cfg = { url: `${s.baseUrl}/v2/models/mlp_classifier/infer`, body: TINY_BODY, connections: 64 };
+      await runLoad(cfg, 2);
+      results[rate] = await runLoad(cfg, DURATION_S);
+      if (rate !== '0') {
+        const monitoring = (await (await fetch(`${s.baseUrl}/v2/models/mlp_classifier/monitoring`)).json()) as { report: { sampled_rows: number } | null };
+        sampledRows = monitoring.report?.sampled_rows ?? 0;
+      }
+    } finally {
+      await s.stop();
+    }
+    await sleep(1000);
+  }
+  const r = { off: brief(results['0']), on: brief(results['0.01']), ratio: results['0.01'].rps / results['0'].rps, sampledRows };
+  progress(`monitoring: off ${r.off.rps} req/s, 1% ${r.on.rps} req/s (${r.ratio.toFixed(3)}x), ${sampledRows} rows sampled`);
+  return r;
+}
 
 async function volley(repo: string, flags: string[]): Promise<RunningServer> {
   const args = ['bin/volley.js', 'serve', '--model-repository', repo, '--host', '127.0.0.1', '--port', '0', ...flags];
@@ -154,8 +189,8 @@ async function shadowRound(tmp: string): Promise<ShadowRound> {
   }
 }
 
-function markdown(report: { hotswap: SwapRound[]; shadow: ShadowRound[]; startedAt: string; git: unknown }): string {
-  const lines = [`# Rollout bench (${report.startedAt})`, '', `Rounds ${ROUNDS}, windows ${DURATION_S} s, ${SWAPS} swaps per window, mlp_small (256-256-256-10) JSON [1,256], 64 connections.`, ''];
+function markdown(report: { hotswap: SwapRound[]; shadow: ShadowRound[]; monitoring: MonitoringRound[]; startedAt: string; git: unknown }): string {
+  const lines = [`# Operations bench (${report.startedAt})`, '', `Rounds ${ROUNDS}, windows ${DURATION_S} s, ${SWAPS} swaps per window, mlp_small (256-256-256-10) JSON [1,256], 64 connections.`, ''];
   if (report.hotswap.length > 0) {
     lines.push('| mode | steady req/s | steady p99 ms | swapping req/s | swapping p99 ms | p99 ratio (median) | failed | load API ms |', '|---|---|---|---|---|---|---|---|');
     for (const mode of ['explicit', 'poll']) {
@@ -171,6 +206,12 @@ function markdown(report: { hotswap: SwapRound[]; shadow: ShadowRound[]; started
     lines.push('| capacity req/s | offered req/s | p50 no shadow ms | p50 100% shadow ms | p50 ratio (median) | p99 no shadow | p99 shadow |', '|---|---|---|---|---|---|---|');
     lines.push(`| ${Math.round(m((r) => r.capacityRps))} | ${Math.round(m((r) => r.offeredRps))} | ${m((r) => r.plain.p50).toFixed(2)} | ${m((r) => r.shadowed.p50).toFixed(2)} | ${m((r) => r.p50Ratio).toFixed(2)}x | ${m((r) => r.plain.p99).toFixed(2)} | ${m((r) => r.shadowed.p99).toFixed(2)} |`, '');
   }
+  if (report.monitoring.length > 0) {
+    const m = (f: (r: MonitoringRound) => number) => median(report.monitoring.map(f));
+    lines.push('Drift monitoring, tiny example model (4 features), JSON, 64 connections:', '');
+    lines.push('| monitoring off req/s | 1% sampling req/s | ratio (median of rounds) | rows sampled |', '|---|---|---|---|');
+    lines.push(`| ${Math.round(m((r) => r.off.rps))} | ${Math.round(m((r) => r.on.rps))} | ${m((r) => r.ratio).toFixed(3)}x | ${m((r) => r.sampledRows)} |`, '');
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -180,24 +221,26 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const hotswap: SwapRound[] = [];
   const shadow: ShadowRound[] = [];
+  const monitoring: MonitoringRound[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     progress(`round ${round + 1}/${ROUNDS}`);
     if (SCENARIOS.includes('hotswap')) for (const mode of ['explicit', 'poll'] as const) hotswap.push(await hotswapRound(tmp, mode));
     if (SCENARIOS.includes('shadow')) shadow.push(await shadowRound(tmp));
+    if (SCENARIOS.includes('monitoring')) monitoring.push(await monitoringRound(round));
   }
-  const report = { kind: 'rollout', startedAt, finishedAt: new Date().toISOString(), machine: machineInfo(), node: process.version, git: gitInfo(ROOT), config: { rounds: ROUNDS, durationS: DURATION_S, swaps: SWAPS, shadowLoad: SHADOW_LOAD }, hotswap, shadow };
+  const report = { kind: 'operations', startedAt, finishedAt: new Date().toISOString(), machine: machineInfo(), node: process.version, git: gitInfo(ROOT), config: { rounds: ROUNDS, durationS: DURATION_S, swaps: SWAPS, shadowLoad: SHADOW_LOAD }, hotswap, shadow, monitoring };
   const md = markdown(report);
   mkdirSync(RESULTS, { recursive: true });
   const json = `${JSON.stringify(report, null, 2)}\n`;
-  writeAtomic(join(RESULTS, `rollout-${startedAt.replace(/[:.]/g, '-')}.json`), json);
-  writeAtomic(join(RESULTS, 'latest-rollout.json'), json);
-  writeAtomic(join(RESULTS, 'latest-rollout.md'), md);
+  writeAtomic(join(RESULTS, `operations-${startedAt.replace(/[:.]/g, '-')}.json`), json);
+  writeAtomic(join(RESULTS, 'latest-operations.json'), json);
+  writeAtomic(join(RESULTS, 'latest-operations.md'), md);
   console.log(`\n${md}`);
   const anyFailed = hotswap.some((r) => r.swapping.failed + r.steady.failed > 0);
   process.exit(anyFailed ? 1 : 0);
 }
 
 main().catch((err: unknown) => {
-  console.error(`rollout bench: ${(err as Error).stack ?? String(err)}`);
+  console.error(`operations bench: ${(err as Error).stack ?? String(err)}`);
   process.exit(2);
 });

@@ -1,66 +1,63 @@
-// Core benchmark: Volley vs a naive node:http + onnxruntime-node server vs a
-// uWebSockets.js echo (the transport ceiling), one after another, same load,
-// for each scenario (bench/lib/scenarios.ts): a tiny model bound by
-// per-request overhead and a small one with compute for batching to share.
-// Then `wire` (bench/lib/wire-bench.ts): one image-sized tensor sent to Volley
-// as JSON, Triton binary, msgpack and WebSocket frames, against the echo of
-// the same binary body (naive speaks JSON only, so it has no row there).
+// Volley's benchmark harness: every server under test and every baseline in
+// the same run, one server at a time.
 //
-//   npm run bench                       # build, then 3 rounds per scenario (tiny, small, wire), 10 s each
-//   npm run bench -- --quick            # 1 round, 3 s each
-//   npx tsx bench/run.ts --scenario small --only naive,echo --duration 5 --connections 64
-//   npx tsx bench/run.ts --scenario wire --rounds 1 --duration 5 --stream-sockets 4
+// - tiny, small, heavy (bench/lib/scenarios.ts): Volley vs Volley with the
+//   no-op runtime (server + batcher overhead), a naive node:http + ORT server,
+//   a fastify + ORT server and a uWS echo (transport ceiling), plus in-process
+//   ORT at batch sizes 1..64 (compute ceiling), with server CPU and RSS.
+// - wire (bench/lib/wire-bench.ts): one 602 KB tensor as JSON, Triton binary,
+//   msgpack and WebSocket frames, against the echo of the same binary body.
+// - multi, overload (bench/lib/capacity.ts): 1 vs 20 models loaded; 3× capacity offered.
+// - sweep (bench/lib/sweeps.ts): connections 1..1024 and max_queue_delay 0..5000 µs.
 //
-// Servers run one at a time so they never compete with each other for the 2
-// cores; the load generator (autocannon) does share the cores with the server.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+//   npm run bench                       # build, then everything (~10-13 min on 2 cores)
+//   npm run bench -- --quick            # smoke run, < 2 min (no tiny, shorter windows, fewer sweep points)
+//   npx tsx bench/run.ts --scenario small --only naive,fastify --duration 5
+//
+// The load generator (autocannon) shares the cores with the server under test.
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { checkInfer, type LoadConfig, runLoad } from './lib/load.js';
+import { benchOne } from './lib/bench-one.js';
+import { benchMultiModel, benchOverload, type ExtraOptions } from './lib/capacity.js';
+import { measureCeiling } from './lib/ceiling.js';
 import { aggregate, gitInfo, machineInfo, renderMarkdown, type Report, type ScenarioReport, type ServerResult, writeResults } from './lib/report.js';
+import { renderCharts } from './lib/report-extra.js';
 import { prepareScenarios, type Scenario, SCENARIO_IDS, type ScenarioId } from './lib/scenarios.js';
-import { type ServerSpec, startServer } from './lib/server.js';
+import { type BenchServer, echo, fastify, naive, SERVER_IDS, volley, volleyNoop } from './lib/servers.js';
+import { sweepConnections, sweepDelay } from './lib/sweeps.js';
 import { benchWire, STREAM_SOCKETS } from './lib/wire-bench.js';
 import { prepareWire } from './lib/wire-scenario.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
-const WARMUP_S = 2;
-// Volley spawns worker threads and loads models before it is ready.
-const STARTUP_TIMEOUT_MS = 30_000;
-const SERVER_IDS = ['volley', 'naive', 'echo'];
-const ALL_SCENARIOS = [...SCENARIO_IDS, 'wire'] as const;
+const ALL_SCENARIOS = [...SCENARIO_IDS, 'wire', 'multi', 'overload', 'sweep'] as const;
 type AnyScenarioId = (typeof ALL_SCENARIOS)[number];
-
-// Baselines run through tsx's loader in a plain `node` process: no npx or
-// wrapper process in between, so SIGTERM/SIGKILL reach the server itself.
-const tsx = (file: string, ...flags: string[]) => ['--import', 'tsx', join('bench', 'baselines', file), '--host', '127.0.0.1', '--port', '0', ...flags];
-const volley = (repository: string): ServerSpec => ({
-  id: 'volley',
-  label: 'volley',
-  args: ['bin/volley.js', 'serve', '--model-repository', repository, '--host', '127.0.0.1', '--port', '0'],
-  cwd: ROOT,
-});
-const echo = (responseFile: string): ServerSpec => ({ id: 'echo', label: 'echo (uWS, no inference)', args: tsx('uws-echo.ts', '--response-file', responseFile), cwd: ROOT });
-function serversFor(sc: Scenario): ServerSpec[] {
-  return [
-    volley(sc.repository),
-    { id: 'naive', label: 'naive (node:http + ort)', args: tsx('naive-http.ts', '--model', sc.modelPath, '--name', sc.model), cwd: ROOT },
-    echo(sc.responseFile),
-  ];
-}
+const QUICK_SCENARIOS = ALL_SCENARIOS.filter((id) => id !== 'tiny');
 
 interface Options {
+  quick: boolean;
   durationS: number;
+  warmupS: number;
   rounds: number;
   connections: number;
   only: string[];
   scenarios: AnyScenarioId[];
   /** wire scenario: WebSocket connections sharing the `connections` requests in flight. */
   streamSockets: number;
+  /** Sweeps, multi-model and overload: per point. */
+  pointS: number;
+  pointWarmupS: number;
+  sweepConnections: number[];
+  sweepDelaysUs: number[];
+  multiModels: number;
+  ceilingBatches: number[];
+  ceilingS: number;
+  /** Pause between servers for sockets and CPU to settle, ms. */
+  settleMs: number;
 }
 
 /** A comma-separated list of known ids; all of them when the flag is absent. */
@@ -91,16 +88,29 @@ function parseOptions(): Options {
     if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
     return n;
   };
+  const quick = values.quick ?? false;
   const connections = positive('connections', values.connections, 64);
   const streamSockets = positive('stream-sockets', values['stream-sockets'], STREAM_SOCKETS);
   if (streamSockets > connections) throw new Error(`--stream-sockets (${streamSockets}) must not exceed --connections (${connections})`);
+  // Budgets: --quick must finish in < 2 min on 2 cores, the full run in < 15 min.
   return {
-    durationS: positive('duration', values.duration, values.quick ? 3 : 10),
-    rounds: positive('rounds', values.rounds, values.quick ? 1 : 3),
+    quick,
+    durationS: positive('duration', values.duration, quick ? 1.5 : 5),
+    warmupS: quick ? 0.5 : 2,
+    rounds: positive('rounds', values.rounds, quick ? 1 : 3),
     connections,
     streamSockets,
     only: idList('only', values.only, SERVER_IDS),
-    scenarios: idList('scenario', values.scenario, ALL_SCENARIOS),
+    // tiny (per-request overhead) is left out of --quick to fit its budget; --scenario tiny adds it.
+    scenarios: idList('scenario', values.scenario ?? (quick ? QUICK_SCENARIOS.join(',') : undefined), ALL_SCENARIOS),
+    pointS: quick ? 1.5 : 3,
+    pointWarmupS: quick ? 0.5 : 1,
+    sweepConnections: quick ? [1, 16, 256] : [1, 4, 16, 64, 256, 1024],
+    sweepDelaysUs: quick ? [0, 2000] : [0, 500, 2000, 5000],
+    multiModels: 20,
+    ceilingBatches: quick ? [1, 16, 64] : [1, 2, 4, 8, 16, 32, 64],
+    ceilingS: quick ? 0.3 : 1,
+    settleMs: quick ? 300 : 1000,
   };
 }
 
@@ -110,53 +120,15 @@ function progress(msg: string): void {
   console.log(`[bench ${s}s] ${msg}`);
 }
 
-async function benchOne(sc: Scenario, spec: ServerSpec, opts: Options): Promise<ServerResult> {
-  const result: ServerResult = { id: spec.id, label: spec.label, status: 'failed' };
-  const say = (msg: string) => progress(`${sc.id}/${spec.id}: ${msg}`);
-  if (spec.id === 'volley' && !existsSync(join(ROOT, 'bin', 'volley.js'))) {
-    result.error = 'bin/volley.js does not exist (server not written yet?)';
-    say(`skipped: ${result.error}`);
-    return result;
-  }
-
-  say(`starting: node ${spec.args.join(' ')}`);
-  let server;
-  try {
-    server = await startServer(spec, STARTUP_TIMEOUT_MS);
-  } catch (err) {
-    result.error = (err as Error).message;
-    say(`failed to start: ${result.error}`);
-    return result;
-  }
-  result.startup = { listeningMs: Math.round(server.listeningMs), readyMs: Math.round(server.readyMs) };
-  say(`pid ${server.pid} on port ${server.port}, listening after ${result.startup.listeningMs} ms, ready after ${result.startup.readyMs} ms`);
-
-  try {
-    const cfg: LoadConfig = { url: `${server.baseUrl}${sc.path}`, body: sc.body, connections: opts.connections };
-    result.check = await checkInfer(cfg, sc.probabilities);
-    say(`sanity request: ${result.check.note} (${result.check.bytes} B response, reference ${Buffer.byteLength(sc.response)} B)`);
-
-    say(`warm-up ${WARMUP_S} s`);
-    await runLoad(cfg, WARMUP_S);
-    say(`measuring ${opts.durationS} s at ${opts.connections} connections`);
-    const load = await runLoad(cfg, opts.durationS);
-    result.load = load;
-    result.status = 'ok';
-    say(
-      `${Math.round(load.rps)} req/s, p50 ${load.latencyMs.p50.toFixed(2)} ms, p99 ${load.latencyMs.p99.toFixed(2)} ms, ` +
-        `${load.non2xx} non-2xx, ${load.errors} errors, ${load.timeouts} timeouts`,
-    );
-  } catch (err) {
-    result.error = `load run failed: ${(err as Error).message}\n${server.tail()}`;
-    say(result.error);
-  } finally {
-    result.stop = await server.stop();
-    say(`stopped (${result.stop.how}, code ${result.stop.code}, signal ${result.stop.signal}, ${result.stop.ms} ms)`);
-  }
-  return result;
+function serversFor(sc: Scenario): BenchServer[] {
+  const all = [volley(ROOT, sc.repository), volleyNoop(ROOT, sc.repository), naive(ROOT, sc.modelPath, sc.model), fastify(ROOT, sc.modelPath, sc.model), echo(ROOT, sc.responseFile)];
+  if (sc.id !== 'heavy') return all;
+  // Compute bound: Volley (and its no-op twin) get the Triton binary body; echo and fastify add nothing here.
+  const binary = { body: sc.binary?.body, headers: sc.binary?.headers };
+  return [{ ...all[0], ...binary, label: 'volley (binary)' }, { ...all[1], ...binary, label: 'volley, no-op runtime (binary)' }, all[2]];
 }
 
-/** Every selected server on one scenario, `opts.rounds` times in rotating order. */
+/** Every selected server on one scenario, `opts.rounds` times in rotating order, then the in-process ceiling. */
 async function benchScenario(sc: Scenario, opts: Options): Promise<ScenarioReport> {
   const selected = serversFor(sc).filter((s) => opts.only.includes(s.id));
   const runs = new Map<string, ServerResult[]>(selected.map((s) => [s.id, []]));
@@ -165,19 +137,38 @@ async function benchScenario(sc: Scenario, opts: Options): Promise<ScenarioRepor
     const order = selected.map((_, i) => selected[(i + round) % selected.length]);
     for (const spec of order) {
       progress(`${sc.id}: round ${round + 1}/${opts.rounds}`);
-      runs.get(spec.id)?.push(await benchOne(sc, spec, opts));
-      // A moment for the stopped server's sockets and CPU to settle.
-      await sleep(1000);
+      runs.get(spec.id)?.push(await benchOne(sc, spec, { ...opts, progress }));
+      await sleep(opts.settleMs);
     }
   }
   const { id, model, summary, inputShape, path, body, bodyBytes } = sc;
-  const results = selected.map((spec) => aggregate(runs.get(spec.id) ?? []));
-  return { id, model, summary, inputShape, path, body, bodyBytes, responseBytes: Buffer.byteLength(sc.response), results };
+  const report: ScenarioReport = { id, model, summary, inputShape, path, body, bodyBytes, responseBytes: Buffer.byteLength(sc.response), results: selected.map((spec) => aggregate(runs.get(spec.id) ?? [])) };
+  try {
+    progress(`${sc.id}/in-process: batch sizes ${opts.ceilingBatches.join(',')}, ${opts.ceilingS} s each`);
+    report.ceiling = await measureCeiling(ROOT, sc.modelPath, sc.features, opts.ceilingBatches, opts.ceilingS);
+    progress(`${sc.id}/in-process: best ${Math.round(report.ceiling.best.rowsPerS)} rows/s at batch ${report.ceiling.best.batch}`);
+  } catch (err) {
+    report.ceilingError = (err as Error).message.split('\n')[0];
+    progress(`${sc.id}/in-process: failed: ${report.ceilingError}`);
+  }
+  return report;
+}
+
+/** Run one whole section; a failure is recorded in the report and the run goes on. */
+async function section<T>(report: Report, name: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    report.failures[name] = (err as Error).message;
+    progress(`${name}: failed: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
 }
 
 async function main(): Promise<number> {
   const opts = parseOptions();
   const machine = machineInfo();
+  const { only, streamSockets, ceilingS, settleMs, ...config } = opts;
   const report: Report = {
     kind: 'core',
     startedAt: new Date().toISOString(),
@@ -186,49 +177,66 @@ async function main(): Promise<number> {
     node: process.version,
     git: gitInfo(ROOT),
     config: {
-      scenarios: opts.scenarios,
-      connections: opts.connections,
-      durationS: opts.durationS,
-      warmupS: WARMUP_S,
-      rounds: opts.rounds,
+      ...config,
       method: 'POST',
       loadGenerator:
         'autocannon 9 (programmatic, pipelining 1), inside the bench process; for the wire scenario\'s WebSocket row, ' +
-        `bench/lib/stream-load.ts (ws 8, ${opts.streamSockets} sockets sharing the connection count as requests in flight), also in-process`,
+        `bench/lib/stream-load.ts (ws 8, ${streamSockets} sockets sharing the connection count as requests in flight), also in-process`,
       note:
         `the load generator runs in the bench process on the same ${machine.cores} cores as the server under test, ` +
         'so every server gives up CPU to the client; the figures compare servers on this machine, they are not absolute capacity.',
     },
     scenarios: [],
+    failures: {},
+    charts: [],
   };
-  progress(`${machine.cpuModel}, ${machine.cores} cores, Node ${report.node}; scenarios: ${opts.scenarios.join(', ')}; servers: ${opts.only.join(', ')}`);
+  progress(`${machine.cpuModel}, ${machine.cores} cores, Node ${report.node}; scenarios: ${opts.scenarios.join(', ')}; servers: ${only.join(', ')}${opts.quick ? ' (quick)' : ''}`);
   progress(`note: ${report.config.note}`);
 
   // Generated models and echo responses live only as long as this run
   // (process 'exit' also fires after the SIGINT handler in lib/server.ts).
   const tmp = mkdtempSync(join(os.tmpdir(), 'volley-bench-'));
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
-  const scenarios = await prepareScenarios(opts.scenarios.filter((id): id is ScenarioId => id !== 'wire'), ROOT, tmp);
+  const has = (id: AnyScenarioId) => opts.scenarios.includes(id);
+  const needSmall = ['multi', 'overload', 'sweep'].some((id) => has(id as AnyScenarioId));
+  const coreIds = SCENARIO_IDS.filter((id) => has(id) || (id === 'small' && needSmall));
+  const scenarios = await prepareScenarios(coreIds, ROOT, tmp);
   for (const sc of scenarios) {
     progress(`${sc.id}: ${sc.model}, input [${sc.inputShape.join(',')}], ${sc.bodyBytes} B body, ${Buffer.byteLength(sc.response)} B response; repository ${sc.repository}`);
   }
-  for (const sc of scenarios) report.scenarios.push(await benchScenario(sc, opts));
-  if (opts.scenarios.includes('wire')) {
+  for (const sc of scenarios) if (has(sc.id)) report.scenarios.push(await benchScenario(sc, opts));
+  if (has('wire')) {
     // One stream frame per in-flight request: as many as HTTP connections.
     const wire = await prepareWire(tmp, opts.connections);
     const sizes = Object.entries(wire.http).map(([f, b]) => `${f} ${b.body.length} B`).join(', ');
     progress(`wire: ${wire.model}, input [${wire.input.shape.join(',')}], ${wire.payloadBytes} B tensor; ${sizes}, stream frame ${wire.frames[0].length} B; repository ${wire.repository}`);
-    const servers = [volley(wire.repository), echo(wire.responseFile)].filter((s) => opts.only.includes(s.id));
-    const wireOpts = { ...opts, warmupS: WARMUP_S, startupTimeoutMs: STARTUP_TIMEOUT_MS, progress };
-    report.scenarios.push(await benchWire(wire, servers, wireOpts));
+    const servers = [volley(ROOT, wire.repository), echo(ROOT, wire.responseFile)].filter((s) => only.includes(s.id));
+    report.scenarios.push(await benchWire(wire, servers, { ...opts, streamSockets, startupTimeoutMs: 60_000, progress }));
+  }
+
+  const small = scenarios.find((sc) => sc.id === 'small');
+  const extra: ExtraOptions = { root: ROOT, tmp, warmupS: opts.pointWarmupS, durationS: opts.pointS, connections: opts.connections, progress };
+  if (small && has('multi')) report.multiModel = await section(report, 'multi', () => benchMultiModel(small, opts.multiModels, extra));
+  if (small && has('overload')) report.overload = await section(report, 'overload', () => benchOverload(small, extra));
+  if (small && has('sweep')) {
+    // --quick sweeps Volley only; the full run adds the naive and fastify curves.
+    const baselines = opts.quick ? [] : [naive(ROOT, small.modelPath, small.model), fastify(ROOT, small.modelPath, small.model)];
+    const sweepServers = [volley(ROOT, small.repository), ...baselines].filter((s) => only.includes(s.id));
+    report.sweeps = {
+      connections: await section(report, 'sweep-connections', () => sweepConnections(small, sweepServers, opts.sweepConnections, extra)),
+      delay: await section(report, 'sweep-delay', () => sweepDelay(small, small.model, opts.sweepDelaysUs, extra)),
+    };
   }
 
   report.finishedAt = new Date().toISOString();
+  const charts = renderCharts(report);
+  report.charts = Object.keys(charts);
   const markdown = renderMarkdown(report);
-  const files = writeResults(RESULTS_DIR, report, markdown);
+  const files = writeResults(RESULTS_DIR, report, markdown, charts);
   console.log(`\n${markdown}`);
   for (const f of files) progress(`wrote ${f}`);
-  return report.scenarios.every((sc) => sc.results.every((r) => r.status === 'ok')) ? 0 : 1;
+  const coreOk = report.scenarios.every((sc) => sc.results.every((r) => r.status === 'ok'));
+  return coreOk && Object.keys(report.failures).length === 0 ? 0 : 1;
 }
 
 main().then(

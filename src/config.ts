@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { CONTROL_MODES } from './registry/control-mode.js';
 import { DEVICES } from './runtimes/execution-providers.js';
+import { RUNTIME_KINDS } from './runtimes/runtime.js';
 
 export const ServerConfigSchema = z
   .strictObject({
@@ -42,6 +43,8 @@ export const ServerConfigSchema = z
     monitoringWindowRows: z.number().int().min(1).max(100_000).default(1000),
     /** Input columns monitored (the first ones). */
     monitoringMaxFeatures: z.number().int().min(1).max(4096).default(64),
+    /** Benchmarks only: 'noop' answers zeros without running the model (server + batcher overhead). */
+    benchRuntime: z.enum(RUNTIME_KINDS).optional(),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.loadModel.length > 0 && cfg.modelControlMode !== 'explicit') {
@@ -76,6 +79,7 @@ const SETTINGS: Readonly<Record<Key, Kind>> = {
   monitoringReferenceRows: 'number',
   monitoringWindowRows: 'number',
   monitoringMaxFeatures: 'number',
+  benchRuntime: 'string',
 };
 
 export function envName(key: string): string {

@@ -34,6 +34,7 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
     startupModels: config.loadModel,
     stats,
     monitoring: monitoringOptions(config),
+    runtime: config.benchRuntime,
   });
   const metrics = new ServerMetrics(stats, registry);
   const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, wsMaxBufferedBytes: config.wsMaxBufferedBytes, strictReadiness: config.strictReadiness, metrics, draining: false };

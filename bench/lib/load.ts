@@ -2,6 +2,7 @@
 // with the server under test; see the note in the report).
 import autocannon from 'autocannon';
 import { MAX_WARMUP_S, MeasureWindow, type WindowSpec } from './measure-window.js';
+import type { ProcCost } from './proc-stats.js';
 
 export interface LoadConfig {
   url: string;
@@ -12,6 +13,8 @@ export interface LoadConfig {
   connections: number;
   /** Offered load in requests/s over all connections (autocannon overallRate); default: as fast as answered. */
   rate?: number;
+  /** Paths each connection cycles through in order (same body), e.g. one per model; default: the url's path. */
+  paths?: string[];
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -32,6 +35,8 @@ export interface LoadResult {
   latencyMs: { mean: number; p50: number; p90: number; p99: number; max: number };
   /** autocannon's own summary (its latency histogram has 1 ms resolution), for cross-checking; absent for the WebSocket generator. */
   autocannon?: { requestsAverage: number; latencyP50: number; latencyP99: number; sent: number };
+  /** The server's CPU and RSS over the window (bench-one.ts `measured`), where /proc has them. */
+  proc?: ProcCost;
 }
 
 export async function runLoad(cfg: LoadConfig, durationS: number): Promise<LoadResult> {
@@ -48,6 +53,7 @@ export async function runLoad(cfg: LoadConfig, durationS: number): Promise<LoadR
     duration: durationS,
     pipelining: 1,
     ...(cfg.rate === undefined ? {} : { overallRate: cfg.rate }),
+    ...(cfg.paths === undefined ? {} : { requests: cfg.paths.map((path) => ({ method: 'POST' as const, path })) }),
   });
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
     if (statusCode >= 200 && statusCode <= 299) latencies.add(responseTime);
@@ -166,7 +172,7 @@ const TOLERANCE = 1e-4;
  * as many probabilities as `expected` has, summing to 1, each close to the
  * reference computed in-process for the same body.
  */
-export async function checkInfer(cfg: LoadConfig, expected: readonly number[]): Promise<CheckResult> {
+export async function checkInfer(cfg: LoadConfig, expected: readonly number[], expect: 'reference' | 'zeros' = 'reference'): Promise<CheckResult> {
   try {
     const res = await fetch(cfg.url, {
       method: 'POST',
@@ -181,6 +187,11 @@ export async function checkInfer(cfg: LoadConfig, expected: readonly number[]): 
     const data = sample.outputs?.[0]?.data;
     if (!Array.isArray(data) || data.length !== expected.length || !data.every((x) => typeof x === 'number')) {
       return { ok: false, status: res.status, bytes, note: `outputs[0].data is not ${expected.length} numbers`, sample };
+    }
+    // The no-op runtime computes nothing: its answer is the right shape, all zeros.
+    if (expect === 'zeros') {
+      const ok = (data as number[]).every((x) => x === 0);
+      return { ok, status: 200, bytes, note: ok ? `ok (${expected.length} zeros from the no-op runtime)` : 'no-op runtime answered non-zero values', sample };
     }
     const total = (data as number[]).reduce((a, b) => a + b, 0);
     if (Math.abs(total - 1) > 1e-3) return { ok: false, status: 200, bytes, note: `probabilities sum to ${total}`, sample };

@@ -18,7 +18,7 @@ const HIDDEN = 256;
 
 // Same batching settings as models/mlp_classifier/config.json, so the two
 // scenarios differ only in the model's size.
-const CONFIG = {
+export const MLP_SMALL_CONFIG = {
   max_batch_size: 64,
   dynamic_batching: {
     preferred_batch_size: [16, 32, 64],
@@ -49,15 +49,17 @@ export function mlpSmallRow(): number[] {
 }
 
 /**
- * Write `<repo>/mlp_small/config.json` and `<repo>/mlp_small/1/model.onnx`
+ * Write `<repo>/<name>/config.json` and `<repo>/<name>/1/model.onnx`
  * (Triton layout, what `volley serve --model-repository <repo>` loads).
- * Returns the model.onnx path.
+ * Returns the model.onnx path. `name` and `config` let the multi-model,
+ * overload and delay-sweep runs serve the same model under other names and
+ * batching settings; `bytes` skips rebuilding it.
  */
-export function writeMlpSmallRepo(repo: string): string {
-  const dir = join(repo, MLP_SMALL);
+export function writeMlpSmallRepo(repo: string, name = MLP_SMALL, config: object = MLP_SMALL_CONFIG, bytes: Uint8Array = buildMlpSmall()): string {
+  const dir = join(repo, name);
   mkdirSync(join(dir, '1'), { recursive: true });
-  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(CONFIG, null, 2)}\n`);
+  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   const modelPath = join(dir, '1', 'model.onnx');
-  writeFileSync(modelPath, buildMlpSmall());
+  writeFileSync(modelPath, bytes);
   return modelPath;
 }

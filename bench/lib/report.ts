@@ -3,7 +3,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import type { MultiModelReport, OverloadReport } from './capacity.js';
+import type { Ceiling } from './ceiling.js';
 import type { CheckResult, LoadResult } from './load.js';
+import { renderAcceptance, renderExtras } from './report-extra.js';
+import type { ConnectionSweep, DelayPoint } from './sweeps.js';
 
 export interface ServerResult {
   id: string;
@@ -31,6 +35,9 @@ export interface ScenarioReport {
   /** Size of Volley's response body (as computed in-process; what echo sends). */
   responseBytes: number;
   results: ServerResult[];
+  /** In-process onnxruntime-node at batch sizes 1..64 (bench/baselines/inprocess-ort.ts): the compute ceiling. */
+  ceiling?: Ceiling;
+  ceilingError?: string;
 }
 
 /** A row of the wire scenario: one format against Volley, or the echo ceiling. */
@@ -89,11 +96,26 @@ export interface Report {
     warmupS: number;
     /** Rounds per scenario. */
     rounds: number;
+    quick: boolean;
+    /** Sweeps and extra scenarios: measured window and warm-up per point, seconds. */
+    pointS: number;
+    pointWarmupS: number;
+    sweepConnections: number[];
+    sweepDelaysUs: number[];
+    multiModels: number;
+    ceilingBatches: number[];
     method: 'POST';
     loadGenerator: string;
     note: string;
   };
   scenarios: (ScenarioReport | WireScenarioReport)[];
+  multiModel?: MultiModelReport;
+  overload?: OverloadReport;
+  sweeps?: { connections?: ConnectionSweep[]; delay?: DelayPoint[] };
+  /** A section that failed as a whole (multi, overload, sweep-connections, sweep-delay) and why. */
+  failures: Record<string, string>;
+  /** SVG files written next to the JSON (names only). */
+  charts: string[];
 }
 
 export function machineInfo(): Report['machine'] {
@@ -128,7 +150,7 @@ export function gitInfo(cwd: string): Report['git'] {
   return { commit, dirty };
 }
 
-const fmt = (x: number | undefined, digits: number) =>
+export const fmt = (x: number | undefined, digits: number) =>
   x === undefined || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 export function median(xs: number[]): number {
@@ -160,24 +182,32 @@ function ratio(r: ServerResult, ref: ServerResult | undefined): string {
 }
 
 function renderScenario(sc: ScenarioReport): string[] {
-  const naive = sc.results.find((r) => r.id === 'naive');
-  const echo = sc.results.find((r) => r.id === 'echo');
+  const ref = (id: string) => sc.results.find((r) => r.id === id);
+  const best = sc.ceiling?.best;
   const rows = sc.results.map((r) => {
-    if (!r.load) return `| ${r.label} | failed | – | – | – | – | – | – | – |`;
+    if (!r.load) return `| ${r.label} | failed | – | – | – | – | – | – | – | – | – | – | – | – |`;
     const l = r.load;
     const flag = r.check && !r.check.ok ? ' ⚠' : '';
     const per = (r.rounds ?? []).map((x) => fmt(x.rps, 0)).join(' / ');
-    return `| ${r.label}${flag} | ${fmt(l.rps, 0)} | ${per} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${l.non2xx} | ${l.errors + l.timeouts} | ${ratio(r, naive)} | ${ratio(r, echo)} |`;
+    const vsCeiling = best ? `${fmt(l.rps / best.rowsPerS, 2)}×` : '–';
+    const p = l.proc;
+    return `| ${r.label}${flag} | ${fmt(l.rps, 0)} | ${per} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${l.non2xx} | ${l.errors + l.timeouts} | ${ratio(r, ref('naive'))} | ${ratio(r, ref('fastify'))} | ${ratio(r, ref('echo'))} | ${vsCeiling} | ${fmt(p?.cpuUsPerRequest, 0)} | ${fmt(p?.cores, 2)} | ${fmt(p?.rssAfterMB, 0)} |`;
   });
   const problems = sc.results.flatMap(problemLines);
+  const ceiling = best
+    ? `In-process ceiling (onnxruntime-node, ${sc.ceiling?.threads} intra-op threads, no server): best ${fmt(best.rowsPerS, 0)} rows/s at batch ${best.batch} ` +
+      `(${sc.ceiling?.points.map((x) => `${x.batch}: ${fmt(x.rowsPerS, 0)}`).join(', ')}). One row per request, so *vs in-process* = req/s ÷ that.`
+    : `In-process ceiling: ${sc.ceilingError ?? 'not measured'}.`;
   return [
     `## ${sc.id}: ${sc.model}, input FP32 [${sc.inputShape.join(',')}], ${fmt(sc.bodyBytes, 0)} B JSON body`,
     '',
     `${sc.summary} \`POST ${sc.path}\`, ${fmt(sc.responseBytes, 0)} B response.`,
     '',
-    '| server | req/s (median) | req/s per round | p50 ms | p99 ms | non-2xx | errors | vs naive | vs echo |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | req/s (median) | req/s per round | p50 ms | p99 ms | non-2xx | errors | vs naive | vs fastify | vs echo | vs in-process | server CPU µs/req | server cores | RSS MB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
+    '',
+    ceiling,
     '',
     ...(problems.length ? ['Problems:', '', ...problems, ''] : []),
   ];
@@ -244,7 +274,9 @@ export function renderMarkdown(report: Report): string {
       `${config.rounds} round(s) per scenario with the servers in rotating order. Figures are from each server's median round; ` +
       'ratios are the median of per-round ratios.',
     '',
+    ...renderAcceptance(report),
     ...report.scenarios.flatMap((sc) => (isWire(sc) ? renderWire(sc) : renderScenario(sc))),
+    ...renderExtras(report),
     `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${gb} GiB, ${machine.platform} ${machine.release}; ` +
       `Node ${report.node}; commit ${report.git.commit?.slice(0, 12) ?? 'unknown'}${report.git.dirty ? ' (dirty tree)' : ''}.`,
     '',
@@ -260,7 +292,8 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-export function writeResults(dir: string, report: Report, markdown: string): string[] {
+/** The JSON (timestamped and latest), the Markdown and the charts (`latest-<name>.svg`). */
+export function writeResults(dir: string, report: Report, markdown: string, charts: Record<string, string> = {}): string[] {
   mkdirSync(dir, { recursive: true });
   const stamp = report.startedAt.replace(/[:.]/g, '-');
   const json = `${JSON.stringify(report, null, 2)}\n`;
@@ -268,5 +301,9 @@ export function writeResults(dir: string, report: Report, markdown: string): str
   writeAtomic(files[0], json);
   writeAtomic(files[1], json);
   writeAtomic(files[2], markdown);
+  for (const [name, svg] of Object.entries(charts)) {
+    files.push(join(dir, name));
+    writeAtomic(join(dir, name), svg);
+  }
   return files;
 }

@@ -5,6 +5,7 @@
  * views into the output buffers, copying nothing.
  */
 import { VolleyError } from '../errors.js';
+import { isPooled, takeBuffer } from '../runtimes/buffer-pool.js';
 import { DATATYPES, elementCount, ownsBuffer } from '../runtimes/tensor.js';
 import type { Tensor, TypedArray, WireTensor } from '../runtimes/tensor.js';
 import type { InferenceRequest } from './inference-request.js';
@@ -16,7 +17,8 @@ export function mergeInputs(batch: readonly InferenceRequest[]): WireTensor[] {
   for (const req of batch) rows += req.rows;
   return first.inputs.map((input, i) => {
     const rowElems = elementCount(input.shape) / first.rows;
-    const data = new DATATYPES[input.datatype].array(rows * rowElems);
+    const info = DATATYPES[input.datatype];
+    const data = new info.array(takeBuffer(rows * rowElems * info.bytes), 0, rows * rowElems);
     let offset = 0;
     for (const req of batch) {
       const part = req.inputs[i].data;
@@ -27,9 +29,18 @@ export function mergeInputs(batch: readonly InferenceRequest[]): WireTensor[] {
   });
 }
 
-/** A tensor whose buffer can go in a transfer list: its own buffer, or a copy of just its bytes. */
+/**
+ * A tensor whose buffer can go in a transfer list: its own buffer (or a pooled one it starts), or a
+ * copy of just its bytes into a pooled buffer. The worker hands pooled buffers back with its reply.
+ */
 function transferable(t: Tensor): WireTensor {
-  const data = ownsBuffer(t.data) ? t.data : (t.data.slice() as TypedArray);
+  let data = t.data;
+  if (!ownsBuffer(data) && !(data.byteOffset === 0 && isPooled(data.buffer))) {
+    const info = DATATYPES[t.datatype];
+    const copy = new info.array(takeBuffer(data.byteLength), 0, data.length);
+    copy.set(data as never);
+    data = copy;
+  }
   return { name: t.name, datatype: t.datatype, shape: t.shape, buffer: data.buffer as ArrayBuffer, byteOffset: 0, length: data.length };
 }
 

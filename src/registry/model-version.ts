@@ -15,7 +15,7 @@ import { asVolleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { VersionStats } from '../metrics/version-stats.js';
 import type { StatsBook } from '../metrics/version-stats.js';
-import type { BatchExecutor } from '../runtimes/runtime.js';
+import type { BatchExecutor, RuntimeKind } from '../runtimes/runtime.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
 import { WorkerPoolExecutor } from '../runtimes/worker-pool.js';
@@ -39,6 +39,8 @@ export interface LoadOptions {
   stats?: StatsBook;
   /** Drift monitoring of sampled requests; off when absent. */
   monitoring?: MonitoringOptions;
+  /** Runtime every worker hosts; default 'onnx' ('noop' is the bench's overhead baseline). */
+  runtime?: RuntimeKind;
 }
 
 export class ModelVersion {
@@ -94,7 +96,7 @@ export class ModelVersion {
       const executionProviders = resolveProviders(this.config.execution_providers, options.device, cudaProviderInstalled());
       const stats = this.stats;
       const onWorkerRestart = (): void => void stats.workerRestarts++;
-      const executor = await WorkerPoolExecutor.start({ kind: 'onnx', modelPath: path, instances, intraOpThreads, allowSpinning: false, executionProviders, onWorkerRestart });
+      const executor = await WorkerPoolExecutor.start({ kind: options.runtime ?? 'onnx', modelPath: path, instances, intraOpThreads, allowSpinning: false, executionProviders, onWorkerRestart });
       this.#executor = executor;
       for (const reason of executor.info.fallbacks) {
         options.logger.warn({ event: 'execution_provider_fallback', model: this.model, version: this.version, reason }, 'execution provider unavailable; trying the next');

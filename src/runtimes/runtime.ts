@@ -7,8 +7,13 @@ export interface ModelSignature {
   outputs: TensorSpec[];
 }
 
-/** Runtimes a worker can host. TF.js and GPU execution providers plug in here. */
-export type RuntimeKind = 'onnx';
+/**
+ * Runtimes a worker can host. TF.js and GPU execution providers plug in here. `noop` is for
+ * benchmarks only (server + batcher overhead): it describes the model with ONNX Runtime and then
+ * answers zeros without computing anything (see noop-runtime.ts).
+ */
+export const RUNTIME_KINDS = ['onnx', 'noop'] as const;
+export type RuntimeKind = (typeof RUNTIME_KINDS)[number];
 
 export interface RuntimeOptions {
   kind: RuntimeKind;

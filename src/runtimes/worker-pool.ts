@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { VolleyError, fromWire } from '../errors.js';
+import { adoptBuffer } from './buffer-pool.js';
 import type { BatchExecutor, RuntimeInfo, RuntimeOptions } from './runtime.js';
 import type { WireTensor } from './tensor.js';
 import type { WorkerReply, WorkerTask } from './worker.js';
@@ -72,6 +73,7 @@ export class WorkerPoolExecutor implements BatchExecutor {
     }
     if (!reply.ok) throw fromWire(reply.error);
     if (!('outputs' in reply)) throw new VolleyError('ERR_RUNTIME', 'worker returned no outputs');
+    for (const buffer of reply.returned) adoptBuffer(buffer);
     return reply.outputs;
   }
 

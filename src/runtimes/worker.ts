@@ -6,6 +6,7 @@
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { asVolleyError } from '../errors.js';
 import type { WireError } from '../errors.js';
+import { NoopRuntime } from './noop-runtime.js';
 import { OnnxRuntime } from './onnx/onnx-runtime.js';
 import type { Runtime, RuntimeInfo, RuntimeOptions } from './runtime.js';
 import type { WireTensor } from './tensor.js';
@@ -14,7 +15,7 @@ export type WorkerTask = { op: 'describe' } | { op: 'run'; inputs: WireTensor[] 
 
 export type WorkerReply =
   | { ok: true; info: RuntimeInfo }
-  | { ok: true; outputs: WireTensor[] }
+  | { ok: true; outputs: WireTensor[]; returned: ArrayBuffer[] }
   | { ok: false; error: WireError };
 
 const options = workerData as RuntimeOptions;
@@ -23,6 +24,8 @@ async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   switch (opts.kind) {
     case 'onnx':
       return OnnxRuntime.load(opts);
+    case 'noop':
+      return NoopRuntime.load(opts);
   }
 }
 
@@ -35,8 +38,13 @@ export default async function handle(task: WorkerTask): Promise<unknown> {
   if (task.op === 'describe') return { ok: true, info: runtime.info } satisfies WorkerReply;
   try {
     const outputs = await runtime.run(task.inputs);
-    const reply: WorkerReply = { ok: true, outputs };
-    return move({ [transferableSymbol]: outputs.map((o) => o.buffer), [valueSymbol]: reply } as never);
+    // The inputs' buffers go back too, so the main thread can reuse them (runtimes/buffer-pool.ts).
+    const returned: ArrayBuffer[] = [];
+    for (const t of task.inputs) if (!returned.includes(t.buffer) && !outputs.some((o) => o.buffer === t.buffer)) returned.push(t.buffer);
+    const reply: WorkerReply = { ok: true, outputs, returned };
+    const transfer = outputs.map((o) => o.buffer);
+    for (const b of returned) if (!transfer.includes(b)) transfer.push(b);
+    return move({ [transferableSymbol]: transfer, [valueSymbol]: reply } as never);
   } catch (err) {
     return { ok: false, error: asVolleyError(err, 'ERR_RUNTIME').toWire() } satisfies WorkerReply;
   }

@@ -6,6 +6,7 @@
  * never an out-of-bounds read. Tensors are views into the body when aligned (no copy), else one copy.
  */
 import { VolleyError } from '../errors.js';
+import { takeBuffer } from '../runtimes/buffer-pool.js';
 import { DATATYPES } from '../runtimes/tensor.js';
 import type { Datatype, Tensor, TypedArray } from '../runtimes/tensor.js';
 
@@ -46,9 +47,10 @@ export class BinarySection {
     const start = this.#bytes.byteOffset + this.#offset;
     this.#offset += size;
     if (start % info.bytes === 0) return new info.array(this.#bytes.buffer, start, count);
-    // Unaligned in the body: typed arrays need aligned views, so this input is copied once.
-    const copy = new info.array(count);
-    new Uint8Array(copy.buffer).set(this.#bytes.subarray(this.#offset - size, this.#offset));
+    // Unaligned in the body: typed arrays need aligned views, so this input is copied once, into a
+    // (pooled) buffer of its own that a batch can hand to a worker as is.
+    const copy = new info.array(takeBuffer(size), 0, count);
+    new Uint8Array(copy.buffer, 0, size).set(this.#bytes.subarray(this.#offset - size, this.#offset));
     return copy;
   }
 

@@ -7,6 +7,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { VolleyError, asVolleyError } from '../errors.js';
 import type { VersionStats } from '../metrics/version-stats.js';
+import { giveBuffer, poolable, takeBuffer } from '../runtimes/buffer-pool.js';
 import { toHttpStatus } from './http-status.js';
 import { nextRequestId } from './outcome.js';
 import { packMsgpack } from './msgpack-codec.js';
@@ -39,6 +40,8 @@ export class Exchange {
   /** Called once if the client goes away before the response is written. */
   onAbort: (() => void) | null;
   #done: boolean;
+  /** Pooled buffers this exchange's body was read into (runtimes/buffer-pool.ts). */
+  readonly #pooled: ArrayBuffer[] = [];
 
   constructor(res: HttpResponse, req: HttpRequest, paramCount: number) {
     this.res = res;
@@ -77,10 +80,39 @@ export class Exchange {
 
   /** The whole body, copied out of uWS's buffers once; rejects with 413 past `limit` bytes. */
   readBody(limit: number): Promise<Buffer> {
+    return this.#read(limit, -1).then((parts) => parts.body);
+  }
+
+  /**
+   * A Triton binary request with its JSON header (`headerLength` bytes) and its binary section read
+   * into separate buffers: the section starts a (pooled) buffer of its own, so its first tensor can
+   * be handed to a worker without another copy. Falls back to one body when the lengths disagree
+   * (the decoder then says why).
+   */
+  readSplitBody(limit: number, headerLength: number): Promise<{ body: Buffer; tail: Uint8Array | null }> {
+    const split = this.contentLength >= 0 && headerLength >= 0 && headerLength <= this.contentLength ? headerLength : -1;
+    return this.#read(limit, split);
+  }
+
+  /** Gives pooled body buffers back once the answer no longer needs them (after a successful reply). */
+  recycleBody(): void {
+    for (const buffer of this.#pooled) giveBuffer(buffer);
+    this.#pooled.length = 0;
+  }
+
+  #buffer(bytes: number): Buffer {
+    if (!poolable(bytes)) return Buffer.allocUnsafe(bytes);
+    const ab = takeBuffer(bytes);
+    this.#pooled.push(ab);
+    return Buffer.from(ab, 0, bytes);
+  }
+
+  #read(limit: number, split: number): Promise<{ body: Buffer; tail: Uint8Array | null }> {
     if (this.contentLength > limit) return Promise.reject(tooLarge(this.contentLength, limit));
     return new Promise((resolve, reject) => {
       const known = this.contentLength >= 0;
-      const body = Buffer.allocUnsafe(known ? this.contentLength : 0);
+      const body = this.#buffer(known ? (split >= 0 ? split : this.contentLength) : 0);
+      const tail = split >= 0 ? this.#buffer(this.contentLength - split) : null;
       const chunks: Buffer[] = [];
       let received = 0;
       let failed = false;
@@ -88,17 +120,19 @@ export class Exchange {
       this.res.onData((chunk, isLast) => {
         if (failed) return; // uWS still delivers the rest of a body we refused
         const n = chunk.byteLength;
-        if (received + n > limit || (known && received + n > body.length)) {
+        if (received + n > limit || (known && received + n > this.contentLength)) {
           failed = true;
           reject(tooLarge(received + n, limit));
           return;
         }
-        if (known) body.set(new Uint8Array(chunk), received);
-        else chunks.push(Buffer.from(new Uint8Array(chunk)));
+        if (!known) chunks.push(Buffer.from(new Uint8Array(chunk)));
+        else copyChunk(new Uint8Array(chunk), received, body, tail);
         received += n;
         if (isLast) {
           this.onAbort = null;
-          resolve(known ? body.subarray(0, received) : Buffer.concat(chunks, received));
+          if (!known) resolve({ body: Buffer.concat(chunks, received), tail: null });
+          else if (tail === null) resolve({ body: body.subarray(0, received), tail: null });
+          else resolve({ body, tail: tail.subarray(0, Math.max(0, received - body.length)) });
         }
       });
     });
@@ -138,4 +172,11 @@ export class Exchange {
 
 function tooLarge(size: number, limit: number): VolleyError {
   return new VolleyError('ERR_PAYLOAD_TOO_LARGE', `request body of ${size} bytes exceeds the limit of ${limit} bytes`);
+}
+
+/** Copies a chunk that starts `at` bytes into the body: into `head` up to its end, the rest into `tail`. */
+function copyChunk(chunk: Uint8Array, at: number, head: Uint8Array, tail: Uint8Array | null): void {
+  const inHead = Math.max(0, Math.min(chunk.length, head.length - at));
+  if (inHead > 0) head.set(inHead === chunk.length ? chunk : chunk.subarray(0, inHead), at);
+  if (inHead < chunk.length && tail !== null) tail.set(inHead === 0 ? chunk : chunk.subarray(inHead), at + inHead - head.length);
 }

@@ -7,6 +7,7 @@
 import { VolleyError } from '../errors.js';
 import { DATATYPES, isDatatype } from '../runtimes/tensor.js';
 import type { Datatype, Tensor, TypedArray } from '../runtimes/tensor.js';
+import { takeBuffer } from '../runtimes/buffer-pool.js';
 import { BinarySection, splitBody } from './binary-codec.js';
 import { floatToHalf, halfToFloat } from './fp16.js';
 
@@ -37,6 +38,11 @@ export function parseJson(body: Uint8Array): unknown {
 }
 
 /** `headerLength` >= 0: Triton's binary extension, the JSON header is that many bytes of `body`. */
+/** A binary request read as its JSON header and a separate binary section (Exchange.readSplitBody). */
+export function decodeSplitRequest(header: Uint8Array, section: Uint8Array): InferPayload {
+  return decodeInferObject(parseJson(header), new BinarySection(section));
+}
+
 export function decodeInferRequest(body: Uint8Array, headerLength = -1): InferPayload {
   let json = body;
   let binary: BinarySection | null = null;
@@ -109,8 +115,12 @@ function fromBlob(name: string, datatype: Datatype, count: number, blob: ArrayBu
     throw badInput(`input '${name}': a ${blob.constructor.name} cannot carry ${datatype} data (send raw bytes or a ${info.array.name})`);
   }
   const data = new BinarySection(new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength)).takeAll(name, datatype, count);
-  // `copy`: the blob's memory is borrowed (a uWS frame) and must not outlive the call.
-  return copy && data.buffer === blob.buffer ? (data.slice() as TypedArray) : data;
+  // `copy`: the blob's memory is borrowed (a uWS frame) and must not outlive the call. The copy
+  // goes into a pooled buffer it starts, which the batch can hand to a worker as is.
+  if (!copy || data.buffer !== blob.buffer) return data;
+  const owned = new DATATYPES[datatype].array(takeBuffer(data.byteLength), 0, data.length);
+  owned.set(data as never);
+  return owned;
 }
 
 function decodeShape(name: string, shape: unknown): number[] {

@@ -9,6 +9,7 @@ import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import type { InferenceRequest } from '../batching/inference-request.js';
 import { VolleyError, asVolleyError } from '../errors.js';
 import { pickVersion, runRequest } from '../registry/dispatch.js';
+import { giveBuffer } from '../runtimes/buffer-pool.js';
 import { buildInferenceRequest, pickOutputs, queueDeadline, selectOutputs } from '../registry/serving-spec.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { Tensor } from '../runtimes/tensor.js';
@@ -92,6 +93,8 @@ function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, 
       (outputs) => {
         state.pending.delete(request);
         reply(ctx, ws, binary, encodeAnswer(binary, answer, mv, pickOutputs(outputs, wanted)));
+        // The inputs were this request's own copies (copyBlobs): reusable once answered.
+        for (const t of request.inputs) giveBuffer(t.data.buffer);
         mv.stats.succeeded(performance.now() - started);
       },
       (err: unknown) => {

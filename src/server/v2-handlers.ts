@@ -14,7 +14,7 @@ import type { ServerMetrics } from '../metrics/index.js';
 import type { Tensor } from '../runtimes/tensor.js';
 import type { Exchange } from './exchange.js';
 import { encodeBinaryResponse, parseHeaderLength } from './binary-codec.js';
-import { decodeInferRequest, encodeData, encodeInferResponse, isObject, parseJson } from './json-codec.js';
+import { decodeInferRequest, decodeSplitRequest, encodeData, encodeInferResponse, isObject, parseJson } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
 import { MSGPACK_TYPES, decodeMsgpackRequest, encodeMsgpackResponse } from './msgpack-codec.js';
 
@@ -205,11 +205,11 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   const headerLength = parseHeaderLength(ex.inferenceHeaderLength);
   const msgpack = headerLength < 0 && MSGPACK_TYPES.test(ex.contentType);
   checkMediaType(ex, headerLength, msgpack);
-  const body = await ex.readBody(ctx.maxBodyBytes);
+  const { body, tail } = await ex.readSplitBody(ctx.maxBodyBytes, headerLength);
   const started = performance.now();
   if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
   const model = ctx.registry.model(ex.param(0));
-  const payload = msgpack ? decodeMsgpackRequest(body) : decodeInferRequest(body, headerLength);
+  const payload = msgpack ? decodeMsgpackRequest(body) : tail !== null ? decodeSplitRequest(body, tail) : decodeInferRequest(body, headerLength);
   ex.clientId = payload.id;
   const version = ex.params.length > 1 ? ex.param(1) : undefined;
   const key = payload.routingKey ?? ex.routeKey;
@@ -221,6 +221,8 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   ex.onAbort = () => request.cancel();
   const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, key), wanted);
   sendOutputs(ex, mv, payload, outputs);
+  // Answered: nothing reads the body any more (a batch copied or took what it needed).
+  ex.recycleBody();
   mv.stats.succeeded(performance.now() - started);
 }
 

@@ -1,0 +1,49 @@
+// The servers under test, as child-process specs (see server.ts for the
+// start/ready/stop contract they all share), and what each is sent.
+import { join } from 'node:path';
+import type { ServerSpec } from './server.js';
+
+/** A server plus what the load sends it and what its sanity answer must look like. */
+export interface BenchServer extends ServerSpec {
+  /** Overrides the scenario's JSON body (e.g. Volley gets a binary body in `heavy`). */
+  body?: string | Buffer;
+  headers?: Record<string, string>;
+  /** `zeros`: the no-op runtime answers zero-filled outputs of the right shape. */
+  expect: 'reference' | 'zeros';
+}
+
+export const SERVER_IDS = ['volley', 'noop', 'naive', 'fastify', 'echo'] as const;
+export type ServerId = (typeof SERVER_IDS)[number];
+
+// Baselines run through tsx's loader in a plain `node` process: no npx or
+// wrapper process in between, so SIGTERM/SIGKILL reach the server itself (and
+// /proc/<pid> is the server's own CPU and memory).
+export const tsxArgs = (file: string, ...flags: string[]) => ['--import', 'tsx', join('bench', 'baselines', file), ...flags];
+const listen = ['--host', '127.0.0.1', '--port', '0'];
+
+export function volley(root: string, repository: string, extra: { id?: string; label?: string; args?: string[] } = {}): BenchServer {
+  return {
+    id: extra.id ?? 'volley',
+    label: extra.label ?? 'volley',
+    args: ['bin/volley.js', 'serve', '--model-repository', repository, ...listen, ...(extra.args ?? [])],
+    cwd: root,
+    expect: 'reference',
+  };
+}
+
+/** Volley with the benchmark-only no-op runtime: HTTP, decoding, batching, the worker hop and encoding, no compute. */
+export function volleyNoop(root: string, repository: string): BenchServer {
+  return { ...volley(root, repository, { id: 'noop', label: 'volley, no-op runtime', args: ['--bench-runtime', 'noop'] }), expect: 'zeros' };
+}
+
+export function naive(root: string, modelPath: string, model: string): BenchServer {
+  return { id: 'naive', label: 'naive (node:http + ort)', args: tsxArgs('naive-http.ts', ...listen, '--model', modelPath, '--name', model), cwd: root, expect: 'reference' };
+}
+
+export function fastify(root: string, modelPath: string, model: string): BenchServer {
+  return { id: 'fastify', label: 'fastify + ort', args: tsxArgs('fastify-ort.ts', ...listen, '--model', modelPath, '--name', model), cwd: root, expect: 'reference' };
+}
+
+export function echo(root: string, responseFile: string, label = 'echo (uWS, no inference)'): BenchServer {
+  return { id: 'echo', label, args: tsxArgs('uws-echo.ts', ...listen, '--response-file', responseFile), cwd: root, expect: 'reference' };
+}

@@ -1,0 +1,74 @@
+/**
+ * Tensors large enough (80 KB) to take the pooled-buffer path (runtimes/buffer-pool.ts): request
+ * bodies, batch buffers and worker hand-backs are recycled, so a bug there would hand one
+ * request's bytes to another. Many concurrent requests with distinct data, in every format, some
+ * batched together and some alone, must each get exactly their own answer, over several rounds so
+ * that recycled buffers are reused.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addConst } from '../../scripts/onnx/versioned.js';
+import { VolleyClient, VolleyStream } from '../../src/client/index.js';
+import type { Format } from '../../src/client/index.js';
+import { emptyRepo, startServer, writeConfig, writeVersion } from './harness.js';
+import type { ServerProcess } from './harness.js';
+
+const WIDTH = 20_000;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  const repo = emptyRepo();
+  writeConfig(repo, 'big', { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 2000 } });
+  writeVersion(repo, 'big', 1, addConst(0.5, WIDTH));
+  server = await startServer(repo);
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+/** Request i's input: rows × WIDTH values that no other request shares. */
+function input(i: number, rows: number): Float32Array {
+  const x = new Float32Array(rows * WIDTH);
+  for (let k = 0; k < x.length; k++) x[k] = i * 1000 + (k % 997);
+  return x;
+}
+
+function check(i: number, rows: number, y: Float32Array): void {
+  const x = input(i, rows);
+  expect(y.length).toBe(x.length);
+  let bad = -1;
+  for (let k = 0; k < x.length && bad < 0; k++) if (y[k] !== x[k] + 0.5) bad = k;
+  expect(bad, `request ${i}: element ${bad} is ${y[bad]}, expected ${x[bad] + 0.5}`).toBe(-1);
+}
+
+describe('large tensors through recycled buffers', () => {
+  it.each(['binary', 'msgpack'] as Format[])('%s over HTTP: 3 rounds of 48 concurrent requests, each its own answer', async (format) => {
+    const client = new VolleyClient(server.url);
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(
+        Array.from({ length: 48 }, async (_, j) => {
+          const i = round * 100 + j;
+          const rows = 1 + (j % 2);
+          const res = await client.infer('big', [{ name: 'x', datatype: 'FP32', shape: [rows, WIDTH], data: input(i, rows) }], format);
+          check(i, rows, res.outputs[0].data as Float32Array);
+        }),
+      );
+    }
+  });
+
+  it('the WebSocket stream: 3 rounds of 48 requests in flight, each its own answer', async () => {
+    const stream = await VolleyStream.connect(server.url);
+    try {
+      for (let round = 0; round < 3; round++) {
+        await Promise.all(
+          Array.from({ length: 48 }, async (_, j) => {
+            const i = 1000 + round * 100 + j;
+            const res = await stream.infer('big', [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: input(i, 1) }]);
+            check(i, 1, res.outputs[0].data as Float32Array);
+          }),
+        );
+      }
+    } finally {
+      stream.close();
+    }
+  });
+});
