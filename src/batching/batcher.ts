@@ -5,6 +5,7 @@ import type { InferenceRequest } from './inference-request.js';
 import { mergeInputs, splitOutputs } from './merge.js';
 import { decide } from './policy.js';
 import type { BatchPolicy, GatherStop } from './policy.js';
+import { clearPreciseTimer, setPreciseTimer } from './precise-timer.js';
 import { RingQueue } from './ring-queue.js';
 
 /** Time source in milliseconds; tests pass a fake one. */
@@ -22,8 +23,8 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimer: (fn, ms) => setTimeout(fn, ms),
-  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  setTimer: setPreciseTimer,
+  clearTimer: clearPreciseTimer,
   defer: (fn) => setImmediate(fn),
 };
 
