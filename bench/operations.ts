@@ -74,16 +74,20 @@ interface MonitoringRound {
   sampledRows: number;
 }
 
-/** Monitoring at 1% vs off on the example classifier; the order alternates between rounds. */
+/**
+ * Monitoring at 1% vs off on the example classifier, as off, on, on, off (ABBA), so that drift in
+ * the machine's speed during the round falls on both sides; each side's figure is its two runs' mean.
+ */
 async function monitoringRound(round: number): Promise<MonitoringRound> {
-  const results: Record<string, LoadResult> = {};
+  const runs: Record<string, LoadResult[]> = { '0': [], '0.01': [] };
   let sampledRows = 0;
-  for (const rate of round % 2 === 0 ? ['0', '0.01'] : ['0.01', '0']) {
+  const order = round % 2 === 0 ? ['0', '0.01', '0.01', '0'] : ['0.01', '0', '0', '0.01'];
+  for (const rate of order) {
     const s = await volley(join(ROOT, 'models'), ['--monitoring-sample-rate', rate]);
     try {
       const cfg = { url: `${s.baseUrl}/v2/models/mlp_classifier/infer`, body: TINY_BODY, connections: 64 };
       await runLoad(cfg, 2);
-      results[rate] = await runLoad(cfg, DURATION_S);
+      runs[rate].push(await runLoad(cfg, DURATION_S));
       if (rate !== '0') {
         const monitoring = (await (await fetch(`${s.baseUrl}/v2/models/mlp_classifier/monitoring`)).json()) as { report: { sampled_rows: number } | null };
         sampledRows = monitoring.report?.sampled_rows ?? 0;
@@ -93,7 +97,10 @@ async function monitoringRound(round: number): Promise<MonitoringRound> {
     }
     await sleep(1000);
   }
-  const r = { off: brief(results['0']), on: brief(results['0.01']), ratio: results['0.01'].rps / results['0'].rps, sampledRows };
+  const mean = (rs: LoadResult[]): LoadResult => ({ ...rs[0], rps: (rs[0].rps + rs[1].rps) / 2 });
+  const off = mean(runs['0']);
+  const on = mean(runs['0.01']);
+  const r = { off: brief(off), on: brief(on), ratio: on.rps / off.rps, sampledRows };
   progress(`monitoring: off ${r.off.rps} req/s, 1% ${r.on.rps} req/s (${r.ratio.toFixed(3)}x), ${sampledRows} rows sampled`);
   return r;
 }

@@ -5,7 +5,6 @@ import type { InferenceRequest } from './inference-request.js';
 import { mergeInputs, splitOutputs } from './merge.js';
 import { decide } from './policy.js';
 import type { BatchPolicy, GatherStop } from './policy.js';
-import { clearPreciseTimer, setPreciseTimer } from './precise-timer.js';
 import { RingQueue } from './ring-queue.js';
 
 /** Time source in milliseconds; tests pass a fake one. */
@@ -23,8 +22,11 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimer: setPreciseTimer,
-  clearTimer: clearPreciseTimer,
+  // Node timers have millisecond granularity: a sub-millisecond max_queue_delay waits ~1 ms. A
+  // setImmediate spin would be precise but, measured on 2 cores, its CPU cost under load outweighed
+  // the latency it saved at low load (shadow p50 1.01x -> 1.20x, monitoring 0.99x -> 0.93x).
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
   defer: (fn) => setImmediate(fn),
 };
 
