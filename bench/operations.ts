@@ -8,7 +8,8 @@
 //            with a 100% shadow of an equally fast version; reports primary p50 with / without,
 //            and how many shadow requests ran, were dropped or failed.
 //   monitoring: the tiny example model (4 features, where per-request overhead shows most) at 64
-//            connections with drift monitoring sampling 1% vs off, alternating; throughput ratio.
+//            connections, drift monitoring sampling 1% vs off: two servers side by side taking the
+//            load in turns (off/on/on/off, twice per round); throughput ratio.
 //
 //   npm run bench:ops                          # 3 rounds, 10 s windows
 //   npm run bench:ops -- --quick               # 1 round, 4 s windows
@@ -75,34 +76,30 @@ interface MonitoringRound {
 }
 
 /**
- * Monitoring at 1% vs off on the example classifier, as off, on, on, off (ABBA), so that drift in
- * the machine's speed during the round falls on both sides; each side's figure is its two runs' mean.
+ * Monitoring at 1% vs off on the example classifier. Both servers run side by side (the idle one
+ * costs nothing) and take the load in turns, off/on/on/off (ABBA) in short windows, so that drift
+ * in the machine's speed, and the luck of one process's placement, fall on both sides equally.
  */
 async function monitoringRound(round: number): Promise<MonitoringRound> {
+  const servers: Record<string, RunningServer> = {};
+  for (const rate of ['0', '0.01']) servers[rate] = await volley(join(ROOT, 'models'), ['--monitoring-sample-rate', rate]);
   const runs: Record<string, LoadResult[]> = { '0': [], '0.01': [] };
-  let sampledRows = 0;
-  const order = round % 2 === 0 ? ['0', '0.01', '0.01', '0'] : ['0.01', '0', '0', '0.01'];
-  for (const rate of order) {
-    const s = await volley(join(ROOT, 'models'), ['--monitoring-sample-rate', rate]);
-    try {
-      const cfg = { url: `${s.baseUrl}/v2/models/mlp_classifier/infer`, body: TINY_BODY, connections: 64 };
-      await runLoad(cfg, 2);
-      runs[rate].push(await runLoad(cfg, DURATION_S));
-      if (rate !== '0') {
-        const monitoring = (await (await fetch(`${s.baseUrl}/v2/models/mlp_classifier/monitoring`)).json()) as { report: { sampled_rows: number } | null };
-        sampledRows = monitoring.report?.sampled_rows ?? 0;
-      }
-    } finally {
-      await s.stop();
-    }
-    await sleep(1000);
+  const windowS = Math.max(2, Math.round(DURATION_S / 2));
+  try {
+    const cfg = (rate: string) => ({ url: `${servers[rate].baseUrl}/v2/models/mlp_classifier/infer`, body: TINY_BODY, connections: 64 });
+    for (const rate of ['0', '0.01']) await runLoad(cfg(rate), 2);
+    const order = round % 2 === 0 ? ['0', '0.01', '0.01', '0'] : ['0.01', '0', '0', '0.01'];
+    for (const rate of [...order, ...order]) runs[rate].push(await runLoad(cfg(rate), windowS));
+    const monitoring = (await (await fetch(`${servers['0.01'].baseUrl}/v2/models/mlp_classifier/monitoring`)).json()) as { report: { sampled_rows: number } | null };
+    const total = (rs: LoadResult[]): LoadResult => ({ ...rs[0], rps: rs.reduce((a, r) => a + r.rps, 0) / rs.length });
+    const off = total(runs['0']);
+    const on = total(runs['0.01']);
+    const r = { off: brief(off), on: brief(on), ratio: on.rps / off.rps, sampledRows: monitoring.report?.sampled_rows ?? 0 };
+    progress(`monitoring: off ${r.off.rps} req/s, 1% ${r.on.rps} req/s (${r.ratio.toFixed(3)}x), ${r.sampledRows} rows sampled`);
+    return r;
+  } finally {
+    for (const s of Object.values(servers)) await s.stop();
   }
-  const mean = (rs: LoadResult[]): LoadResult => ({ ...rs[0], rps: (rs[0].rps + rs[1].rps) / 2 });
-  const off = mean(runs['0']);
-  const on = mean(runs['0.01']);
-  const r = { off: brief(off), on: brief(on), ratio: on.rps / off.rps, sampledRows };
-  progress(`monitoring: off ${r.off.rps} req/s, 1% ${r.on.rps} req/s (${r.ratio.toFixed(3)}x), ${sampledRows} rows sampled`);
-  return r;
 }
 
 async function volley(repo: string, flags: string[]): Promise<RunningServer> {
