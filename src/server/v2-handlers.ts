@@ -12,6 +12,7 @@ import type { ModelRegistry } from '../registry/registry.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ServerMetrics } from '../metrics/index.js';
 import type { Tensor } from '../runtimes/tensor.js';
+import { giveBuffer } from '../runtimes/buffer-pool.js';
 import type { Exchange } from './exchange.js';
 import { encodeBinaryResponse, parseHeaderLength } from './binary-codec.js';
 import { decodeInferRequest, decodeSplitRequest, encodeData, encodeInferResponse, isObject, parseJson } from './json-codec.js';
@@ -221,8 +222,10 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   ex.onAbort = () => request.cancel();
   const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, key), wanted);
   sendOutputs(ex, mv, payload, outputs);
-  // Answered: nothing reads the body any more (a batch copied or took what it needed).
+  // Answered: nothing reads the body or the request's own tensor copies any more (a batch copied
+  // or took what it needed).
   ex.recycleBody();
+  for (const t of request.inputs) giveBuffer(t.data.buffer);
   mv.stats.succeeded(performance.now() - started);
 }
 
