@@ -123,6 +123,9 @@ export class Model {
       if (old !== undefined) next.set(mv.version, old);
     }
     for (const v of this.#failed.keys()) if (!wanted.includes(v)) this.#failed.delete(v);
+    // A wanted version that is not serving (its load failed, now or before): nothing that serves is
+    // dropped for it, so a broken new version never takes the old one down.
+    if (wanted.some((v) => !next.has(v))) for (const [v, mv] of this.#serving) if (!next.has(v)) next.set(v, mv);
     const retired = [...this.#serving.values()].filter((mv) => next.get(mv.version) !== mv);
     // The swap: one synchronous step, after every new version is READY.
     this.#serving = next;

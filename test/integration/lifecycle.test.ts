@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { addConst } from '../../scripts/onnx/versioned.js';
+import { addConst, wrongRows } from '../../scripts/onnx/versioned.js';
 import { addRequest, emptyRepo, getJson, postJson, startServer, writeConfig, writeVersion } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
@@ -78,6 +78,20 @@ describe('lifecycle (poll mode)', () => {
     expect(await ask(server)).toEqual({ status: 200, version: '1', added: [1, 1, 1, 1] });
     const refused = await postJson(`${server.url}/v2/repository/index`, {});
     expect(refused.body[0].state).toBe('READY');
+  });
+
+  it('a warmup that fails moves the version from WARMING to FAILED; the old version keeps serving', async () => {
+    const repo = emptyRepo();
+    const warmup = [{ name: 'ones', batch_size: 2, inputs: { x: { data_type: 'TYPE_FP32', dims: [4], zero_data: true } } }];
+    writeConfig(repo, 'm', { max_batch_size: 8, model_warmup: warmup });
+    writeVersion(repo, 'm', 1, addConst(1));
+    server = await startServer(repo, POLL);
+    writeVersion(repo, 'm', 2, wrongRows());
+    await server.waitForLog((l) => l.event === 'model_state' && l.version === 2 && l.to === 'FAILED');
+    expect(states(server, 2)).toEqual(['LOADING', 'WARMING', 'FAILED']);
+    const row = (await postJson(`${server.url}/v2/repository/index`, {})).body.find((r: { version: string }) => r.version === '2');
+    expect(row.reason).toMatch(/model_warmup 'ones' failed/);
+    expect(await ask(server)).toEqual({ status: 200, version: '1', added: [1, 1, 1, 1] });
   });
 
   it('an atomically replaced file and a changed config reload the same version, load before unload', async () => {
