@@ -207,15 +207,15 @@ export class Model {
     const rows: IndexEntry[] = [];
     for (const mv of this.#serving.values()) rows.push({ name: this.name, version: String(mv.version), state: mv.state, reason: this.#reasonFor(mv) });
     for (const mv of this.#failed.values()) if (!this.#serving.has(mv.version)) rows.push({ name: this.name, version: String(mv.version), state: mv.state, reason: mv.reason });
-    for (const mv of this.#loading) if (!this.#serving.has(mv.version) && !this.#failed.has(mv.version)) rows.push({ name: this.name, version: String(mv.version), state: mv.state, reason: '' });
+    for (const mv of this.#loading) if (!this.#serving.has(mv.version) && !this.#failed.has(mv.version)) rows.push({ name: this.name, version: String(mv.version), state: mv.state, reason: mv.reason });
     if (rows.length === 0) rows.push({ name: this.name, state: this.active ? 'FAILED' : 'UNLOADED', reason: this.error });
     return rows.sort((a, b) => Number(a.version ?? 0) - Number(b.version ?? 0));
   }
 
   #reasonFor(mv: ModelVersion): string {
     const reload = this.#loading.find((l) => l.version === mv.version);
-    if (reload !== undefined) return `reloading (new load is ${reload.state})`;
-    const failed = this.#failed.get(mv.version);
+    if (reload !== undefined && reload.state !== 'FAILED') return `reloading (new load is ${reload.state})`;
+    const failed = reload ?? this.#failed.get(mv.version);
     if (failed !== undefined) return `reload failed, previous load keeps serving: ${failed.reason}`;
     return this.rollout.noteFor(mv.version) || mv.reason || this.error;
   }
