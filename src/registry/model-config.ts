@@ -66,7 +66,8 @@ const GuardSchema = z
     /** Canary answers that disagree with the primary's answer to the same input (mirrored). */
     max_disagreement_rate: z.number().min(0).max(1).optional(),
   })
-  .refine((g) => g.max_error_rate !== undefined || g.max_p99_ratio !== undefined || g.max_disagreement_rate !== undefined, 'set at least one of max_error_rate, max_p99_ratio, max_disagreement_rate');
+  .refine((g) => g.max_error_rate !== undefined || g.max_p99_ratio !== undefined || g.max_disagreement_rate !== undefined, 'set at least one of max_error_rate, max_p99_ratio, max_disagreement_rate')
+  .refine((g) => g.min_requests <= g.window_requests, { message: 'min_requests must not exceed window_requests (the window could never hold enough to judge)', path: ['min_requests'] });
 
 const RoutingSchema = z.strictObject({
   /** The version unversioned requests go to; default the highest loaded one that is not a canary or shadow. */

@@ -61,8 +61,8 @@ export class Model {
   }
 
   /** Brings the model to what `dir` (and `override`, a config replacing config.json) describes. Resolves with null or why it failed. */
-  apply(dir: ModelDirectory, override?: unknown): Promise<VolleyError | null> {
-    const run = this.#chain.then(() => this.#apply(dir, override));
+  apply(dir: ModelDirectory, override?: unknown, retry = false): Promise<VolleyError | null> {
+    const run = this.#chain.then(() => this.#apply(dir, override, retry));
     this.#chain = run.catch(() => undefined);
     return run;
   }
@@ -82,7 +82,8 @@ export class Model {
     return run;
   }
 
-  async #apply(dir: ModelDirectory, override: unknown): Promise<VolleyError | null> {
+  /** `retry`: load versions whose last load failed even if their files did not change (an explicit load). */
+  async #apply(dir: ModelDirectory, override: unknown, retry: boolean): Promise<VolleyError | null> {
     const log = this.#options.logger;
     let config: ModelConfig;
     let wanted: number[];
@@ -103,8 +104,10 @@ export class Model {
     for (const v of wanted) {
       const fingerprint = `${serviceKey}|${files.get(v)}`;
       const current = this.#serving.get(v);
-      if (current?.fingerprint === fingerprint) next.set(v, current);
-      else if (this.#failed.get(v)?.fingerprint !== fingerprint) loading.push(new ModelVersion(this.name, v, config, fingerprint));
+      if (current?.fingerprint === fingerprint) {
+        next.set(v, current);
+        this.#failed.delete(v);
+      } else if (retry || this.#failed.get(v)?.fingerprint !== fingerprint) loading.push(new ModelVersion(this.name, v, config, fingerprint));
       else if (current !== undefined) next.set(v, current);
     }
     this.#loading = loading;

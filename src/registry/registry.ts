@@ -27,6 +27,8 @@ export class ModelRegistry {
   readonly #options: RegistryOptions;
   readonly #models = new Map<string, Model>();
   #loaded = false;
+  /** Set first thing in close(): no load, reload or poll may start workers after it. */
+  #closed = false;
   #polling: Promise<void> | null = null;
 
   constructor(root: string, options: RegistryOptions) {
@@ -58,6 +60,7 @@ export class ModelRegistry {
 
   /** Poll mode: one pass over the repository; new, changed and removed models are applied. Passes never overlap. */
   poll(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#polling ??= this.#poll().finally(() => (this.#polling = null));
     return this.#polling;
   }
@@ -81,7 +84,7 @@ export class ModelRegistry {
     this.#requireExplicit('load');
     const dir = await readModel(this.#root, checkName(name));
     if (dir === null) throw new VolleyError('ERR_MODEL_NOT_FOUND', `the model repository has no model '${name}'`);
-    const failure = await this.#modelFor(name).apply(dir, override);
+    const failure = await this.#modelFor(name).apply(dir, override, true);
     if (failure !== null) throw new VolleyError(failure.code, `failed to load '${name}': ${failure.message}`);
   }
 
@@ -94,6 +97,7 @@ export class ModelRegistry {
   }
 
   #requireExplicit(what: string): void {
+    if (this.#closed) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
     if (this.#options.mode !== 'explicit') {
       throw new VolleyError('ERR_MODEL_CONTROL_DISABLED', `explicit model ${what} is not allowed in model control mode '${this.#options.mode}' (start with --model-control-mode explicit)`);
     }
@@ -162,6 +166,7 @@ export class ModelRegistry {
 
   /** Drains and unloads every version. */
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#polling?.catch(() => undefined);
     await Promise.all([...this.#models.values()].map((m) => m.unload('server shutting down')));
   }

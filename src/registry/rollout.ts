@@ -94,7 +94,8 @@ export class Rollout {
   /** One unversioned request's outcome, for the canary guard (latency in ms). */
   observe(table: RouteTable<ModelVersion>, answered: ModelVersion, ok: boolean, ms: number): void {
     if (this.#guard === null) return;
-    if (answered === table.canary?.target) this.#act(this.#guard.recordCanary(ok, ms));
+    // Only the canary the guard was made for: answers of an earlier canary still in flight do not count.
+    if (answered === table.canary?.target && answered.version === this.#routing.canary?.version) this.#act(this.#guard.recordCanary(ok, ms));
     else if (ok && answered === table.primary) this.#guard.recordPrimary(ms);
   }
 
@@ -143,12 +144,14 @@ export class Rollout {
     }
     this.#pending++;
     const tolerance = this.#routing.shadow?.tolerance ?? 1e-4;
+    const guard = this.#guard;
     batcher.submit(request).then(
       (result) => {
         this.#pending--;
         const c = kind === 'canary' ? compareOutputs(result, outputs, tolerance) : compareOutputs(outputs, result, tolerance);
         pair.stats.record(c);
-        if (kind === 'canary' && this.#guard !== null) this.#act(this.#guard.recordComparison(c.agree));
+        // A guard replaced since (a new canary config) does not hear about the old canary.
+        if (kind === 'canary' && guard !== null && guard === this.#guard) this.#act(guard.recordComparison(c.agree));
       },
       () => {
         this.#pending--;

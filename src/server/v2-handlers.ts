@@ -170,6 +170,7 @@ function configOverride(body: Uint8Array): unknown {
 export async function loadModel(ctx: ServerContext, ex: Exchange): Promise<void> {
   const name = ex.param(0);
   const body = await ex.readBody(ctx.maxBodyBytes);
+  if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
   await ctx.registry.load(name, configOverride(body));
   ex.sendJson(OK, '{}');
 }

@@ -82,6 +82,11 @@ describe('explicit model control', () => {
     expect(broken.body.error).toMatch(/failed to load 'a'/);
     expect((await infer(server, 'a')).body.outputs[0].data).toEqual([1, 1, 1, 1]);
 
+    // Asking again retries the load (the file did not change, the answer is still 400, not 200).
+    const again = await load(server, 'a');
+    expect([again.status, again.body.error]).toEqual([400, expect.stringMatching(/failed to load 'a'/)]);
+    expect(server.logs.filter((l) => l.event === 'model_state' && l.model === 'a' && l.to === 'FAILED')).toHaveLength(2);
+
     const bad = await load(server, 'b', { parameters: { config: JSON.stringify({ max_batch_size: -1 }) } });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatch(/max_batch_size/);

@@ -166,6 +166,7 @@ describe('routing and model_warmup', () => {
     expect(bad).toThrow(/routing\.shadow\.version: the shadow cannot be the default version/);
     expect(() => parseModelConfig('m', { routing: { canary: { version: 2, percent: 1, guard: {} } } })).toThrow(/set at least one of max_error_rate/);
     expect(() => parseModelConfig('m', { routing: { canary: { version: 2, percent: 1 }, shadow: { version: 2, percent: 1 } } })).toThrow(/the shadow cannot also be the canary/);
+    expect(() => parseModelConfig('m', { routing: { canary: { version: 2, percent: 1, guard: { window_requests: 50, max_error_rate: 0.1 } } } })).toThrow(/min_requests: min_requests must not exceed window_requests/);
   });
 
   it('accepts Triton-style warmups and rejects ones with both or neither data kind', () => {
