@@ -85,7 +85,11 @@ describe('explicit model control', () => {
     // Asking again retries the load (the file did not change, the answer is still 400, not 200).
     const again = await load(server, 'a');
     expect([again.status, again.body.error]).toEqual([400, expect.stringMatching(/failed to load 'a'/)]);
-    expect(server.logs.filter((l) => l.event === 'model_state' && l.model === 'a' && l.to === 'FAILED')).toHaveLength(2);
+    const s = server;
+    const failedLoads = (): number => s.logs.filter((l) => l.event === 'model_state' && l.model === 'a' && l.to === 'FAILED').length;
+    // The log line may trail the HTTP answer: wait for it rather than read it at once.
+    await s.waitForLog(() => failedLoads() >= 2);
+    expect(failedLoads()).toBe(2);
 
     const bad = await load(server, 'b', { parameters: { config: JSON.stringify({ max_batch_size: -1 }) } });
     expect(bad.status).toBe(400);
