@@ -108,6 +108,7 @@ describe('explicit model control', () => {
     expect((await infer(server, 'a')).body.model_version).toBe('2');
     expect((await getJson(`${server.url}/v2/models/a/routing`)).body).toMatchObject({ primary: 1, canary: { version: 2, percent: 100 } });
     // Roll back: the canary goes to 0%; no version reloads (a routing-only change).
+    await server.waitForLog((l) => l.event === 'model_state' && l.model === 'a' && l.version === 1 && l.to === 'READY');
     const loadsBefore = server.logs.filter((l) => l.event === 'model_state' && l.to === 'LOADING').length;
     expect((await load(server, 'a', routing({ default: 1, canary: { version: 2, percent: 0 } }))).status).toBe(200);
     expect((await infer(server, 'a')).body.model_version).toBe('1');
