@@ -71,9 +71,9 @@ export class WorkerPoolExecutor implements BatchExecutor {
       // A worker that died mid-task (Piscina replaces it) or a task Piscina refused.
       throw new VolleyError('ERR_RUNTIME', `worker failed: ${(err as Error).message}`);
     }
+    if ('returned' in reply) for (const buffer of reply.returned ?? []) adoptBuffer(buffer);
     if (!reply.ok) throw fromWire(reply.error);
     if (!('outputs' in reply)) throw new VolleyError('ERR_RUNTIME', 'worker returned no outputs');
-    for (const buffer of reply.returned) adoptBuffer(buffer);
     return reply.outputs;
   }
 

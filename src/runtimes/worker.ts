@@ -16,7 +16,7 @@ export type WorkerTask = { op: 'describe' } | { op: 'run'; inputs: WireTensor[] 
 export type WorkerReply =
   | { ok: true; info: RuntimeInfo }
   | { ok: true; outputs: WireTensor[]; returned: ArrayBuffer[] }
-  | { ok: false; error: WireError };
+  | { ok: false; error: WireError; returned?: ArrayBuffer[] };
 
 const options = workerData as RuntimeOptions;
 
@@ -39,13 +39,22 @@ export default async function handle(task: WorkerTask): Promise<unknown> {
   try {
     const outputs = await runtime.run(task.inputs);
     // The inputs' buffers go back too, so the main thread can reuse them (runtimes/buffer-pool.ts).
-    const returned: ArrayBuffer[] = [];
-    for (const t of task.inputs) if (!returned.includes(t.buffer) && !outputs.some((o) => o.buffer === t.buffer)) returned.push(t.buffer);
+    const returned = inputBuffers(task.inputs, outputs);
     const reply: WorkerReply = { ok: true, outputs, returned };
-    const transfer = outputs.map((o) => o.buffer);
-    for (const b of returned) if (!transfer.includes(b)) transfer.push(b);
+    const transfer: ArrayBuffer[] = [];
+    for (const b of [...outputs.map((o) => o.buffer), ...returned]) if (!transfer.includes(b)) transfer.push(b);
     return move({ [transferableSymbol]: transfer, [valueSymbol]: reply } as never);
   } catch (err) {
-    return { ok: false, error: asVolleyError(err, 'ERR_RUNTIME').toWire() } satisfies WorkerReply;
+    // A failed run hands its input buffers back as well: the pool should not refill from scratch.
+    const returned = inputBuffers(task.inputs, []);
+    const reply: WorkerReply = { ok: false, error: asVolleyError(err, 'ERR_RUNTIME').toWire(), returned };
+    return move({ [transferableSymbol]: returned, [valueSymbol]: reply } as never);
   }
+}
+
+/** The inputs' distinct buffers that no output shares. */
+function inputBuffers(inputs: readonly WireTensor[], outputs: readonly WireTensor[]): ArrayBuffer[] {
+  const list: ArrayBuffer[] = [];
+  for (const t of inputs) if (!list.includes(t.buffer) && !outputs.some((o) => o.buffer === t.buffer)) list.push(t.buffer);
+  return list;
 }
