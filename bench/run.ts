@@ -24,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { benchOne } from './lib/bench-one.js';
 import { benchMultiModel, benchOverload, type ExtraOptions } from './lib/capacity.js';
 import { measureCeiling } from './lib/ceiling.js';
+import { expectedSeconds, progressBar } from './lib/progress.js';
 import { aggregate, gitInfo, machineInfo, renderMarkdown, type Report, type ScenarioReport, type ServerResult, writeResults } from './lib/report.js';
 import { renderCharts } from './lib/report-extra.js';
 import { prepareScenarios, type Scenario, SCENARIO_IDS, type ScenarioId } from './lib/scenarios.js';
@@ -115,9 +116,12 @@ function parseOptions(): Options {
 }
 
 const t0 = performance.now();
+/** How long the last run with the same settings took (for the progress bar). */
+let expectedS: number | undefined;
+
 function progress(msg: string): void {
-  const s = ((performance.now() - t0) / 1000).toFixed(1).padStart(6);
-  console.log(`[bench ${s}s] ${msg}`);
+  const elapsed = (performance.now() - t0) / 1000;
+  console.log(`[bench ${elapsed.toFixed(1).padStart(6)}s] ${progressBar(elapsed, expectedS)}${msg}`);
 }
 
 function serversFor(sc: Scenario): BenchServer[] {
@@ -190,6 +194,7 @@ async function main(): Promise<number> {
     failures: {},
     charts: [],
   };
+  expectedS = expectedSeconds(RESULTS_DIR, report.config as unknown as Record<string, unknown>);
   progress(`${machine.cpuModel}, ${machine.cores} cores, Node ${report.node}; scenarios: ${opts.scenarios.join(', ')}; servers: ${only.join(', ')}${opts.quick ? ' (quick)' : ''}`);
   progress(`note: ${report.config.note}`);
 
