@@ -24,13 +24,14 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { lcg, mlpClassifier } from '../scripts/onnx/mlp.js';
 import { type LoadResult, runLoad } from './lib/load.js';
+import { MLP_SMALL_CONFIG } from './lib/mlp-small.js';
 import { gitInfo, machineInfo, median } from './lib/report.js';
 import { type RunningServer, startServer } from './lib/server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 const FEATURES = 256;
-const BATCHING = { max_batch_size: 64, dynamic_batching: { preferred_batch_size: [16, 32, 64], max_queue_delay_microseconds: 500, max_queue_size: 1024 } };
+const BATCHING = MLP_SMALL_CONFIG;
 const SWAPS = 5;
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, duration: { type: 'string' }, scenario: { type: 'string' }, 'shadow-load': { type: 'string' } } });

@@ -27,7 +27,7 @@ import { measureCeiling } from './lib/ceiling.js';
 import { expectedSeconds, progressBar } from './lib/progress.js';
 import { aggregate, gitInfo, machineInfo, renderMarkdown, type Report, type ScenarioReport, type ServerResult, writeResults } from './lib/report.js';
 import { renderCharts } from './lib/report-extra.js';
-import { prepareScenarios, type Scenario, SCENARIO_IDS, type ScenarioId } from './lib/scenarios.js';
+import { prepareScenarios, type Scenario, SCENARIO_IDS } from './lib/scenarios.js';
 import { type BenchServer, echo, fastify, naive, SERVER_IDS, volley, volleyNoop } from './lib/servers.js';
 import { sweepConnections, sweepDelay } from './lib/sweeps.js';
 import { benchWire, STREAM_SOCKETS } from './lib/wire-bench.js';

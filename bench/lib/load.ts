@@ -39,13 +39,11 @@ export interface LoadResult {
   proc?: ProcCost;
 }
 
-export async function runLoad(cfg: LoadConfig, durationS: number): Promise<LoadResult> {
-  // Collect our own per-response latencies: autocannon's histogram is in
-  // whole ms, too coarse when a fast server answers in ~1-2 ms.
-  const latencies = new LatencyLog();
-  const instance = autocannon({
+/** autocannon's options for `cfg`: POST, pipelining 1, the offered rate and paths when given. */
+function cannonOptions(cfg: LoadConfig, durationS: number) {
+  return {
     url: cfg.url,
-    method: 'POST',
+    method: 'POST' as const,
     // A copy: autocannon adds Content-Length to the object it is given.
     headers: { ...(cfg.headers ?? JSON_HEADERS) },
     body: cfg.body,
@@ -54,7 +52,14 @@ export async function runLoad(cfg: LoadConfig, durationS: number): Promise<LoadR
     pipelining: 1,
     ...(cfg.rate === undefined ? {} : { overallRate: cfg.rate }),
     ...(cfg.paths === undefined ? {} : { requests: cfg.paths.map((path) => ({ method: 'POST' as const, path })) }),
-  });
+  };
+}
+
+export async function runLoad(cfg: LoadConfig, durationS: number): Promise<LoadResult> {
+  // Collect our own per-response latencies: autocannon's histogram is in
+  // whole ms, too coarse when a fast server answers in ~1-2 ms.
+  const latencies = new LatencyLog();
+  const instance = autocannon(cannonOptions(cfg, durationS));
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
     if (statusCode >= 200 && statusCode <= 299) latencies.add(responseTime);
   });
@@ -87,16 +92,8 @@ export async function runLoadWindowed(cfg: LoadConfig, spec: WindowSpec): Promis
   const latencies = new LatencyLog();
   const statusCodes: Record<string, number> = {};
   const count = { ok: 0, non2xx: 0, errors: 0, timeouts: 0 };
-  const instance = autocannon({
-    url: cfg.url,
-    method: 'POST',
-    headers: { ...(cfg.headers ?? JSON_HEADERS) },
-    body: cfg.body,
-    connections: cfg.connections,
-    // A backstop only: the window stops it.
-    duration: MAX_WARMUP_S + spec.durationS + 5,
-    pipelining: 1,
-  });
+  // The duration is a backstop only: the window stops it.
+  const instance = autocannon(cannonOptions(cfg, MAX_WARMUP_S + spec.durationS + 5));
   const window = new MeasureWindow(spec, cfg.connections);
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
     if (!window.answered(performance.now())) return;

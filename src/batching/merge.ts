@@ -7,7 +7,7 @@
 import { VolleyError } from '../errors.js';
 import { isPooled, takeBuffer } from '../runtimes/buffer-pool.js';
 import { DATATYPES, elementCount, ownsBuffer } from '../runtimes/tensor.js';
-import type { Tensor, TypedArray, WireTensor } from '../runtimes/tensor.js';
+import type { Tensor, WireTensor } from '../runtimes/tensor.js';
 import type { InferenceRequest } from './inference-request.js';
 
 export function mergeInputs(batch: readonly InferenceRequest[]): WireTensor[] {

@@ -9,7 +9,7 @@ import type { InferenceRequest } from '../batching/inference-request.js';
 import { asVolleyError } from '../errors.js';
 import type { Tensor } from '../runtimes/tensor.js';
 import type { Model } from './model.js';
-import type { MonitorFeed } from './monitor-feed.js';
+import type { MonitorFeed, Sample } from './monitor-feed.js';
 import type { ModelVersion } from './model-version.js';
 
 /** The version to run on: the named one, or the routed one (`key` pins the split); READY or it throws. */
@@ -32,34 +32,39 @@ function countsAgainst(err: unknown): boolean {
 /**
  * Runs `request` on `mv`. `routed` = the client did not name a version, so the rollout sees the
  * outcome and may mirror the request. Mirrored work starts a few ms later, after the caller has
- * written its answer (Rollout.enqueueMirror).
+ * written its answer (Rollout.enqueueMirror). Not async itself: the common case (no rollout
+ * watching, not sampled) hands back the batcher's own promise, with no wrapper per request.
  */
-export async function runRequest(model: Model, mv: ModelVersion, request: InferenceRequest, routed: boolean, key: string | undefined): Promise<Tensor[]> {
+export function runRequest(model: Model, mv: ModelVersion, request: InferenceRequest, routed: boolean, key: string | undefined): Promise<Tensor[]> {
   const batcher = mv.batcher as NonNullable<ModelVersion['batcher']>;
   const table = model.table;
-  const rollout = model.rollout;
   const feed = mv.feed;
   // Copied before submit: the batch may take ownership of the request's buffers.
   const sample = feed !== null && Math.random() < feed.rate ? feed.capture(request) : null;
-  if (!routed || !rollout.watching(table)) {
-    if (sample === null) return batcher.submit(request);
-    const answer = await batcher.submit(request);
-    (feed as MonitorFeed).offer(sample, answer);
-    return answer;
-  }
+  if (routed && model.rollout.watching(table)) return runWatched(model, mv, table, request, key, sample);
+  if (sample === null) return batcher.submit(request);
+  return batcher.submit(request).then((outputs) => {
+    (feed as MonitorFeed).offer(sample, outputs);
+    return outputs;
+  });
+}
+
+/** The rollout's path: canary guard outcome, mirroring to a shadow or to the primary. */
+async function runWatched(model: Model, mv: ModelVersion, table: Model['table'], request: InferenceRequest, key: string | undefined, sample: Sample | null): Promise<Tensor[]> {
+  const rollout = model.rollout;
   const mirror = rollout.mirrorTarget(table, mv, key === '' ? undefined : key);
   // The batch may take ownership of (transfer) the request's buffers: mirror from a copy.
   const copy = mirror === null ? null : request.inputs.map(cloneTensor);
   const started = performance.now();
   let outputs: Tensor[];
   try {
-    outputs = await batcher.submit(request);
+    outputs = await (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request);
   } catch (err) {
     if (countsAgainst(err)) rollout.observe(table, mv, false, performance.now() - started);
     throw err;
   }
   rollout.observe(table, mv, true, performance.now() - started);
-  if (sample !== null) (feed as MonitorFeed).offer(sample, outputs);
+  if (sample !== null) (mv.feed as MonitorFeed).offer(sample, outputs);
   if (mirror !== null && copy !== null) rollout.enqueueMirror(table, mirror, mv, copy, outputs);
   return outputs;
 }

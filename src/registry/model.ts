@@ -10,7 +10,6 @@
  * - Request paths (`route`, `version`) only read `#serving` and `#table`; they never await.
  */
 import { VolleyError, asVolleyError } from '../errors.js';
-import type { Logger } from '../logger.js';
 import { parseModelConfig, selectVersions } from './model-config.js';
 import type { ModelConfig } from './model-config.js';
 import { ModelVersion } from './model-version.js';
@@ -134,7 +133,7 @@ export class Model {
     this.#serving = next;
     this.config = config;
     this.error = failures.length > 0 && next.size > 0 ? `a load failed; what was serving keeps serving: ${failures.join('; ')}` : failures.join('; ');
-    this.rollout.configure(config.routing, next);
+    this.rollout.configure(config.routing);
     this.#rebuildTable();
     if (loading.length > 0 || retired.length > 0) {
       log.info({ event: 'model_swapped', model: this.name, serving: [...next.keys()], primary: this.#table.primary?.version, retiring: retired.map((mv) => mv.version) }, 'route table swapped');

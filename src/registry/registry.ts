@@ -124,15 +124,7 @@ export class ModelRegistry {
     return model;
   }
 
-  /** The version to serve: the one named, or the routed one; it must be READY. */
-  resolve(name: string, version?: string, key?: string): ModelVersion {
-    const model = this.model(name);
-    const mv = version ? model.named(version) : model.route(key);
-    if (mv.state !== 'READY') throw model.notReady(mv);
-    return mv;
-  }
-
-  /** Like resolve, but returns a version in any state (for metadata and readiness). */
+  /** The version named, or the one unversioned requests go to, in any state (for metadata and readiness; requests use dispatch.pickVersion). */
   lookup(name: string, version?: string): { model: Model; versions: ModelVersion[]; chosen: ModelVersion | undefined } {
     const model = this.model(name);
     const chosen = version ? model.named(version) : model.defaultVersion();

@@ -62,7 +62,7 @@ export class Rollout {
   }
 
   /** A new routing config: a changed canary gets a fresh guard and is no longer rolled back. */
-  configure(routing: RoutingConfig, _serving: ReadonlyMap<number, ModelVersion>): void {
+  configure(routing: RoutingConfig): void {
     this.#routing = routing;
     const key = JSON.stringify(routing.canary ?? null);
     if (key === this.#canaryKey) return;

@@ -3,6 +3,7 @@
  * `GET /v2/models/{m}[/versions/{v}]/monitoring` (the drift report, docs/monitoring.md).
  */
 import type { Exchange } from './exchange.js';
+import { lookupVersion } from './v2-handlers.js';
 import type { ServerContext } from './v2-handlers.js';
 
 const OK = '200 OK';
@@ -14,7 +15,7 @@ export async function metrics(ctx: ServerContext, ex: Exchange): Promise<void> {
 
 /** The version named, else the one unversioned requests go to; `report` is null when monitoring is off. */
 export function monitoring(ctx: ServerContext, ex: Exchange): void {
-  const { model, chosen } = ctx.registry.lookup(ex.param(0), ex.params.length > 1 ? ex.param(1) : undefined);
+  const { model, chosen } = lookupVersion(ctx, ex);
   if (chosen === undefined) throw model.notReady(chosen);
   const feed = chosen.feed;
   const body = {

@@ -52,7 +52,7 @@ export function serverMetadata(_ctx: ServerContext, ex: Exchange): void {
 }
 
 /** Params: [model] or [model, version]. */
-function lookupVersion(ctx: ServerContext, ex: Exchange): ReturnType<ModelRegistry['lookup']> {
+export function lookupVersion(ctx: ServerContext, ex: Exchange): ReturnType<ModelRegistry['lookup']> {
   return ctx.registry.lookup(ex.param(0), ex.params.length > 1 ? ex.param(1) : undefined);
 }
 

@@ -1,16 +1,7 @@
 /** What the batcher refuses or drops: full queue, deadlines, cancellation, failed batches, shutdown. */
 import { describe, expect, it } from 'vitest';
-import { DynamicBatcher } from '../../src/batching/batcher.js';
-import type { BatchPolicy } from '../../src/batching/policy.js';
 import { VolleyError } from '../../src/errors.js';
-import { FakeClock, FakeExecutor, echo, elements, flush, policy, request, track, values } from './fakes.js';
-
-function setup(p: Partial<BatchPolicy> = {}, concurrency = 1) {
-  const clock = new FakeClock();
-  const executor = new FakeExecutor(concurrency);
-  const batcher = new DynamicBatcher(policy(p), executor, clock);
-  return { clock, executor, batcher };
-}
+import { echo, elements, flush, request, setup, track, values } from './fakes.js';
 
 describe('DynamicBatcher: queue limit', () => {
   it('rejects at once with ERR_QUEUE_FULL and a retry hint when the queue is full', async () => {

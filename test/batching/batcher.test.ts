@@ -2,15 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { DynamicBatcher } from '../../src/batching/batcher.js';
 import { InferenceRequest } from '../../src/batching/inference-request.js';
-import type { BatchPolicy } from '../../src/batching/policy.js';
-import { FakeClock, FakeExecutor, echo, elements, flush, floatTensor, policy, request, track, values } from './fakes.js';
-
-function setup(p: Partial<BatchPolicy> = {}, concurrency = 1) {
-  const clock = new FakeClock();
-  const executor = new FakeExecutor(concurrency);
-  const batcher = new DynamicBatcher(policy(p), executor, clock);
-  return { clock, executor, batcher };
-}
+import { FakeClock, FakeExecutor, echo, elements, flush, floatTensor, policy, request, setup, track, values } from './fakes.js';
 
 describe('DynamicBatcher: forming batches', () => {
   it('merges requests that arrive while the worker is busy into one batch, in arrival order', async () => {

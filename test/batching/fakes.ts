@@ -2,7 +2,8 @@
  * Test doubles for the batcher: a manual clock, an executor whose batches the test completes by
  * hand, and small helpers to build requests and watch promises settle. No real timers, no sleeps.
  */
-import type { Clock } from '../../src/batching/batcher.js';
+import { DynamicBatcher } from '../../src/batching/batcher.js';
+import type { BatchObserver, Clock } from '../../src/batching/batcher.js';
 import { InferenceRequest } from '../../src/batching/inference-request.js';
 import type { BatchPolicy } from '../../src/batching/policy.js';
 import type { BatchExecutor, RuntimeInfo } from '../../src/runtimes/runtime.js';
@@ -122,4 +123,12 @@ export function flush(): Promise<void> {
 
 export function policy(overrides: Partial<BatchPolicy> = {}): BatchPolicy {
   return { maxBatchSize: 8, preferredBatchSizes: [], maxQueueDelayMs: 0, maxQueueSize: 16, ...overrides };
+}
+
+/** A batcher on a fake clock and a fake executor with `concurrency` workers. */
+export function setup(p: Partial<BatchPolicy> = {}, concurrency = 1, observer?: BatchObserver) {
+  const clock = new FakeClock();
+  const executor = new FakeExecutor(concurrency);
+  const batcher = new DynamicBatcher(policy(p), executor, clock, observer);
+  return { clock, executor, batcher };
 }
