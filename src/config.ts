@@ -25,6 +25,8 @@ export const ServerConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Cores the runtimes may use; split between a model's instances as ORT intra-op threads. */
     cpuThreads: z.number().int().min(1).max(1024).default(availableParallelism()),
+    /** Worker threads shared by every model instance (each holds many sessions); default: cpuThreads. */
+    workerThreads: z.number().int().min(1).max(1024).optional(),
     /** How long shutdown waits for queued and running requests before it exits anyway, ms. */
     drainTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
     /** As Triton: none = load everything once; poll = follow the repository; explicit = load/unload API. */
@@ -70,6 +72,7 @@ const SETTINGS: Readonly<Record<Key, Kind>> = {
   device: 'string',
   logLevel: 'string',
   cpuThreads: 'number',
+  workerThreads: 'number',
   drainTimeoutMs: 'number',
   modelControlMode: 'string',
   repositoryPollSecs: 'number',

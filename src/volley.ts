@@ -28,6 +28,7 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
   const stats = new StatsBook();
   const registry = new ModelRegistry(config.modelRepository, {
     cpuThreads: config.cpuThreads,
+    workerThreads: config.workerThreads,
     device: config.device,
     logger,
     mode: config.modelControlMode,

@@ -57,6 +57,7 @@ function registerLive(registry: Registry, models: ModelRegistry): void {
   gaugeFamily(registry, 'volley_inflight_batches', 'Batches running on workers for each serving version.', MV, (emit) => {
     eachVersion(models, (mv) => emit({ model: mv.model, version: String(mv.version) }, mv.batcher?.inflight() ?? 0));
   });
+  gaugeFamily(registry, 'volley_worker_threads', 'Worker threads running model sessions (shared by every model version, --worker-threads).', [], (emit) => emit({}, models.workerThreads));
   gaugeFamily(registry, 'volley_model_state', 'Lifecycle state of each model version: 1 for its current state, 0 for the others (version="" for a model with no version).', [...MV, 'state'], (emit) => {
     for (const row of models.index()) {
       for (const state of VERSION_STATES) emit({ model: row.name, version: row.version ?? '', state }, row.state === state ? 1 : 0);

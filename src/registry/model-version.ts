@@ -18,7 +18,7 @@ import type { StatsBook } from '../metrics/version-stats.js';
 import type { BatchExecutor, RuntimeKind } from '../runtimes/runtime.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
-import { WorkerPoolExecutor } from '../runtimes/worker-pool.js';
+import type { WorkerThreads } from '../runtimes/worker-threads.js';
 import type { ModelConfig } from './model-config.js';
 import { MonitorFeed } from './monitor-feed.js';
 import type { MonitoringOptions } from './monitor-feed.js';
@@ -41,6 +41,8 @@ export interface LoadOptions {
   monitoring?: MonitoringOptions;
   /** Runtime every worker hosts; default 'onnx' ('noop' is the bench's overhead baseline). */
   runtime?: RuntimeKind;
+  /** The server's worker threads, shared by every version (runtimes/worker-threads.ts). */
+  threads: WorkerThreads;
 }
 
 export class ModelVersion {
@@ -96,7 +98,7 @@ export class ModelVersion {
       const executionProviders = resolveProviders(this.config.execution_providers, options.device, cudaProviderInstalled());
       const stats = this.stats;
       const onWorkerRestart = (): void => void stats.workerRestarts++;
-      const executor = await WorkerPoolExecutor.start({ kind: options.runtime ?? 'onnx', modelPath: path, instances, intraOpThreads, allowSpinning: false, executionProviders, onWorkerRestart });
+      const executor = await options.threads.open({ kind: options.runtime ?? 'onnx', modelPath: path, intraOpThreads, allowSpinning: false, executionProviders }, instances, onWorkerRestart);
       this.#executor = executor;
       for (const reason of executor.info.fallbacks) {
         options.logger.warn({ event: 'execution_provider_fallback', model: this.model, version: this.version, reason }, 'execution provider unavailable; trying the next');

@@ -2,6 +2,7 @@ import { VolleyError } from '../errors.js';
 import type { ControlMode } from './control-mode.js';
 import { Model } from './model.js';
 import type { IndexEntry } from './model.js';
+import { WorkerThreads } from '../runtimes/worker-threads.js';
 import type { LoadOptions } from './model-version.js';
 import type { ModelVersion } from './model-version.js';
 import { isValidModelName, readModel, scanRepository } from './repository.js';
@@ -11,7 +12,9 @@ export type { IndexEntry } from './model.js';
 export { CONTROL_MODES } from './control-mode.js';
 export type { ControlMode } from './control-mode.js';
 
-export interface RegistryOptions extends LoadOptions {
+export interface RegistryOptions extends Omit<LoadOptions, 'threads'> {
+  /** Worker threads shared by all model instances (default: cpuThreads). */
+  workerThreads?: number;
   mode: ControlMode;
   /** Explicit mode: the models loaded at start ('*' = all). */
   startupModels: readonly string[];
@@ -24,7 +27,7 @@ export interface RegistryOptions extends LoadOptions {
  */
 export class ModelRegistry {
   readonly #root: string;
-  readonly #options: RegistryOptions;
+  readonly #options: RegistryOptions & LoadOptions;
   readonly #models = new Map<string, Model>();
   #loaded = false;
   /** Set first thing in close(): no load, reload or poll may start workers after it. */
@@ -33,7 +36,12 @@ export class ModelRegistry {
 
   constructor(root: string, options: RegistryOptions) {
     this.#root = root;
-    this.#options = options;
+    this.#options = { ...options, threads: new WorkerThreads(options.workerThreads ?? options.cpuThreads) };
+  }
+
+  /** Worker threads started so far (shared by every model version). */
+  get workerThreads(): number {
+    return this.#options.threads.threads;
   }
 
   get mode(): ControlMode {
@@ -161,6 +169,7 @@ export class ModelRegistry {
     this.#closed = true;
     await this.#polling?.catch(() => undefined);
     await Promise.all([...this.#models.values()].map((m) => m.unload('server shutting down')));
+    await this.#options.threads.close();
   }
 }
 

@@ -1,26 +1,32 @@
 /**
- * Piscina worker entry: one runtime per worker thread, loaded once when the thread starts.
- * Replies are plain objects; errors travel as `{code, message}` because structured clone loses
- * the error class. Output buffers are transferred back, not copied.
+ * Piscina worker entry: one thread holding many runtime sessions (worker-threads.ts places model
+ * instances on threads), each loaded once and addressed by its session id. Replies are plain
+ * objects; errors travel as `{code, message}` because structured clone loses the error class.
+ * Output buffers are transferred back, not copied.
  */
-import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import { asVolleyError } from '../errors.js';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { VolleyError, asVolleyError, fromWire } from '../errors.js';
 import type { WireError } from '../errors.js';
 import { NoopRuntime } from './noop-runtime.js';
 import { OnnxRuntime } from './onnx/onnx-runtime.js';
 import type { Runtime, RuntimeInfo, RuntimeOptions } from './runtime.js';
 import type { WireTensor } from './tensor.js';
 
-export type WorkerTask = { op: 'describe' } | { op: 'run'; inputs: WireTensor[] };
+export type WorkerTask =
+  | { op: 'load'; session: number; options: RuntimeOptions }
+  | { op: 'run'; session: number; inputs: WireTensor[] }
+  | { op: 'unload'; session: number };
 
 export type WorkerReply =
   | { ok: true; info: RuntimeInfo }
   | { ok: true; outputs: WireTensor[]; returned: ArrayBuffer[] }
+  | { ok: true }
   | { ok: false; error: WireError; returned?: ArrayBuffer[] };
 
-const options = workerData as RuntimeOptions;
+/** Sessions on this thread. A run that arrives while its session loads waits for the load. */
+const sessions = new Map<number, Promise<Runtime | WireError>>();
 
-async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
+function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   switch (opts.kind) {
     case 'onnx':
       return OnnxRuntime.load(opts);
@@ -29,24 +35,46 @@ async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   }
 }
 
-// Keep a load failure as a value so that every task reports it instead of an unhandled rejection.
-const loaded: Promise<Runtime | WireError> = createRuntime(options).catch((err) => asVolleyError(err, 'ERR_MODEL_LOAD').toWire());
-
 export default async function handle(task: WorkerTask): Promise<unknown> {
-  const runtime = await loaded;
-  if (!('run' in runtime)) return { ok: false, error: runtime } satisfies WorkerReply;
-  if (task.op === 'describe') return { ok: true, info: runtime.info } satisfies WorkerReply;
+  switch (task.op) {
+    case 'load': {
+      // A load failure is kept as a value: runs that were already queued report it.
+      const loading = createRuntime(task.options).catch((err: unknown) => asVolleyError(err, 'ERR_MODEL_LOAD').toWire());
+      sessions.set(task.session, loading);
+      const runtime = await loading;
+      if (!('run' in runtime)) {
+        if (sessions.get(task.session) === loading) sessions.delete(task.session);
+        return { ok: false, error: runtime } satisfies WorkerReply;
+      }
+      return { ok: true, info: runtime.info } satisfies WorkerReply;
+    }
+    case 'unload': {
+      const loading = sessions.get(task.session);
+      sessions.delete(task.session);
+      const runtime = await loading;
+      if (runtime !== undefined && 'run' in runtime) await runtime.close();
+      return { ok: true } satisfies WorkerReply;
+    }
+    case 'run':
+      return run(task.session, task.inputs);
+  }
+}
+
+async function run(session: number, inputs: WireTensor[]): Promise<unknown> {
+  const runtime = await sessions.get(session);
   try {
-    const outputs = await runtime.run(task.inputs);
+    if (runtime === undefined) throw new VolleyError('ERR_RUNTIME', `session ${session} is not loaded on this worker thread`);
+    if (!('run' in runtime)) throw fromWire(runtime);
+    const outputs = await runtime.run(inputs);
     // The inputs' buffers go back too, so the main thread can reuse them (runtimes/buffer-pool.ts).
-    const returned = inputBuffers(task.inputs, outputs);
+    const returned = inputBuffers(inputs, outputs);
     const reply: WorkerReply = { ok: true, outputs, returned };
     const transfer: ArrayBuffer[] = [];
     for (const b of [...outputs.map((o) => o.buffer), ...returned]) if (!transfer.includes(b)) transfer.push(b);
     return move({ [transferableSymbol]: transfer, [valueSymbol]: reply } as never);
   } catch (err) {
     // A failed run hands its input buffers back as well: the pool should not refill from scratch.
-    const returned = inputBuffers(task.inputs, []);
+    const returned = inputBuffers(inputs, []);
     const reply: WorkerReply = { ok: false, error: asVolleyError(err, 'ERR_RUNTIME').toWire(), returned };
     return move({ [transferableSymbol]: returned, [valueSymbol]: reply } as never);
   }
