@@ -1,7 +1,7 @@
 // Volley's benchmark harness: every server under test and every baseline in
 // the same run, one server at a time.
 //
-// - tiny, small, heavy (bench/lib/scenarios.ts): Volley vs Volley with the
+// - tiny, small, heavy, cnn (bench/lib/scenarios.ts): Volley vs Volley with the
 //   no-op runtime (server + batcher overhead), a naive node:http + ORT server,
 //   a fastify + ORT server and a uWS echo (transport ceiling), plus in-process
 //   ORT at batch sizes 1..64 (compute ceiling), with server CPU and RSS.
@@ -11,10 +11,10 @@
 // - sweep (bench/lib/sweeps.ts): connections 1..1024 and max_queue_delay 0..5000 µs.
 //
 //   npm run bench                       # build, then everything (~10-13 min on 2 cores)
-//   npm run bench -- --quick            # smoke run, < 2 min (no tiny, shorter windows, fewer sweep points)
+//   npm run bench -- --quick            # smoke run, < 2 min (no tiny or heavy, shorter windows, fewer sweep points)
 //   npx tsx bench/run.ts --scenario small --only naive,fastify --duration 5
 //
-// The load generator (autocannon) shares the cores with the server under test.
+// The load generators (autocannon; bench/lib/paced-load.ts for offered rates) share the cores with the server under test.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchOne } from './lib/bench-one.js';
 import { benchMultiModel, benchOverload, type ExtraOptions } from './lib/capacity.js';
-import { measureCeiling } from './lib/ceiling.js';
+import { type Ceiling, measureCeiling, summarizeCeilings } from './lib/ceiling.js';
 import { expectedSeconds, progressBar } from './lib/progress.js';
 import { aggregate, gitInfo, machineInfo, renderMarkdown, type Report, type ScenarioReport, type ServerResult, writeResults } from './lib/report.js';
 import { renderCharts } from './lib/report-extra.js';
@@ -37,7 +37,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 const ALL_SCENARIOS = [...SCENARIO_IDS, 'wire', 'multi', 'overload', 'sweep'] as const;
 type AnyScenarioId = (typeof ALL_SCENARIOS)[number];
-const QUICK_SCENARIOS = ALL_SCENARIOS.filter((id) => id !== 'tiny');
+const QUICK_SCENARIOS = ALL_SCENARIOS.filter((id) => id !== 'tiny' && id !== 'heavy');
 
 interface Options {
   quick: boolean;
@@ -102,14 +102,16 @@ function parseOptions(): Options {
     connections,
     streamSockets,
     only: idList('only', values.only, SERVER_IDS),
-    // tiny (per-request overhead) is left out of --quick to fit its budget; --scenario tiny adds it.
+    // tiny (per-request overhead) and heavy (the mid-weight MLP; cnn is the compute-bound target)
+    // are left out of --quick to fit its budget; --scenario tiny,heavy adds them.
     scenarios: idList('scenario', values.scenario ?? (quick ? QUICK_SCENARIOS.join(',') : undefined), ALL_SCENARIOS),
     pointS: quick ? 1.5 : 3,
     pointWarmupS: quick ? 0.5 : 1,
     sweepConnections: quick ? [1, 16, 256] : [1, 4, 16, 64, 256, 1024],
     sweepDelaysUs: quick ? [0, 2000] : [0, 500, 2000, 5000],
     multiModels: 20,
-    ceilingBatches: quick ? [1, 16, 64] : [1, 2, 4, 8, 16, 32, 64],
+    // 4: the CNN's best batch size (its activations outgrow the L2 cache beyond ~8).
+    ceilingBatches: quick ? [1, 4, 16, 64] : [1, 2, 4, 8, 16, 32, 64],
     ceilingS: quick ? 0.3 : 1,
     settleMs: quick ? 300 : 1000,
   };
@@ -126,7 +128,7 @@ function progress(msg: string): void {
 
 function serversFor(sc: Scenario): BenchServer[] {
   const all = [volley(ROOT, sc.repository), volleyNoop(ROOT, sc.repository), naive(ROOT, sc.modelPath, sc.model), fastify(ROOT, sc.modelPath, sc.model), echo(ROOT, sc.responseFile)];
-  if (sc.id !== 'heavy') return all;
+  if (!sc.binary) return all;
   // Compute bound: Volley (and its no-op twin) get the Triton binary body; echo and fastify add nothing here.
   const binary = { body: sc.binary?.body, headers: sc.binary?.headers };
   return [{ ...all[0], ...binary, label: 'volley (binary)' }, { ...all[1], ...binary, label: 'volley, no-op runtime (binary)' }, all[2]];
@@ -136,6 +138,10 @@ function serversFor(sc: Scenario): BenchServer[] {
 async function benchScenario(sc: Scenario, opts: Options): Promise<ScenarioReport> {
   const selected = serversFor(sc).filter((s) => opts.only.includes(s.id));
   const runs = new Map<string, ServerResult[]>(selected.map((s) => [s.id, []]));
+  // Compute-bound scenarios (binary body: heavy, cnn) measure the ceiling after every round and
+  // compare round by round: this machine's speed drifts by ±10-25% over tens of seconds, so one
+  // ceiling taken minutes after the server's median round would put that drift into the ratio.
+  const ceilings: (Ceiling | Error)[] = [];
   for (let round = 0; round < opts.rounds; round++) {
     // Rotate the order so no server always runs first (or right after the heaviest one).
     const order = selected.map((_, i) => selected[(i + round) % selected.length]);
@@ -144,18 +150,25 @@ async function benchScenario(sc: Scenario, opts: Options): Promise<ScenarioRepor
       runs.get(spec.id)?.push(await benchOne(sc, spec, { ...opts, progress }));
       await sleep(opts.settleMs);
     }
+    if (sc.binary || round === opts.rounds - 1) ceilings.push(await ceilingRound(sc, opts));
   }
   const { id, model, summary, inputShape, path, body, bodyBytes } = sc;
-  const report: ScenarioReport = { id, model, summary, inputShape, path, body, bodyBytes, responseBytes: Buffer.byteLength(sc.response), results: selected.map((spec) => aggregate(runs.get(spec.id) ?? [])) };
+  const results = selected.map((spec) => aggregate(runs.get(spec.id) ?? []));
+  return { id, model, summary, inputShape, path, body, bodyBytes, responseBytes: Buffer.byteLength(sc.response), results, ...summarizeCeilings(ceilings, opts.rounds) };
+}
+
+/** The in-process ceiling once (both layouts, every batch size); a failure is returned, not thrown. */
+async function ceilingRound(sc: Scenario, opts: Options): Promise<Ceiling | Error> {
   try {
-    progress(`${sc.id}/in-process: batch sizes ${opts.ceilingBatches.join(',')}, ${opts.ceilingS} s each`);
-    report.ceiling = await measureCeiling(ROOT, sc.modelPath, sc.features, opts.ceilingBatches, opts.ceilingS);
-    progress(`${sc.id}/in-process: best ${Math.round(report.ceiling.best.rowsPerS)} rows/s at batch ${report.ceiling.best.batch}`);
+    progress(`${sc.id}/in-process: batch sizes ${opts.ceilingBatches.join(',')}, 1 session × ${os.availableParallelism()} threads and ${os.availableParallelism()} × 1, ${opts.ceilingS} s each`);
+    const ceiling = await measureCeiling(ROOT, sc.modelPath, sc.rowShape, opts.ceilingBatches, opts.ceilingS);
+    progress(`${sc.id}/in-process: best ${Math.round(ceiling.best.rowsPerS)} rows/s at batch ${ceiling.best.batch}, ${ceiling.best.layout}`);
+    return ceiling;
   } catch (err) {
-    report.ceilingError = (err as Error).message.split('\n')[0];
-    progress(`${sc.id}/in-process: failed: ${report.ceilingError}`);
+    const error = new Error((err as Error).message.split('\n')[0]);
+    progress(`${sc.id}/in-process: failed: ${error.message}`);
+    return error;
   }
-  return report;
 }
 
 /** Run one whole section; a failure is recorded in the report and the run goes on. */
@@ -185,7 +198,8 @@ async function main(): Promise<number> {
       method: 'POST',
       loadGenerator:
         'autocannon 9 (programmatic, pipelining 1), inside the bench process; for the wire scenario\'s WebSocket row, ' +
-        `bench/lib/stream-load.ts (ws 8, ${streamSockets} sockets sharing the connection count as requests in flight), also in-process`,
+        `bench/lib/stream-load.ts (ws 8, ${streamSockets} sockets sharing the connection count as requests in flight), also in-process; ` +
+        'offered-load windows (overload, half of peak in the delay sweep): bench/lib/paced-load.ts, evenly spaced open loop over keep-alive sockets',
       note:
         `the load generator runs in the bench process on the same ${machine.cores} cores as the server under test, ` +
         'so every server gives up CPU to the client; the figures compare servers on this machine, they are not absolute capacity.',

@@ -44,10 +44,10 @@ export async function withServer<T>(spec: ServerSpec, say: (msg: string) => void
   }
 }
 
-/** A measured autocannon run with the server's CPU and RSS over the same window. */
-export async function measured(server: RunningServer, cfg: LoadConfig, durationS: number): Promise<LoadResult> {
+/** A measured run (autocannon unless `run` says otherwise) with the server's CPU and RSS over the same window. */
+export async function measured(server: RunningServer, cfg: LoadConfig, durationS: number, run: (cfg: LoadConfig, durationS: number) => Promise<LoadResult> = runLoad): Promise<LoadResult> {
   const before = sampleProc(server.pid);
-  const load = await runLoad(cfg, durationS);
+  const load = await run(cfg, durationS);
   load.proc = procCost(before, sampleProc(server.pid), load.ok2xx);
   return load;
 }
@@ -55,7 +55,8 @@ export async function measured(server: RunningServer, cfg: LoadConfig, durationS
 export const describeLoad = (l: LoadResult) =>
   `${Math.round(l.rps)} req/s, p50 ${l.latencyMs.p50.toFixed(2)} ms, p99 ${l.latencyMs.p99.toFixed(2)} ms, ` +
   `${l.non2xx} non-2xx, ${l.errors} errors` +
-  (l.proc ? `; server ${l.proc.cpuUsPerRequest.toFixed(0)} µs CPU/req, ${l.proc.cores.toFixed(2)} cores, RSS ${l.proc.rssAfterMB.toFixed(0)} MB` : '');
+  (l.proc ? `; server ${l.proc.cpuUsPerRequest.toFixed(0)} µs CPU/req, ${l.proc.cores.toFixed(2)} cores, RSS ${l.proc.rssAfterMB.toFixed(0)} MB` : '') +
+  (l.paced ? `; paced: sent ${Math.round(l.paced.sentRps)} req/s, ${l.paced.late} late, p99 from schedule ${l.paced.latencyFromScheduleMs.p99.toFixed(2)} ms` : '');
 
 export async function benchOne(t: Target, spec: BenchServer, opts: OneOptions): Promise<ServerResult> {
   const result: ServerResult = { id: spec.id, label: spec.label, status: 'failed' };

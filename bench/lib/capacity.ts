@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describeLoad, measured, type Target, withServer } from './bench-one.js';
 import { checkInfer, type LoadResult, runLoad } from './load.js';
 import { buildMlpSmall, MLP_SMALL_CONFIG, writeMlpSmallRepo } from './mlp-small.js';
+import { runLoadOrPaced } from './paced-load.js';
 import { sampleProc } from './proc-stats.js';
 import { volley } from './servers.js';
 
@@ -80,7 +81,8 @@ export interface OverloadReport {
 
 /**
  * Measure capacity (closed loop, `connections`), then offer 3× that rate from
- * 512 connections on the same server. The model's queue is bounded at 128 (the
+ * 512 connections on the same server, evenly paced (paced-load.ts: autocannon's
+ * overallRate would send it in one-second bursts). The model's queue is bounded at 128 (the
  * default 1,024 would hold every connection's request, so nothing would ever be
  * rejected and the overload would show up only as latency).
  */
@@ -98,7 +100,7 @@ export async function benchOverload(small: Target, o: ExtraOptions): Promise<Ove
     say(`capacity at ${o.connections} connections: ${describeLoad(capacity)}`);
     const offeredRps = Math.round(3 * capacity.rps);
     say(`offering ${offeredRps} req/s (3×) from ${connections} connections`);
-    const overload = await measured(server, { ...cfg, connections, rate: offeredRps }, o.durationS);
+    const overload = await measured(server, { ...cfg, connections, rate: offeredRps }, o.durationS, runLoadOrPaced);
     const answers = overload.ok2xx + overload.non2xx;
     const share503 = answers > 0 ? (overload.statusCodes['503'] ?? 0) / answers : NaN;
     say(`${describeLoad(overload)}; ${(share503 * 100).toFixed(1)}% 503`);

@@ -1,10 +1,16 @@
 // The runtime ceiling (bench/baselines/inprocess-ort.ts) as a child process:
-// onnxruntime-node in-process at batch sizes 1..64, all cores, no server.
+// onnxruntime-node in-process at batch sizes 1..64, all cores, no server; one
+// session with every core as intra-op threads, and one one-thread session per core
+// on worker threads (whichever is faster for the model is the ceiling).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { tsxArgs } from './servers.js';
 
 export interface CeilingPoint {
+  /** `1x2`: one session, 2 intra-op threads; `2x1`: two one-thread sessions on worker threads (absent in older results: `1x<threads>`). */
+  layout?: string;
+  sessions?: number;
+  threadsPerSession?: number;
   batch: number;
   runs: number;
   rowsPerS: number;
@@ -14,14 +20,32 @@ export interface CeilingPoint {
 export interface Ceiling {
   threads: number;
   points: CeilingPoint[];
+  /** The fastest of `points` (absent in older results, where `best` was that point). */
+  picked?: CeilingPoint;
+  /** `picked`'s layout and batch size measured again for twice as long: the ceiling. */
   best: CeilingPoint;
 }
 
-export async function measureCeiling(root: string, modelPath: string, features: number, batches: number[], seconds: number): Promise<Ceiling> {
-  const args = tsxArgs('inprocess-ort.ts', '--model', modelPath, '--features', String(features), '--batches', batches.join(','), '--seconds', String(seconds));
+/** `rowShape`: one row without the batch dimension ([512], [3,64,64]); the input is [batch, ...rowShape]. */
+export async function measureCeiling(root: string, modelPath: string, rowShape: number[], batches: number[], seconds: number): Promise<Ceiling> {
+  const args = tsxArgs('inprocess-ort.ts', '--model', modelPath, '--shape', rowShape.join(','), '--batches', batches.join(','), '--seconds', String(seconds));
   const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: root, timeout: 120_000, maxBuffer: 1 << 20 });
   const line = stdout.split('\n').find((l) => l.startsWith('{"msg":"ceiling"'));
   if (!line) throw new Error(`inprocess-ort printed no result:\n${stdout.slice(-500)}`);
-  const { threads, points, best } = JSON.parse(line) as Ceiling;
-  return { threads, points, best };
+  const { threads, points, picked, best } = JSON.parse(line) as Ceiling;
+  return { threads, points, picked, best };
+}
+
+/**
+ * A scenario's ceiling fields from its measurements in round order: `ceiling` is the one with the
+ * median best rate; `ceilingRounds` (each one's best rows/s) only when there is one per round, so
+ * the report can pair each round of a server with the ceiling measured right after it.
+ */
+export function summarizeCeilings(runs: (Ceiling | Error)[], rounds: number): { ceiling?: Ceiling; ceilingRounds?: number[]; ceilingError?: string } {
+  const failed = runs.find((c): c is Error => c instanceof Error);
+  if (failed || runs.length === 0) return { ceilingError: failed?.message ?? 'not measured' };
+  const ok = runs as Ceiling[];
+  const sorted = [...ok].sort((a, b) => a.best.rowsPerS - b.best.rowsPerS);
+  const ceiling = sorted[(sorted.length - 1) >> 1];
+  return runs.length === rounds ? { ceiling, ceilingRounds: ok.map((c) => c.best.rowsPerS) } : { ceiling };
 }

@@ -2,6 +2,7 @@
 // with the server under test; see the note in the report).
 import autocannon from 'autocannon';
 import { MAX_WARMUP_S, MeasureWindow, type WindowSpec } from './measure-window.js';
+import type { PacedStats } from './paced-load.js';
 import type { ProcCost } from './proc-stats.js';
 
 export interface LoadConfig {
@@ -11,7 +12,11 @@ export interface LoadConfig {
   /** Request headers; default `content-type: application/json`. */
   headers?: Record<string, string>;
   connections: number;
-  /** Offered load in requests/s over all connections (autocannon overallRate); default: as fast as answered. */
+  /**
+   * Offered load in requests/s over all connections; default: closed loop, as fast as answered.
+   * runLoad passes it to autocannon as `overallRate` (per-connection quotas per 1 s tick: bursty);
+   * paced-load.ts `runPaced` spaces requests evenly and is what the bench's offered-load windows use.
+   */
   rate?: number;
   /** Paths each connection cycles through in order (same body), e.g. one per model; default: the url's path. */
   paths?: string[];
@@ -37,6 +42,8 @@ export interface LoadResult {
   autocannon?: { requestsAverage: number; latencyP50: number; latencyP99: number; sent: number };
   /** The server's CPU and RSS over the window (bench-one.ts `measured`), where /proc has them. */
   proc?: ProcCost;
+  /** Open-loop runs (paced-load.ts): achieved send rate, late requests, latency from the scheduled time. */
+  paced?: PacedStats;
 }
 
 /** autocannon's options for `cfg`: POST, pipelining 1, the offered rate and paths when given. */

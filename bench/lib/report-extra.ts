@@ -1,25 +1,27 @@
 // Markdown and SVG for what the core tables do not show: the acceptance
 // summary (issue 6's targets), multi-model, overload, the two sweeps, and the
 // charts (latency-throughput curves, batch-size histogram).
-import { fmt, isWire, type Report, roundRatio, type ScenarioReport, type ServerResult } from './report.js';
+import type { LoadResult } from './load.js';
+import { fmt, heavierModelRows, isWire, type Report, roundRatio, type ScenarioReport, type ServerResult } from './report.js';
 import { barChart, lineChart } from './svg.js';
 
 const x = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : `${fmt(v, 2)}×`);
 const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'met' : '**not met**');
 const core = (r: Report, id: string) => r.scenarios.find((s): s is ScenarioReport => !isWire(s) && s.id === id);
 const row = (sc: ScenarioReport | undefined, id: string) => sc?.results.find((res) => res.id === id);
-const rps = (res: ServerResult | undefined) => res?.load?.rps;
+/** How an offered-load window was generated (runs saved before paced-load.ts used autocannon's overallRate). */
+const offeredHow = (l: LoadResult) =>
+  l.paced
+    ? `evenly paced open loop, bench/lib/paced-load.ts: the client sent ${fmt(l.paced.sentRps, 0)} req/s, ${fmt(l.paced.late, 0)} requests late, ${fmt(l.paced.unsent, 0)} never sent`
+    : 'autocannon overallRate: one-second per-connection quotas, sent in bursts';
 
 /** Issue 6's acceptance figures, each as measured in this run (or "not measured"). */
 export function renderAcceptance(r: Report): string[] {
   const small = core(r, 'small');
-  const heavy = core(r, 'heavy');
   const wire = r.scenarios.find(isWire);
   const vsNaive = roundRatio(row(small, 'volley') ?? ({} as ServerResult), row(small, 'naive'));
   const vsFastify = roundRatio(row(small, 'volley') ?? ({} as ServerResult), row(small, 'fastify'));
   const binary = wire?.acceptance.binaryVsJson;
-  const ceiling = heavy?.ceiling?.best.rowsPerS;
-  const heavyRatio = ceiling && rps(row(heavy, 'volley')) !== undefined ? (rps(row(heavy, 'volley')) as number) / ceiling : undefined;
   const delays = r.sweeps?.delay ?? [];
   const mm = r.multiModel;
   const ov = r.overload;
@@ -28,7 +30,7 @@ export function renderAcceptance(r: Report): string[] {
     `| small MLP JSON, ${r.config.connections} connections: Volley ÷ naive | ${x(vsNaive)} | ≥ 2× | ${verdict(n(vsNaive) ? (vsNaive as number) >= 2 : undefined)} |`,
     `| small MLP JSON: Volley ÷ fastify | ${x(vsFastify)} | ≥ 1.5× | ${verdict(n(vsFastify) ? (vsFastify as number) >= 1.5 : undefined)} |`,
     `| 602 KB tensor: binary ÷ JSON | ${x(binary)} | ≥ 5× | ${verdict(n(binary) ? (binary as number) >= 5 : undefined)} |`,
-    `| heavy MLP: Volley ÷ in-process ceiling | ${x(heavyRatio)} | ≥ 0.9× | ${verdict(n(heavyRatio) ? (heavyRatio as number) >= 0.9 : undefined)} |`,
+    ...heavierModelRows(r),
     ...delays.map(
       (d) =>
         `| p99 at 50% of peak, max_queue_delay ${d.delayUs} µs | ${fmt(d.half.load.latencyMs.p99, 2)} ms | ≤ ${fmt(d.boundMs, 2)} ms (delay + 2 × ${fmt(d.halfBatches.meanComputeMs, 2)} ms batch compute) | ${verdict(d.meetsBound)} |`,
@@ -62,7 +64,7 @@ export function renderExtras(r: Report): string[] {
       '## overload: mlp_small, offered load 3× measured capacity',
       '',
       `Capacity (closed loop, ${r.config.connections} connections): ${fmt(ov.capacity.rps, 0)} req/s, p99 ${fmt(ov.capacity.latencyMs.p99, 2)} ms. ` +
-        `Then ${fmt(ov.offeredRps, 0)} req/s offered from ${ov.connections} connections (autocannon overallRate), model queue bounded at ${ov.maxQueueSize}: ` +
+        `Then ${fmt(ov.offeredRps, 0)} req/s offered from ${ov.connections} connections (${offeredHow(l)}), model queue bounded at ${ov.maxQueueSize}: ` +
         `goodput ${fmt(l.rps, 0)} req/s (${x(ov.goodputRatio)} capacity), ${fmt(ov.share503 * 100, 1)}% of answers 503, ` +
         `p50/p99 of 2xx ${fmt(l.latencyMs.p50, 2)}/${fmt(l.latencyMs.p99, 2)} ms, ${l.errors} socket errors/timeouts, status codes ${JSON.stringify(l.statusCodes)}; ` +
         `server CPU ${fmt(l.proc?.cpuUsPerRequest, 0)} µs per 2xx.`,
@@ -80,14 +82,19 @@ export function renderExtras(r: Report): string[] {
     out.push(
       '## sweep: max_queue_delay_microseconds (Volley, mlp_small, JSON)',
       '',
-      `Per delay: 1 connection; ${r.config.connections} connections closed loop (peak); ${r.config.connections} connections offered 50% of that peak. Mean batch and compute time from Volley's /metrics over each window.`,
+      `Per delay: 1 connection; ${r.config.connections} connections closed loop (peak); ${r.config.connections} connections offered 50% of that peak ` +
+        (ds[0].half.load.paced
+          ? '(evenly paced open loop, bench/lib/paced-load.ts; p99 from send, and from the scheduled time for coordinated omission; late = due while its connection still waited for an answer)'
+          : '(autocannon overallRate: sent in one-second bursts, so batches stay peak-sized)') +
+        ". Mean batch and compute time from Volley's /metrics over each window.",
       '',
-      '| delay µs | 1 conn req/s | 1 conn p99 ms | peak req/s | peak p99 ms | peak mean batch | half-load req/s | half-load p99 ms | half-load mean batch | batch compute ms | bound ms | |',
-      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+      '| delay µs | 1 conn req/s | 1 conn p99 ms | peak req/s | peak p99 ms | peak mean batch | half-load req/s | half-load p99 ms | p99 from schedule ms | late | half-load mean batch | batch compute ms | bound ms | |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
       ...ds.map(
         (d) =>
           `| ${d.delayUs} | ${fmt(d.single.load.rps, 0)} | ${fmt(d.single.load.latencyMs.p99, 2)} | ${fmt(d.peak.load.rps, 0)} | ${fmt(d.peak.load.latencyMs.p99, 2)} | ${fmt(d.peakBatches.meanBatch, 1)} | ` +
-          `${fmt(d.half.load.rps, 0)} | ${fmt(d.half.load.latencyMs.p99, 2)} | ${fmt(d.halfBatches.meanBatch, 1)} | ${fmt(d.halfBatches.meanComputeMs, 2)} | ${fmt(d.boundMs, 2)} | ${verdict(d.meetsBound)} |`,
+          `${fmt(d.half.load.rps, 0)} | ${fmt(d.half.load.latencyMs.p99, 2)} | ${fmt(d.half.load.paced?.latencyFromScheduleMs.p99, 2)} | ${fmt(d.half.load.paced?.late, 0)} | ` +
+          `${fmt(d.halfBatches.meanBatch, 1)} | ${fmt(d.halfBatches.meanComputeMs, 2)} | ${fmt(d.boundMs, 2)} | ${verdict(d.meetsBound)} |`,
       ),
       '',
     );

@@ -7,23 +7,30 @@
 // - small: mlp_small (256 → 256 → 256 → 10), generated at start into a temp
 //          repository. Enough compute per row that batching rows into one
 //          session.run is what makes the difference.
-// - heavy: mlp_heavy (512 → 2048 ×3 → 10, ~9.4M multiply-adds per row), compute
-//          bound: Volley gets a Triton binary body (JSON parsing is not the
-//          limit), the naive server its JSON; both compared with in-process ORT.
+// - heavy: mlp_heavy (512 → 2048 ×3 → 10, ~9.4M multiply-adds per row): Volley
+//          gets a Triton binary body (JSON parsing is not the limit), the naive
+//          server its JSON; both compared with in-process ORT. A mid-weight model
+//          on 2 cores: per-request overhead is still a large share of its cost.
+// - cnn:   cnn_classifier (VGG-style, 11 convolutions, [1,3,64,64] image, ~343M multiply-adds),
+//          compute bound: sent like heavy; issue 6's "heavier model" target.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { CNN, CNN_IMAGE, CNN_SIZE, cnnImage, writeCnnRepo } from './cnn-classifier.js';
 import { MLP_HEAVY, mlpHeavyRow, writeMlpHeavyRepo } from './mlp-heavy.js';
 import { MLP_SMALL, mlpSmallRow, writeMlpSmallRepo } from './mlp-small.js';
 
-export const SCENARIO_IDS = ['tiny', 'small', 'heavy'] as const;
+export const SCENARIO_IDS = ['tiny', 'small', 'heavy', 'cnn'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 const INPUT = 'input';
 const SUMMARY: Record<ScenarioId, string> = {
   tiny: 'A 4 → 16 → 3 MLP: almost no compute, so this measures per-request server overhead.',
   small: 'A 256 → 256 → 256 → 10 MLP (~134k multiply-adds per row): compute that batching can share.',
-  heavy: 'A 512 → 2048 → 2048 → 2048 → 10 MLP (~9.4M multiply-adds per row): compute bound; Volley is sent Triton binary, naive JSON.',
+  heavy: 'A 512 → 2048 → 2048 → 2048 → 10 MLP (~9.4M multiply-adds per row): a mid-weight model; Volley is sent Triton binary, naive JSON.',
+  cnn:
+    `A VGG-style CNN on one 3×64×64 image (${CNN_SIZE.convs} Conv 3×3 + Relu, 3 MaxPool, GlobalAveragePool, Gemm; ~${Math.round(CNN_SIZE.macs / 1e6)}M multiply-adds, ` +
+    `${(CNN_SIZE.params / 1e3).toFixed(0)}k weights): compute bound; Volley is sent Triton binary, naive JSON.`,
 };
 const OUTPUT = 'probabilities';
 
@@ -50,9 +57,9 @@ export interface Scenario {
   responseFile: string;
   /** The probabilities in `response`: what every server's sanity request must return. */
   probabilities: number[];
-  /** Row width: the in-process ceiling's input is [batch, features]. */
-  features: number;
-  /** The same row as a Triton binary request (heavy only: what Volley is sent there). */
+  /** One row's shape without the batch dimension: the in-process ceiling's input is [batch, ...rowShape]. */
+  rowShape: number[];
+  /** The same row as a Triton binary request (heavy and cnn: what Volley is sent there). */
   binary?: { body: Buffer; headers: Record<string, string> };
 }
 
@@ -67,18 +74,22 @@ export async function prepareScenarios(ids: readonly ScenarioId[], root: string,
     } else if (id === 'small') {
       const repository = join(tmp, 'repository');
       out.push(await scenario(id, MLP_SMALL, repository, writeMlpSmallRepo(repository), mlpSmallRow(), tmp));
-    } else {
+    } else if (id === 'heavy') {
       const repository = join(tmp, 'heavy-repository');
       const row = mlpHeavyRow();
       const sc = await scenario(id, MLP_HEAVY, repository, writeMlpHeavyRepo(repository), Array.from(row), tmp);
-      out.push({ ...sc, binary: tritonBinary(row) });
+      out.push({ ...sc, binary: tritonBinary(row, sc.inputShape) });
+    } else {
+      const repository = join(tmp, 'cnn-repository');
+      const image = cnnImage();
+      const sc = await scenario(id, CNN, repository, writeCnnRepo(repository), image, tmp, [1, ...CNN_IMAGE]);
+      out.push({ ...sc, binary: tritonBinary(Float32Array.from(image), sc.inputShape) });
     }
   }
   return out;
 }
 
-async function scenario(id: ScenarioId, model: string, repository: string, modelPath: string, row: number[], tmp: string): Promise<Scenario> {
-  const inputShape = [1, row.length];
+async function scenario(id: ScenarioId, model: string, repository: string, modelPath: string, row: number[], tmp: string, inputShape = [1, row.length]): Promise<Scenario> {
   const body = JSON.stringify({ inputs: [{ name: INPUT, shape: inputShape, datatype: 'FP32', data: row }] });
   const { response, probabilities } = await expectedResponse(model, modelPath, inputShape, row);
   const responseFile = join(tmp, `${id}-response.json`);
@@ -96,17 +107,17 @@ async function scenario(id: ScenarioId, model: string, repository: string, model
     response,
     responseFile,
     probabilities,
-    features: row.length,
+    rowShape: inputShape.slice(1),
   };
 }
 
 /**
- * One [1,n] FP32 row in Triton's binary tensor extension: the JSON header (with
+ * One FP32 row of `shape` ([1,n], [1,3,64,64]) in Triton's binary tensor extension: the JSON header (with
  * `binary_data_size`, and no binary outputs asked for, so the answer is the
  * same JSON as for the JSON body), then the raw little-endian floats.
  */
-function tritonBinary(row: Float32Array): { body: Buffer; headers: Record<string, string> } {
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: INPUT, shape: [1, row.length], datatype: 'FP32', parameters: { binary_data_size: row.byteLength } }] }));
+function tritonBinary(row: Float32Array, shape: number[]): { body: Buffer; headers: Record<string, string> } {
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: INPUT, shape, datatype: 'FP32', parameters: { binary_data_size: row.byteLength } }] }));
   return {
     body: Buffer.concat([header, Buffer.from(row.buffer, row.byteOffset, row.byteLength)]),
     headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },

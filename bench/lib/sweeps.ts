@@ -3,7 +3,7 @@
 //   turn (short warm-up each), throughput vs p99 per server;
 // - max_queue_delay_microseconds: one Volley per delay (config.json rewritten
 //   in a temp repository), each at 1 connection, at 64 (closed loop: peak),
-//   and at 50% of that peak rate (autocannon overallRate): the p99 there is
+//   and at 50% of that peak rate (paced open loop, paced-load.ts): the p99 there is
 //   checked against delay + 2 × the mean batch compute time Volley reports
 //   for the same window; the 64-connection window's batch-size histogram is kept.
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { describeLoad, measured, type Target, withServer } from './bench-one.js'
 import type { ExtraOptions } from './capacity.js';
 import { type LoadConfig, type LoadResult, runLoad } from './load.js';
 import { MLP_SMALL_CONFIG, writeMlpSmallRepo } from './mlp-small.js';
+import { runLoadOrPaced } from './paced-load.js';
 import { type BenchServer, volley } from './servers.js';
 import { batchDelta, type BatchStats, scrapeBatches } from './volley-metrics.js';
 
@@ -78,9 +79,10 @@ export async function sweepDelay(small: Target, model: string, delays: number[],
       await withServer(volley(o.root, repo), say, async (server) => {
         const cfg: LoadConfig = { url: `${server.baseUrl}${small.path}`, body: small.body, connections: 1 };
         const window = async (c: LoadConfig): Promise<[SweepPoint, BatchStats]> => {
-          await runLoad(c, o.warmupS);
+          // Closed loop (autocannon) for 1 connection and peak; evenly paced open loop at half of peak.
+          await runLoadOrPaced(c, o.warmupS);
           const before = await scrapeBatches(server.baseUrl, model);
-          const load = await measured(server, c, o.durationS);
+          const load = await measured(server, c, o.durationS, runLoadOrPaced);
           const stats = batchDelta(before, await scrapeBatches(server.baseUrl, model));
           const point = { connections: c.connections, rate: c.rate, load };
           say(`${pointSummary(point)}; mean batch ${stats.meanBatch.toFixed(1)} rows, ${stats.meanComputeMs.toFixed(2)} ms compute`);

@@ -81,11 +81,12 @@ describe('runPaced against node:http', () => {
     // Each answer completes ≥ 3 ms after its head: a parser that stopped at the head would see less.
     expect(r.latencyMs.p50).toBeGreaterThanOrEqual(3);
     expect(r.paced.latencyFromScheduleMs.p50).toBeGreaterThanOrEqual(r.latencyMs.p50);
-    // Open loop, not bursts: no 100 ms slice of the second gets more than 1.5× its share (40).
+    // Evenly spread, not bursts (autocannon's overallRate leaves whole 100 ms slices empty):
+    // every 100 ms slice of the second gets between ¼ and 2× its share of 40 (slack for a GC pause).
     const slices = new Array(10).fill(0);
     for (const t of arrivals) slices[Math.min(9, Math.floor((t - arrivals[0]) / 100))]++;
-    expect(Math.max(...slices)).toBeLessThanOrEqual(60);
-    expect(Math.min(...slices.slice(0, 9))).toBeGreaterThanOrEqual(20);
+    expect(Math.max(...slices)).toBeLessThanOrEqual(80);
+    expect(Math.min(...slices.slice(0, 9))).toBeGreaterThanOrEqual(10);
   });
 
   it('sends a request due on a busy connection once its answer arrives, and counts it late; counts 503s', async () => {
@@ -98,8 +99,8 @@ describe('runPaced against node:http', () => {
     expect(r.non2xx / (r.ok2xx + r.non2xx)).toBeGreaterThan(0.1);
     expect(r.non2xx / (r.ok2xx + r.non2xx)).toBeLessThan(0.3);
     expect(r.statusCodes['503']).toBe(r.non2xx);
-    // A late request waits ~30 ms for the slow answer before it is written.
-    expect(r.paced.sendLagMs.max).toBeGreaterThan(20);
+    // A late request waits ~30 ms for the slow answer before it is written: counted from its schedule, not its send.
+    expect(r.paced.latencyFromScheduleMs.max).toBeGreaterThan(r.paced.sendLagMs.max + 20);
     expect(r.paced.latencyFromScheduleMs.p99).toBeGreaterThanOrEqual(r.latencyMs.p99);
   });
 
