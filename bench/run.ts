@@ -243,7 +243,7 @@ async function main(): Promise<number> {
     const sweepServers = [volley(ROOT, small.repository), ...baselines].filter((s) => only.includes(s.id));
     report.sweeps = {
       connections: await section(report, 'sweep-connections', () => sweepConnections(small, sweepServers, opts.sweepConnections, extra)),
-      delay: await section(report, 'sweep-delay', () => sweepDelay(small, small.model, opts.sweepDelaysUs, extra)),
+      delay: await section(report, 'sweep-delay', () => sweepDelay(small, small.model, opts.sweepDelaysUs, extra, echo(ROOT, small.responseFile))),
     };
   }
 

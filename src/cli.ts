@@ -20,7 +20,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--device <device>', 'auto|cpu|cuda|webgpu: execution providers for models whose config names none; cuda and webgpu fall back to cpu with a warning; auto = cuda if its provider is installed (npm run setup:cuda), else cpu (default auto, env VOLLEY_DEVICE)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info, env VOLLEY_LOG_LEVEL)')
     .option('--cpu-threads <n>', 'cores the runtimes may use, shared between instances (default: all, env VOLLEY_CPU_THREADS)')
-    .option('--worker-threads <n>', 'worker threads shared by all model instances; a model with more instances gets more (default: --cpu-threads, env VOLLEY_WORKER_THREADS)')
+    .option('--worker-threads <n>', 'worker threads shared by all model instances; a model with more instances gets more (default: 1, env VOLLEY_WORKER_THREADS)')
     .option('--drain-timeout-ms <n>', 'on shutdown, how long to wait for queued work (default 30000, env VOLLEY_DRAIN_TIMEOUT_MS)')
     .option('--model-control-mode <mode>', 'none|poll|explicit, as Triton: none loads every model once; poll also applies new, changed and removed versions and configs; explicit loads only --load-model and then POST /v2/repository/models/{m}/load|unload (default none, env VOLLEY_MODEL_CONTROL_MODE)')
     .option('--repository-poll-secs <s>', 'poll mode: seconds between repository scans (default 15, env VOLLEY_REPOSITORY_POLL_SECS)')

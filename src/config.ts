@@ -25,7 +25,7 @@ export const ServerConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Cores the runtimes may use; split between a model's instances as ORT intra-op threads. */
     cpuThreads: z.number().int().min(1).max(1024).default(availableParallelism()),
-    /** Worker threads shared by every model instance (each holds many sessions); default: cpuThreads. */
+    /** Worker threads shared by every model instance (each holds many sessions); default 1, more when a model has more instances. */
     workerThreads: z.number().int().min(1).max(1024).optional(),
     /** How long shutdown waits for queued and running requests before it exits anyway, ms. */
     drainTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),

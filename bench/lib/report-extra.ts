@@ -33,7 +33,7 @@ export function renderAcceptance(r: Report): string[] {
     ...heavierModelRows(r),
     ...delays.map(
       (d) =>
-        `| p99 at 50% of peak, max_queue_delay ${d.delayUs} µs | ${fmt(d.half.load.latencyMs.p99, 2)} ms | ≤ ${fmt(d.boundMs, 2)} ms (delay + 2 × ${fmt(d.halfBatches.meanComputeMs, 2)} ms batch compute) | ${verdict(d.meetsBound)} |`,
+        `| p99 at 50% of peak, max_queue_delay ${d.delayUs} µs | ${fmt(d.half.load.latencyMs.p99, 2)} ms${d.echoHalf ? ` (uWS echo at the same paced rate: ${fmt(d.echoHalf.load.latencyMs.p99, 2)} ms)` : ''} | ≤ ${fmt(d.boundMs, 2)} ms (delay + 2 × ${fmt(d.halfBatches.meanComputeMs, 2)} ms batch compute) | ${verdict(d.meetsBound)} |`,
     ),
     mm
       ? `| RSS after load, 1 → ${mm.points[1].models} models | ${fmt(mm.points[0].loadedRssMB, 0)} → ${fmt(mm.points[1].loadedRssMB, 0)} MB (${x(mm.rssGrowth)}; ${fmt(mm.perExtraModelMB, 1)} MB per extra model) | flat ±10% (≤ 1.10×) | ${verdict(mm.rssGrowth <= 1.1)} |`
@@ -86,15 +86,17 @@ export function renderExtras(r: Report): string[] {
         (ds[0].half.load.paced
           ? '(evenly paced open loop, bench/lib/paced-load.ts; p99 from send, and from the scheduled time for coordinated omission; late = due while its connection still waited for an answer)'
           : '(autocannon overallRate: sent in one-second bursts, so batches stay peak-sized)') +
-        ". Mean batch and compute time from Volley's /metrics over each window.",
+        ". Mean batch and compute time from Volley's /metrics over each window. " +
+        'echo p99: the uWS echo baseline (reads the body, answers a fixed response) at the same paced rate and connections, after the Volley windows: ' +
+        "the tail this machine's transport and scheduling give at that load with no server work.",
       '',
-      '| delay µs | 1 conn req/s | 1 conn p99 ms | peak req/s | peak p99 ms | peak mean batch | half-load req/s | half-load p99 ms | p99 from schedule ms | late | half-load mean batch | batch compute ms | bound ms | |',
-      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+      '| delay µs | 1 conn req/s | 1 conn p99 ms | peak req/s | peak p99 ms | peak mean batch | half-load req/s | half-load p99 ms | p99 from schedule ms | late | half-load mean batch | batch compute ms | bound ms | | echo p99 ms, same rate |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
       ...ds.map(
         (d) =>
           `| ${d.delayUs} | ${fmt(d.single.load.rps, 0)} | ${fmt(d.single.load.latencyMs.p99, 2)} | ${fmt(d.peak.load.rps, 0)} | ${fmt(d.peak.load.latencyMs.p99, 2)} | ${fmt(d.peakBatches.meanBatch, 1)} | ` +
           `${fmt(d.half.load.rps, 0)} | ${fmt(d.half.load.latencyMs.p99, 2)} | ${fmt(d.half.load.paced?.latencyFromScheduleMs.p99, 2)} | ${fmt(d.half.load.paced?.late, 0)} | ` +
-          `${fmt(d.halfBatches.meanBatch, 1)} | ${fmt(d.halfBatches.meanComputeMs, 2)} | ${fmt(d.boundMs, 2)} | ${verdict(d.meetsBound)} |`,
+          `${fmt(d.halfBatches.meanBatch, 1)} | ${fmt(d.halfBatches.meanComputeMs, 2)} | ${fmt(d.boundMs, 2)} | ${verdict(d.meetsBound)} | ${fmt(d.echoHalf?.load.latencyMs.p99, 2)} |`,
       ),
       '',
     );

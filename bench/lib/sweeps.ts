@@ -39,6 +39,11 @@ export interface DelayPoint {
   halfBatches: BatchStats;
   /** delay + 2 × mean batch compute time of the half-load window, ms. */
   boundMs: number;
+  /**
+   * The uWS echo (no parsing, no inference) at the same paced rate and connections: the p99 this
+   * machine's transport and scheduling alone give at that load, to read Volley's p99 against.
+   */
+  echoHalf?: SweepPoint;
   meetsBound: boolean;
   error?: string;
 }
@@ -69,7 +74,7 @@ export async function sweepConnections(small: Target, servers: BenchServer[], co
   return out;
 }
 
-export async function sweepDelay(small: Target, model: string, delays: number[], o: ExtraOptions): Promise<DelayPoint[]> {
+export async function sweepDelay(small: Target, model: string, delays: number[], o: ExtraOptions, echoSpec?: BenchServer): Promise<DelayPoint[]> {
   const out: DelayPoint[] = [];
   for (const delayUs of delays) {
     const repo = join(o.tmp, `delay-${delayUs}`);
@@ -96,6 +101,21 @@ export async function sweepDelay(small: Target, model: string, delays: number[],
         return { delayUs, single, peak, peakBatches, half, halfBatches, boundMs, meetsBound: half.load.latencyMs.p99 <= boundMs };
       }),
     );
+  }
+  if (echoSpec !== undefined) {
+    const say = (msg: string) => o.progress(`sweep-delay/echo: ${msg}`);
+    try {
+      await withServer(echoSpec, say, async (server) => {
+        for (const d of out) {
+          const c: LoadConfig = { url: `${server.baseUrl}${small.path}`, body: small.body, connections: o.connections, rate: d.half.rate };
+          await runLoadOrPaced(c, o.warmupS);
+          d.echoHalf = { connections: c.connections, rate: c.rate, load: await measured(server, c, o.durationS, runLoadOrPaced) };
+          say(pointSummary(d.echoHalf));
+        }
+      });
+    } catch (err) {
+      say(`failed: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
   return out;
 }

@@ -18,6 +18,7 @@ import type { StatsBook } from '../metrics/version-stats.js';
 import type { BatchExecutor, RuntimeKind } from '../runtimes/runtime.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
+import { SessionExecutor } from '../runtimes/worker-threads.js';
 import type { WorkerThreads } from '../runtimes/worker-threads.js';
 import type { ModelConfig } from './model-config.js';
 import { MonitorFeed } from './monitor-feed.js';
@@ -81,8 +82,8 @@ export class ModelVersion {
     this.#executor = null;
   }
 
-  /** Loads the model in its workers; never throws: a failure leaves the version FAILED with a reason. */
-  async load(modelDir: string, options: LoadOptions): Promise<void> {
+  /** Loads the model in its workers; never throws: a failure leaves the version FAILED with a reason. `avoid`: versions whose threads it should not load on if it can help it. */
+  async load(modelDir: string, options: LoadOptions, avoid: readonly ModelVersion[] = []): Promise<void> {
     this.#logger = options.logger;
     this.stats = options.stats?.version(this.model, String(this.version)) ?? this.stats;
     this.#transition('LOADING');
@@ -98,7 +99,8 @@ export class ModelVersion {
       const executionProviders = resolveProviders(this.config.execution_providers, options.device, cudaProviderInstalled());
       const stats = this.stats;
       const onWorkerRestart = (): void => void stats.workerRestarts++;
-      const executor = await options.threads.open({ kind: options.runtime ?? 'onnx', modelPath: path, intraOpThreads, allowSpinning: false, executionProviders }, instances, onWorkerRestart);
+      const avoidSessions = avoid.flatMap((mv) => (mv.#executor instanceof SessionExecutor ? [mv.#executor] : []));
+      const executor = await options.threads.open({ kind: options.runtime ?? 'onnx', modelPath: path, intraOpThreads, allowSpinning: false, executionProviders }, instances, onWorkerRestart, avoidSessions);
       this.#executor = executor;
       for (const reason of executor.info.fallbacks) {
         options.logger.warn({ event: 'execution_provider_fallback', model: this.model, version: this.version, reason }, 'execution provider unavailable; trying the next');

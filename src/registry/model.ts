@@ -110,7 +110,10 @@ export class Model {
       else if (current !== undefined) next.set(v, current);
     }
     this.#loading = loading;
-    await Promise.all(loading.map((mv) => mv.load(dir.dir, this.#options)));
+    // New sessions load away from the threads serving this model now: a load runs synchronously on
+    // its thread for tens of ms (seconds for big models) and would stall the traffic it replaces.
+    const busy = [...this.#serving.values()];
+    await Promise.all(loading.map((mv) => mv.load(dir.dir, this.#options, busy)));
     this.#loading = [];
     const failures: string[] = [];
     for (const mv of loading) {

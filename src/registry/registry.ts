@@ -13,7 +13,7 @@ export { CONTROL_MODES } from './control-mode.js';
 export type { ControlMode } from './control-mode.js';
 
 export interface RegistryOptions extends Omit<LoadOptions, 'threads'> {
-  /** Worker threads shared by all model instances (default: cpuThreads). */
+  /** Worker threads shared by all model instances (default 1; a model with more instances gets more). */
   workerThreads?: number;
   mode: ControlMode;
   /** Explicit mode: the models loaded at start ('*' = all). */
@@ -36,7 +36,7 @@ export class ModelRegistry {
 
   constructor(root: string, options: RegistryOptions) {
     this.#root = root;
-    this.#options = { ...options, threads: new WorkerThreads(options.workerThreads ?? options.cpuThreads) };
+    this.#options = { ...options, threads: new WorkerThreads(options.workerThreads ?? 1) };
   }
 
   /** Worker threads started so far (shared by every model version). */

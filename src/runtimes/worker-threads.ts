@@ -15,8 +15,9 @@ const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
  *
  * Why shared: a worker thread is a V8 isolate of its own, ~10-15 MB of RSS before any model. One
  * thread per instance made each small model cost that much (20 models: 14.7 MB each, measured),
- * and every hot swap boot a fresh isolate. Now the threads are at most `maxThreads` (the cores by
- * default), plus more only where one model asks for more instances than that, since a model's
+ * and every hot swap boot a fresh isolate. Now the threads are at most `maxThreads`
+ * (`--worker-threads`, default 1: on CPU a batch already uses the cores through ORT's intra-op
+ * threads), plus more only where one model asks for more instances than that, since a model's
  * instances go to distinct threads so that its batches can run in parallel. A thread runs one
  * batch at a time (onnxruntime-node's `run` is synchronous on its thread); versions sharing a
  * thread take turns in arrival order.
@@ -41,9 +42,9 @@ export class WorkerThreads {
    * while under `maxThreads`), and resolves once all are loaded. Fails, leaving nothing behind,
    * if any instance fails to load.
    */
-  async open(options: RuntimeOptions, instances: number, onWorkerRestart?: () => void): Promise<SessionExecutor> {
+  async open(options: RuntimeOptions, instances: number, onWorkerRestart?: () => void, avoid: readonly SessionExecutor[] = []): Promise<SessionExecutor> {
     if (this.#closed) throw new VolleyError('ERR_MODEL_NOT_READY', 'server is shutting down');
-    const hosts = this.#place(instances);
+    const hosts = this.#place(instances, new Set(avoid.flatMap((e) => e.hosts())));
     const sessions = hosts.map((host) => host.add(this.#nextSession++, options, onWorkerRestart));
     const replies = await Promise.allSettled(sessions.map((s) => s.host.request({ op: 'load', session: s.id, options })));
     const infos: RuntimeInfo[] = [];
@@ -68,13 +69,21 @@ export class WorkerThreads {
     await Promise.all(this.#hosts.map((h) => h.destroy()));
   }
 
-  /** `n` distinct threads for a model's instances: empty ones first while under the cap, then the least loaded. */
-  #place(n: number): WorkerHost[] {
+  /**
+   * `n` distinct threads for a model's instances: empty ones first while under the cap, then the
+   * least loaded. Threads in `avoid` (those serving the versions a new one replaces) are used only
+   * when no other thread exists; then one more thread starts, past the cap: loading a session
+   * blocks its thread, and the traffic being replaced must not wait for its replacement. After a
+   * swap the old thread is free again, so swaps alternate between two threads.
+   */
+  #place(n: number, avoid: ReadonlySet<WorkerHost>): WorkerHost[] {
     const chosen: WorkerHost[] = [];
+    const load = (h: WorkerHost) => h.sessions.size;
     while (chosen.length < n) {
-      const free = this.#hosts.filter((h) => !chosen.includes(h));
-      let best = free.reduce<WorkerHost | null>((a, h) => (a === null || h.sessions.size < a.sessions.size ? h : a), null);
-      if (best === null || (best.sessions.size > 0 && this.#hosts.length < this.#maxThreads)) {
+      const free = this.#hosts.filter((h) => !chosen.includes(h) && !avoid.has(h));
+      let best = free.reduce<WorkerHost | null>((a, h) => (a === null || load(h) < load(a) ? h : a), null);
+      const room = this.#hosts.length - avoid.size < this.#maxThreads;
+      if (best === null || (load(best) > 0 && room)) {
         best = new WorkerHost();
         this.#hosts.push(best);
       }
@@ -181,6 +190,11 @@ export class SessionExecutor implements BatchExecutor {
     if (!reply.ok) throw fromWire(reply.error);
     if (!('outputs' in reply)) throw new VolleyError('ERR_RUNTIME', 'worker returned no outputs');
     return reply.outputs;
+  }
+
+  /** The threads this executor's sessions live on. */
+  hosts(): WorkerHost[] {
+    return this.#sessions.map((s) => s.host);
   }
 
   /** Releases every session; the threads stay for other models. */

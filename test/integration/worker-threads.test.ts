@@ -47,9 +47,15 @@ async function hammer(s: ServerProcess, perModel: number): Promise<string[]> {
 }
 
 describe('shared worker threads', () => {
-  it('serves six models from two threads, each answer from its own model', async () => {
+  it('serves six models from one thread by default, each answer from its own model', async () => {
     server = await startServer(repoOfAdders(() => 1), ['--cpu-threads', '2']);
     expect(await hammer(server, 100)).toEqual([]);
+    expect(await workerThreads(server)).toBe(1);
+  });
+
+  it('spreads models over --worker-threads', async () => {
+    server = await startServer(repoOfAdders(() => 1), ['--worker-threads', '2']);
+    expect(await hammer(server, 50)).toEqual([]);
     expect(await workerThreads(server)).toBe(2);
   });
 
@@ -70,5 +76,16 @@ describe('shared worker threads', () => {
     expect((await postJson(`${server.url}/v2/repository/models/m3/load`, {})).status).toBe(200);
     expect(await hammer(server, 10).then((f) => f.filter((msg) => !/^m[15]:/.test(msg)))).toEqual([]);
     expect(await workerThreads(server)).toBe(3);
+  });
+
+  it('loads a replacement away from the thread serving the model, so swaps alternate between two threads', async () => {
+    server = await startServer(repoOfAdders(() => 1), ['--model-control-mode', 'explicit', '--load-model', 'm1', '--load-model', 'm2']);
+    expect(await workerThreads(server)).toBe(1);
+    for (const [i, delay] of [100, 300, 500].entries()) {
+      const config = JSON.stringify({ max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: delay } });
+      expect((await postJson(`${server.url}/v2/repository/models/m1/load`, { parameters: { config } })).status).toBe(200);
+      expect(await workerThreads(server), `after swap ${i + 1}`).toBe(2);
+      for (const k of [1, 2]) expect((await postJson(`${server.url}/v2/models/m${k}/infer`, addRequest([1, 2, 3, 4]))).body.outputs[0].data[0]).toBe(1 + k);
+    }
   });
 });
