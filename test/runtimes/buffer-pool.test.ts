@@ -33,4 +33,12 @@ describe('buffer pool', () => {
     expect(idlePoolBytes()).toBe(idle + 262144);
     expect(takeBuffer(200_000)).toBe(back);
   });
+
+  it('keeps as many idle buffers of a size as 64 connections of 600 KB msgpack requests hold (128)', () => {
+    const taken = Array.from({ length: 128 }, () => takeBuffer(602_112));
+    for (const b of taken) giveBuffer(b);
+    const again = new Set(Array.from({ length: 128 }, () => takeBuffer(602_112)));
+    expect(taken.filter((b) => again.has(b)).length).toBe(128);
+    for (const b of again) giveBuffer(b);
+  });
 });
