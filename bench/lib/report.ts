@@ -38,7 +38,7 @@ export interface ScenarioReport {
   results: ServerResult[];
   /** In-process onnxruntime-node at batch sizes 1..64 (bench/baselines/inprocess-ort.ts): the compute ceiling (the median round's, when measured every round). */
   ceiling?: Ceiling;
-  /** Best rows/s of the ceiling measured after each round, in round order (compute-bound scenarios: heavy, cnn). */
+  /** Best rows/s of the ceiling measured after each round, in round order (the compute-bound target, cnn). */
   ceilingRounds?: number[];
   ceilingError?: string;
 }
