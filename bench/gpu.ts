@@ -21,23 +21,24 @@
 // the device's provider), closed-loop load at each connection count; mean batch and compute time
 // come from Volley's /metrics over the same window. Target: Volley ≥ 85% of the ceiling, p99 ≤
 // 3 × (max_queue_delay + one batch compute time). Writes gpu-<time>.json and .md.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ResponseParser } from './lib/http-response-parser.js';
+import { startServer } from './lib/server.js';
+import { volley } from './lib/servers.js';
+import { batchDelta, scrapeBatches } from './lib/volley-metrics.js';
 
 const HERE = fileURLToPath(import.meta.url);
 type Ort = typeof import('onnxruntime-node');
 
 interface ClientJob {
   port: number;
-  path: string;
   request: Uint8Array;
   connections: number;
   warmupMs: number;
@@ -229,15 +230,12 @@ async function main(): Promise<void> {
     say(`${model}: best ${best.imagesPerS.toFixed(0)} img/s at batch ${best.batch}`);
     const result: ModelResult = { model, input, provider: o.device, ceiling, best, volley: [] };
     try {
-      await withVolley(o, model, file, async (port) => {
-        const request = tritonRequest(input);
+      await withVolley(o, model, file, async (baseUrl) => {
+        const request = tritonRequest(input, `/v2/models/${model}/infer`);
         for (const connections of o.connections) {
-          const before = await scrape(port, model);
-          const load = await runClients(o, port, `/v2/models/${model}/infer`, request, connections);
-          const after = await scrape(port, model);
-          const batches = after.batches - before.batches;
-          const meanBatch = batches > 0 ? (after.rows - before.rows) / batches : NaN;
-          const computeMs = batches > 0 ? ((after.computeS - before.computeS) / batches) * 1000 : NaN;
+          const before = await scrapeBatches(baseUrl, model);
+          const load = await runClients(o, Number(new URL(baseUrl).port), request, connections);
+          const { meanBatch, meanComputeMs: computeMs } = batchDelta(before, await scrapeBatches(baseUrl, model));
           const point: LoadPoint = { connections, ...load, meanBatch, computeMs, boundMs: 3 * (o.delayUs / 1000 + computeMs) };
           result.volley.push(point);
           say(`${model} @ ${connections} conn: ${point.rps.toFixed(0)} req/s (${(point.rps / best.imagesPerS).toFixed(2)}× ceiling), p99 ${point.p99.toFixed(2)} ms (bound ${point.boundMs.toFixed(2)}), mean batch ${meanBatch.toFixed(1)}, failed ${point.failed}`);
@@ -291,8 +289,8 @@ function randomImages(input: InputInfo, batch: number): Float32Array | Uint16Arr
   return Uint16Array.from({ length: n }, () => ((8 + Math.floor(Math.random() * 7)) << 10) | Math.floor(Math.random() * 1024));
 }
 
-/** One image as a Triton binary request (JSON header + raw bytes), with the output asked for in binary. */
-function tritonRequest(input: InputInfo): Uint8Array {
+/** One image as a whole HTTP/1.1 Triton binary request (JSON header + raw bytes), with the output asked for in binary. */
+function tritonRequest(input: InputInfo, path: string): Uint8Array {
   const data = randomImages(input, 1);
   const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const header = Buffer.from(
@@ -302,18 +300,16 @@ function tritonRequest(input: InputInfo): Uint8Array {
     }),
   );
   const head = Buffer.from(
-    `POST PATH HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nInference-Header-Content-Length: ${header.length}\r\nContent-Length: ${header.length + raw.byteLength}\r\n\r\n`,
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nInference-Header-Content-Length: ${header.length}\r\nContent-Length: ${header.length + raw.byteLength}\r\n\r\n`,
   );
   return Buffer.concat([head, header, raw]);
 }
 
-async function runClients(o: Options, port: number, path: string, request: Uint8Array, connections: number): Promise<Omit<LoadPoint, 'connections' | 'meanBatch' | 'computeMs' | 'boundMs'>> {
-  const full = Buffer.from(Buffer.from(request).toString('latin1').replace('POST PATH ', `POST ${path} `), 'latin1');
+async function runClients(o: Options, port: number, request: Uint8Array, connections: number): Promise<Omit<LoadPoint, 'connections' | 'meanBatch' | 'computeMs' | 'boundMs'>> {
   const threads = Math.max(1, Math.min(o.clientThreads, connections));
   const jobs = Array.from({ length: threads }, (_, i): ClientJob => ({
     port,
-    path,
-    request: full,
+    request,
     connections: Math.floor(connections / threads) + (i < connections % threads ? 1 : 0),
     warmupMs: o.warmupS * 1000,
     durationMs: o.durationS * 1000,
@@ -340,8 +336,8 @@ async function runClients(o: Options, port: number, path: string, request: Uint8
   };
 }
 
-/** Starts Volley on a repository holding just this model, runs `fn`, stops it. */
-async function withVolley(o: Options, model: string, file: string, fn: (port: number) => Promise<void>): Promise<void> {
+/** Starts Volley (bench/lib/server.ts) on a repository holding just this model, runs `fn` with its base URL, stops it. */
+async function withVolley(o: Options, model: string, file: string, fn: (baseUrl: string) => Promise<void>): Promise<void> {
   const repo = mkdtempSync(join(os.tmpdir(), 'volley-gpu-'));
   mkdirSync(join(repo, model, '1'), { recursive: true });
   symlinkSync(file, join(repo, model, '1', 'model.onnx'));
@@ -352,46 +348,17 @@ async function withVolley(o: Options, model: string, file: string, fn: (port: nu
     execution_providers: [o.device],
   };
   writeFileSync(join(repo, model, 'config.json'), JSON.stringify(config, null, 2));
-  const port = await freePort();
   const root = fileURLToPath(new URL('../..', import.meta.url));
-  const child = spawn(process.execPath, [join(root, 'bin', 'volley.js'), 'serve', '--model-repository', repo, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'error', '--monitoring-sample-rate', '0'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  // Loading ResNet-50 on a GPU (CUDA and cuDNN start-up, warm-up) can take a while.
+  const server = await startServer(volley(root, repo, { args: ['--monitoring-sample-rate', '0'] }), 300_000);
   try {
-    const deadline = performance.now() + 300_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`volley exited (${child.exitCode}) before it was ready`);
-      const ready = await fetch(`http://127.0.0.1:${port}/v2/models/${model}/ready`).then((r) => r.status === 200, () => false);
-      if (ready) break;
-      if (performance.now() > deadline) throw new Error('volley not ready after 300 s');
-      await sleep(250);
-    }
-    await fn(port);
+    const ready = await fetch(`${server.baseUrl}/v2/models/${model}/ready`);
+    if (ready.status !== 200) throw new Error(`${model} did not load: ${server.tail()}`);
+    await fn(server.baseUrl);
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((done) => (child.exitCode !== null ? done(null) : child.once('exit', done)));
+    await server.stop();
     rmSync(repo, { recursive: true, force: true });
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = net.createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => done(port));
-    });
-  });
-}
-
-/** Batches, rows and compute seconds so far for the model, from /metrics. */
-async function scrape(port: number, model: string): Promise<{ batches: number; rows: number; computeS: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const sum = (name: string) => {
-    let total = 0;
-    for (const line of text.split('\n')) if (line.startsWith(`${name}{`) && line.includes(`model="${model}"`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-    return total;
-  };
-  return { batches: sum('volley_execution_count_total'), rows: sum('volley_inference_count_total'), computeS: sum('volley_compute_duration_seconds_sum') };
 }
 
 function deviceName(device: string): string {

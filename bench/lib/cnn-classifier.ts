@@ -12,9 +12,8 @@
 // the scenario asks how close Volley gets to the runtime on a compute-bound CPU model. Depth at full resolution is where the compute is
 // (a 32 → 32 convolution at 64×64 is 38M multiply-adds for 9k weights). Building it takes ~0.2 s,
 // so unlike mlp_heavy it is not cached.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { writeModelRepo } from './repository.js';
 import { type CnnLayer, type CnnSpec, cnnClassifier, cnnShapes } from '../../scripts/onnx/cnn.js';
 import { lcg } from '../../scripts/onnx/mlp.js';
 
@@ -68,10 +67,5 @@ export function cnnImage(): number[] {
 
 /** `<repo>/cnn_classifier/{config.json,1/model.onnx}`; returns the model.onnx path. */
 export function writeCnnRepo(repo: string, config: object = CONFIG): string {
-  const dir = join(repo, CNN);
-  mkdirSync(join(dir, '1'), { recursive: true });
-  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  const modelPath = join(dir, '1', 'model.onnx');
-  writeFileSync(modelPath, buildCnn());
-  return modelPath;
+  return writeModelRepo(repo, CNN, config, buildCnn());
 }

@@ -6,8 +6,7 @@
 // An image-sized input (602,112 bytes) with almost no arithmetic (one pass over
 // the pixels): the time per request is spent moving and decoding the tensor, so
 // the scenario measures the wire formats, not the model.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeModelRepo } from './repository.js';
 import { DataType, encodeModel, initializer, node, tensorInput, tensorOutput } from '../../scripts/onnx/builder.js';
 import { lcg } from '../../scripts/onnx/mlp.js';
 
@@ -63,10 +62,5 @@ export function imagePoolInput(): Float32Array {
 
 /** Write `<repo>/image_pool/{config.json,1/model.onnx}`; returns the model.onnx path. */
 export function writeImagePoolRepo(repo: string): string {
-  const dir = join(repo, IMAGE_POOL);
-  mkdirSync(join(dir, '1'), { recursive: true });
-  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(CONFIG, null, 2)}\n`);
-  const modelPath = join(dir, '1', 'model.onnx');
-  writeFileSync(modelPath, buildImagePool());
-  return modelPath;
+  return writeModelRepo(repo, IMAGE_POOL, CONFIG, buildImagePool());
 }

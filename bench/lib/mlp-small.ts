@@ -7,8 +7,8 @@
 //
 // ~134k multiply-adds per row: still small, but enough arithmetic per request that
 // running 16-64 rows in one session.run (one GEMM) visibly beats 16-64 runs.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeModelRepo } from './repository.js';
 import { lcg, mlpClassifier } from '../../scripts/onnx/mlp.js';
 
 export const MLP_SMALL = 'mlp_small';
@@ -52,10 +52,5 @@ export function mlpSmallRow(): number[] {
  * batching settings; `bytes` skips rebuilding it.
  */
 export function writeMlpSmallRepo(repo: string, name = MLP_SMALL, config: object = MLP_SMALL_CONFIG, bytes: Uint8Array = buildMlpSmall()): string {
-  const dir = join(repo, name);
-  mkdirSync(join(dir, '1'), { recursive: true });
-  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  const modelPath = join(dir, '1', 'model.onnx');
-  writeFileSync(modelPath, bytes);
-  return modelPath;
+  return writeModelRepo(repo, name, config, bytes);
 }

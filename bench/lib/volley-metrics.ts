@@ -22,7 +22,8 @@ export interface BatchStats {
   meanComputeMs: number;
 }
 
-const value = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+// Volley emits a version's histograms once it has a batch: a missing series is zero so far.
+const value = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export async function scrapeBatches(baseUrl: string, model: string): Promise<BatchSnapshot> {

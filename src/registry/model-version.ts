@@ -15,11 +15,10 @@ import { asVolleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { VersionStats } from '../metrics/version-stats.js';
 import type { StatsBook } from '../metrics/version-stats.js';
-import type { BatchExecutor, RuntimeKind } from '../runtimes/runtime.js';
+import type { RuntimeKind } from '../runtimes/runtime.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
-import { SessionExecutor } from '../runtimes/worker-threads.js';
-import type { WorkerThreads } from '../runtimes/worker-threads.js';
+import type { SessionExecutor, WorkerThreads } from '../runtimes/worker-threads.js';
 import type { ModelConfig } from './model-config.js';
 import { MonitorFeed } from './monitor-feed.js';
 import type { MonitoringOptions } from './monitor-feed.js';
@@ -63,7 +62,7 @@ export class ModelVersion {
   stats: VersionStats;
   /** Drift monitoring of sampled requests (null when off). */
   feed: MonitorFeed | null;
-  #executor: BatchExecutor | null;
+  #executor: SessionExecutor | null;
   #logger: Logger | null;
 
   constructor(model: string, version: number, config: ModelConfig, fingerprint = '') {
@@ -99,7 +98,7 @@ export class ModelVersion {
       const executionProviders = resolveProviders(this.config.execution_providers, options.device, cudaProviderInstalled());
       const stats = this.stats;
       const onWorkerRestart = (): void => void stats.workerRestarts++;
-      const avoidSessions = avoid.flatMap((mv) => (mv.#executor instanceof SessionExecutor ? [mv.#executor] : []));
+      const avoidSessions = avoid.flatMap((mv) => (mv.#executor === null ? [] : [mv.#executor]));
       const executor = await options.threads.open({ kind: options.runtime ?? 'onnx', modelPath: path, intraOpThreads, allowSpinning: false, executionProviders }, instances, onWorkerRestart, avoidSessions);
       this.#executor = executor;
       for (const reason of executor.info.fallbacks) {

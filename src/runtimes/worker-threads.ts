@@ -202,14 +202,11 @@ export class SessionExecutor implements BatchExecutor {
     await Promise.all(this.#sessions.map((s) => s.host.remove(s.id)));
   }
 
+  /** An idle session, on the thread with the least queued work (a busy one only if a caller ignores `concurrency`). */
   #pick(): number {
-    let best = -1;
-    for (let i = 0; i < this.#sessions.length; i++) {
-      if (this.#busy[i]) continue;
-      if (best < 0 || this.#sessions[i].host.pending < this.#sessions[best].host.pending) best = i;
-    }
-    // Only if a caller ignores `concurrency`: queue on the least loaded thread.
-    if (best < 0) for (let i = 0; i < this.#sessions.length; i++) if (best < 0 || this.#sessions[i].host.pending < this.#sessions[best].host.pending) best = i;
+    const cost = (i: number) => (this.#busy[i] ? 1e9 : 0) + this.#sessions[i].host.pending;
+    let best = 0;
+    for (let i = 1; i < this.#sessions.length; i++) if (cost(i) < cost(best)) best = i;
     return best;
   }
 }
