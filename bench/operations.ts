@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { lcg, mlpClassifier } from '../scripts/onnx/mlp.js';
 import { type LoadResult, runLoad } from './lib/load.js';
+import { runLoadOrPaced } from './lib/paced-load.js';
 import { MLP_SMALL_CONFIG } from './lib/mlp-small.js';
 import { gitInfo, machineInfo, median } from './lib/report.js';
 import { type RunningServer, startServer } from './lib/server.js';
@@ -108,8 +109,9 @@ async function volley(repo: string, flags: string[]): Promise<RunningServer> {
   return startServer({ id: 'volley', label: 'volley', args, cwd: ROOT }, 30_000);
 }
 
+/** Closed loop, or with `rate` evenly paced open loop (paced-load.ts: autocannon's overallRate sends it in one-second bursts). */
 const load = (s: RunningServer, durationS: number, connections = 64, rate?: number): Promise<LoadResult> =>
-  runLoad({ url: `${s.baseUrl}/v2/models/m/infer`, body: BODY, connections, rate }, durationS);
+  runLoadOrPaced({ url: `${s.baseUrl}/v2/models/m/infer`, body: BODY, connections, rate }, durationS);
 
 const failed = (r: LoadResult): number => r.non2xx + r.errors;
 const brief = (r: LoadResult) => ({ rps: Math.round(r.rps), p50: r.latencyMs.p50, p99: r.latencyMs.p99, failed: failed(r), statusCodes: r.statusCodes });

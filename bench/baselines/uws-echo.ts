@@ -4,10 +4,20 @@
 // of the real work, so Volley's req/s / echo's req/s says how close to the HTTP
 // transport limit it gets on this machine.
 //
+// Each body is copied once out of uWS's memory into a reused buffer (the copy
+// any server makes; no allocation per request, as Volley's buffer pool).
+//
+// /v2/stream is the same for WebSocket: each binary frame (a msgpack request
+// of Volley's stream) is copied once out of uWS's memory, as Volley must, its
+// `id` read, and a prebuilt answer of Volley's shape sent back with that id
+// (the outputs of the response file, as msgpack `bin`). It is the WebSocket
+// transport's ceiling, next to the HTTP one, in the wire scenario.
+//
 //   --response-file <path>  the body to answer with (the bench writes Volley's
 //                           real response for each scenario); default: the
 //                           mlp_classifier response below.
 import { readFileSync } from 'node:fs';
+import { Packr, Unpackr } from 'msgpackr';
 import uWS from 'uWebSockets.js';
 import { flagValue, logListening, parseListenArgs } from './args.js';
 
@@ -41,20 +51,43 @@ app.get('/v2/health/live', (res) => {
   res.end();
 });
 
-app.post('/v2/models/:name/infer', (res) => {
+// Copy targets, reused: the one copy a real server makes of a body (uWS reuses its memory after
+// each callback), without a fresh allocation per request, as Volley's buffer pool does. By
+// power-of-two size; a buffer is taken for one request and given back when it is answered.
+const spare = new Map<number, Uint8Array[]>();
+function take(bytes: number): Uint8Array {
+  const size = 2 ** Math.ceil(Math.log2(Math.max(bytes, 1024)));
+  return spare.get(size)?.pop() ?? new Uint8Array(size);
+}
+function give(buffer: Uint8Array): void {
+  const list = spare.get(buffer.length) ?? [];
+  list.push(buffer);
+  spare.set(buffer.length, list);
+}
+
+app.post('/v2/models/:name/infer', (res, req) => {
   let aborted = false;
-  let chunks: Buffer[] = [];
+  const declared = Number(req.getHeader('content-length'));
+  let body = take(Number.isSafeInteger(declared) && declared > 0 ? declared : 0);
+  let length = 0;
   res.onAborted(() => {
     aborted = true;
+    give(body);
   });
   res.onData((chunk, isLast) => {
-    // uWS reuses the chunk's memory after this callback returns, so copy it,
-    // as a real server must before parsing.
-    chunks.push(Buffer.from(chunk.slice(0)));
-    if (!isLast || aborted) return;
-    const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    chunks = [];
-    if (body.length === 0) {
+    if (aborted) return;
+    if (length + chunk.byteLength > body.length) {
+      // No (or a wrong) Content-Length: grow, as a server reading a chunked body must.
+      const bigger = take(length + chunk.byteLength);
+      bigger.set(body.subarray(0, length));
+      give(body);
+      body = bigger;
+    }
+    body.set(new Uint8Array(chunk), length);
+    length += chunk.byteLength;
+    if (!isLast) return;
+    give(body);
+    if (length === 0) {
       res.writeStatus('400 Bad Request').end('{"error":"empty body"}');
       return;
     }
@@ -62,6 +95,31 @@ app.post('/v2/models/:name/infer', (res) => {
       res.writeHeader('Content-Type', 'application/json').end(RESPONSE);
     });
   });
+});
+
+// Volley's stream answer for the same outputs: data as little-endian FP32 bytes.
+const PARSED = JSON.parse(RESPONSE) as { model_name: string; model_version: string; outputs: { name: string; datatype: string; shape: number[]; data: number[] }[] };
+const STREAM_OUTPUTS = PARSED.outputs.map((o) => ({ ...o, data: new Uint8Array(Float32Array.from(o.data).buffer) }));
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+app.ws('/v2/stream', {
+  compression: uWS.DISABLED,
+  maxPayloadLength: 128 * 1024 * 1024,
+  maxBackpressure: 256 * 1024 * 1024,
+  message: (ws, message, isBinary) => {
+    // The frame's memory is uWS's until this returns: one copy, as Volley makes of the tensor.
+    const frame = take(message.byteLength);
+    frame.set(new Uint8Array(message));
+    let id: unknown = null;
+    try {
+      if (isBinary) id = (unpackr.unpack(frame.subarray(0, message.byteLength)) as { id?: unknown }).id;
+    } catch {
+      // not msgpack: answered with id null, as Volley answers an unreadable frame
+    }
+    give(frame);
+    ws.send(packr.pack({ id, model_name: PARSED.model_name, model_version: PARSED.model_version, outputs: STREAM_OUTPUTS }), true);
+  },
 });
 
 app.any('/*', (res) => {

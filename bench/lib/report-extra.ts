@@ -55,7 +55,7 @@ export function renderExtras(r: Report): string[] {
       const l = p.load;
       out.push(`| ${p.models} | ${fmt(l.rps, 0)} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${l.errors + l.non2xx} | ${fmt(l.proc?.cpuUsPerRequest, 0)} | ${fmt(p.idleRssMB, 0)} | ${fmt(p.loadedRssMB, 0)} |`);
     }
-    out.push('', `RSS per model beyond the first: ${fmt(mm.perExtraModelMB, 1)} MB (each model version has its own worker thread and ONNX Runtime session).`, '');
+    out.push('', `RSS per model beyond the first: ${fmt(mm.perExtraModelMB, 1)} MB (each model version has its own ONNX Runtime session; the versions share the worker threads, --worker-threads).`, '');
   }
   const ov = r.overload;
   if (ov) {

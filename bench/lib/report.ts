@@ -45,7 +45,7 @@ export interface ScenarioReport {
 
 /** A row of the wire scenario: one format against Volley, or the echo ceiling. */
 export interface WireResult extends ServerResult {
-  format: 'json' | 'binary' | 'msgpack' | 'websocket' | 'echo';
+  format: 'json' | 'binary' | 'msgpack' | 'websocket' | 'echo' | 'echo-ws';
   /** Request size on the wire (the stream: one frame). */
   bodyBytes: number;
   /** Tensor bytes ingested per second in the median round, in MB/s (1e6). */
@@ -73,6 +73,8 @@ export interface WireScenarioReport {
   results: WireResult[];
   /** Issue 3's targets, as median per-round ratios: binary and msgpack ≥ 5× JSON, WebSocket ≥ 1× HTTP binary. */
   acceptance: { binaryVsJson?: number; msgpackVsJson?: number; websocketVsBinary?: number };
+  /** The same ratio for uWS alone (the echo): its WebSocket frames ÷ its HTTP bodies (absent in results written before it was measured). */
+  transport?: { websocketVsHttp?: number };
 }
 
 export const isWire = (sc: ScenarioReport | WireScenarioReport): sc is WireScenarioReport => 'kind' in sc && sc.kind === 'wire';
@@ -284,7 +286,7 @@ function renderWire(sc: WireScenarioReport): string[] {
     const flag = r.check && !r.check.ok ? ' ⚠' : '';
     const per = (r.rounds ?? []).map((x) => fmt(x.rps, 0)).join(' / ');
     // JSON's body is not the one echo read, so JSON ÷ echo would compare different bodies.
-    const vsEcho = r.format === 'json' ? '–' : times(r.vsEcho);
+    const vsEcho = r.format === 'json' || r.format === 'echo-ws' ? '–' : times(r.vsEcho);
     return `| ${r.label}${flag} | ${fmt(r.bodyBytes, 0)} | ${fmt(l.rps, 0)} | ${per} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${fmt(r.payloadMBps, 1)} | ${l.non2xx} | ${l.errors + l.timeouts} | ${times(r.vsJson)} | ${vsEcho} |`;
   });
   const problems = sc.results.flatMap(problemLines);
@@ -294,7 +296,7 @@ function renderWire(sc: WireScenarioReport): string[] {
     '',
     `${sc.summary} HTTP formats: \`POST ${sc.path}\` from autocannon; WebSocket: \`${sc.streamPath}\`, ` +
       `${sc.stream.sockets} sockets × ${sc.stream.inflight / sc.stream.sockets} requests in flight. ` +
-      `Echo reads the binary body and answers ${fmt(sc.echoResponseBytes, 0)} B (Volley's JSON answer). ` +
+      `Echo reads the binary body and answers ${fmt(sc.echoResponseBytes, 0)} B (Volley's JSON answer); its WebSocket row copies each stream frame once and answers Volley's msgpack answer with the frame's id (Volley's WebSocket row is compared with it). ` +
       'payload MB/s = tensor bytes × req/s / 1e6.',
     '',
     '| format | request B | req/s (median) | req/s per round | p50 ms | p99 ms | payload MB/s | non-2xx | errors | vs JSON | vs echo MB/s |',
@@ -306,6 +308,9 @@ function renderWire(sc: WireScenarioReport): string[] {
     '',
     `Targets (issue 3): binary ${target(a.binaryVsJson, 5)} JSON; msgpack ${target(a.msgpackVsJson, 5)} JSON; ` +
       `WebSocket ${target(a.websocketVsBinary, 1)} HTTP binary.`,
+    ...(sc.transport?.websocketVsHttp === undefined
+      ? []
+      : ['', `The transport alone: uWS's WebSocket echo ÷ its HTTP echo, same bytes in, = ${times(sc.transport.websocketVsHttp)} (uWS copies a frame that spans reads into a buffer of its own and unmasks it before JavaScript sees it; docs/data-path.md).`]),
     '',
     ...(problems.length ? ['Problems:', '', ...problems, ''] : []),
   ];

@@ -2,7 +2,9 @@
 // image_pool, measured in turn with JSON, Triton binary and msgpack over HTTP
 // (autocannon) and msgpack frames over the WebSocket stream (stream-load.ts);
 // then the uWS echo reading the binary body, the loopback ceiling for those
-// bytes. Volley and echo alternate which goes first, and the format order
+// bytes, and the same echo answering the stream's frames (the WebSocket
+// transport's ceiling: how uWS's WebSocket compares with its HTTP at this
+// size, whatever the server behind it does). Volley and echo alternate which goes first, and the format order
 // rotates, so no format always runs on a fresh (or a tired) process.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VolleyClient, VolleyStream } from '../../src/client/index.js';
@@ -38,20 +40,21 @@ export interface WireOptions {
   progress: (msg: string) => void;
 }
 
-const LABELS: Record<WireFormat | 'echo', string> = {
+const LABELS: Record<WireFormat | 'echo' | 'echo-ws', string> = {
   json: 'volley JSON',
   binary: 'volley binary (Triton)',
   msgpack: 'volley msgpack',
   websocket: 'volley WebSocket (msgpack)',
   echo: 'echo (uWS, binary body, no inference)',
+  'echo-ws': 'echo (uWS WebSocket, msgpack frame, no inference)',
 };
 
-type Row = WireFormat | 'echo';
+type Row = WireFormat | 'echo' | 'echo-ws';
 const rotate = <T>(xs: readonly T[], k: number): T[] => xs.map((_, i) => xs[(i + k) % xs.length]);
 
 /** `servers` holds the selected specs among volley and echo (naive speaks JSON only: no row here). */
 export async function benchWire(sc: WireScenario, servers: ServerSpec[], opts: WireOptions): Promise<WireScenarioReport> {
-  const rows: Row[] = [...(servers.some((s) => s.id === 'volley') ? WIRE_FORMATS : []), ...(servers.some((s) => s.id === 'echo') ? (['echo'] as const) : [])];
+  const rows: Row[] = [...(servers.some((s) => s.id === 'volley') ? WIRE_FORMATS : []), ...(servers.some((s) => s.id === 'echo') ? (['echo', 'echo-ws'] as const) : [])];
   const runs = new Map<Row, ServerResult[]>(rows.map((r) => [r, []]));
   for (let round = 0; round < opts.rounds; round++) {
     for (const spec of rotate(servers, round)) {
@@ -69,9 +72,9 @@ function wireReport(sc: WireScenario, rows: Row[], runs: Map<Row, ServerResult[]
   const byRow = new Map(rows.map((row) => [row, aggregate(runs.get(row) ?? [])]));
   const results = rows.map((row): WireResult => {
     const r = byRow.get(row) as ServerResult;
-    const bodyBytes = row === 'echo' ? sc.http.binary.body.length : row === 'websocket' ? sc.frames[0].length : sc.http[row].body.length;
+    const bodyBytes = row === 'echo' ? sc.http.binary.body.length : row === 'websocket' || row === 'echo-ws' ? sc.frames[0].length : sc.http[row].body.length;
     const payloadMBps = r.load ? (sc.payloadBytes * r.load.rps) / 1e6 : undefined;
-    return { ...r, format: row, bodyBytes, payloadMBps, vsJson: roundRatio(r, byRow.get('json')), vsEcho: roundRatio(r, byRow.get('echo')) };
+    return { ...r, format: row, bodyBytes, payloadMBps, vsJson: roundRatio(r, byRow.get('json')), vsEcho: roundRatio(r, byRow.get(row === 'websocket' && byRow.has('echo-ws') ? 'echo-ws' : 'echo')) };
   });
   const vs = (a: Row, b: Row) => {
     const r = byRow.get(a);
@@ -94,6 +97,7 @@ function wireReport(sc: WireScenario, rows: Row[], runs: Map<Row, ServerResult[]
     echoResponseBytes: sc.responseBytes,
     results,
     acceptance: { binaryVsJson: vs('binary', 'json'), msgpackVsJson: vs('msgpack', 'json'), websocketVsBinary: vs('websocket', 'binary') },
+    transport: { websocketVsHttp: vs('echo-ws', 'echo') },
   };
 }
 
@@ -172,21 +176,40 @@ function loadFor(sc: WireScenario, f: WireFormat, baseUrl: string, opts: WireOpt
 async function echoRound(sc: WireScenario, spec: ServerSpec, opts: WireOptions): Promise<[Row, ServerResult][]> {
   const say = (m: string) => opts.progress(`wire/echo: ${m}`);
   const server = await start(spec, opts, say);
-  if (!('pid' in server)) return [['echo', server]];
-  const result: ServerResult = { id: 'echo', label: LABELS.echo, status: 'failed', startup: { listeningMs: Math.round(server.listeningMs), readyMs: Math.round(server.readyMs) } };
+  if (!('pid' in server)) return [['echo', server], ['echo-ws', { ...server, id: 'echo-ws', label: LABELS['echo-ws'] }]];
+  const startup = { listeningMs: Math.round(server.listeningMs), readyMs: Math.round(server.readyMs) };
+  const http: ServerResult = { id: 'echo', label: LABELS.echo, status: 'failed', startup };
+  const ws: ServerResult = { id: 'echo-ws', label: LABELS['echo-ws'], status: 'failed', startup };
   try {
     const cfg: LoadConfig = { url: `${server.baseUrl}${sc.path}`, body: sc.http.binary.body, headers: sc.http.binary.headers, connections: opts.connections };
-    result.check = await checkInfer(cfg, sc.probabilities);
-    say(`sanity request: ${result.check.note}`);
-    result.load = await measure(server.baseUrl, (spec) => runLoadWindowed(cfg, spec), opts, say);
-    result.status = 'ok';
-  } catch (err) {
-    result.error = `load run failed: ${(err as Error).message}\n${server.tail()}`;
-    say(result.error);
+    http.check = await checkInfer(cfg, sc.probabilities);
+    ws.check = await checkStreamEcho(server.baseUrl, sc);
+    say(`sanity: HTTP ${http.check.note}; WebSocket ${ws.check.note}`);
+    for (const [r, load] of [[http, (spec: WindowSpec) => runLoadWindowed(cfg, spec)], [ws, loadFor(sc, 'websocket', server.baseUrl, opts)]] as const) {
+      try {
+        r.load = await measure(server.baseUrl, load, opts, (m) => say(`${r.id}: ${m}`));
+        r.status = 'ok';
+      } catch (err) {
+        r.error = `load run failed: ${(err as Error).message}\n${server.tail()}`;
+        say(r.error);
+      }
+    }
   } finally {
-    result.stop = await server.stop();
+    http.stop = ws.stop = await server.stop();
   }
-  return [['echo', result]];
+  return [['echo', http], ['echo-ws', ws]];
+}
+
+/** The echo's stream answer read back through src/client: the reference probabilities, with the frame's id. */
+async function checkStreamEcho(baseUrl: string, sc: WireScenario): Promise<CheckResult> {
+  try {
+    const p = await answer(baseUrl, sc, 'websocket');
+    const diff = Math.max(...p.map((x, i) => Math.abs(x - sc.probabilities[i])));
+    const ok = p.length === sc.probabilities.length && diff <= REFERENCE_TOLERANCE;
+    return { ok, status: 200, note: ok ? 'ok (the reference answer, matched by id)' : `unexpected answer ${JSON.stringify(p)}`, sample: p };
+  } catch (err) {
+    return { ok: false, status: 0, note: `request failed: ${(err as Error).message}` };
+  }
 }
 
 /** One answer per format through src/client: 10 probabilities summing to 1, near the reference and equal across formats. */

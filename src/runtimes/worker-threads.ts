@@ -110,7 +110,8 @@ class WorkerHost {
       filename: WORKER_FILE,
       minThreads: 1,
       maxThreads: 1,
-      idleTimeout: Number.MAX_SAFE_INTEGER,
+      // Infinity is Piscina's "never" (a finite value over 2^31-1 would fire after 1 ms, were it armed).
+      idleTimeout: Infinity,
       // Tasks go to the thread at once and wait in its own queue: the next batch starts as soon as
       // the last one ends, with no round trip to the main thread in between. Each model's batcher
       // bounds its batches in flight, so this never grows without bound.
