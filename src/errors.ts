@@ -83,3 +83,18 @@ export function asVolleyError(err: unknown, fallback: ErrorCode = 'ERR_INTERNAL'
   if (isErrorCode(code)) return new VolleyError(code, String((err as Error).message));
   return new VolleyError(fallback, err instanceof Error ? err.message : String(err));
 }
+
+/**
+ * `value` as JSON for an error message or a cache key, never throwing: BigInts (msgpack 64-bit
+ * integers) as their digits, and input nested too deep for JSON.stringify's recursion as
+ * `fallback`. Messages pass `maxLength` so that a huge value cannot make a huge message.
+ */
+export function safeJson(value: unknown, maxLength = Infinity, fallback = '(nested too deeply to show)'): string {
+  let s: string;
+  try {
+    s = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(value);
+  } catch {
+    return fallback;
+  }
+  return s.length > maxLength ? `${s.slice(0, maxLength)}…` : s;
+}

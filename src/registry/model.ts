@@ -9,7 +9,7 @@
  *   drain. A failed load leaves what was serving in place and says why.
  * - Request paths (`route`, `version`) only read `#serving` and `#table`; they never await.
  */
-import { VolleyError, asVolleyError } from '../errors.js';
+import { VolleyError, asVolleyError, safeJson } from '../errors.js';
 import { parseModelConfig, selectVersions } from './model-config.js';
 import type { ModelConfig } from './model-config.js';
 import { ModelVersion } from './model-version.js';
@@ -93,7 +93,7 @@ export class Model {
       for (const v of dir.versions) files.set(v, await fileIdentity(`${dir.dir}/${v}/${config.default_model_filename}`));
       wanted = this.#wantedVersions(config, dir.versions.filter((v) => files.get(v) !== 'missing'), dir.versions);
     } catch (err) {
-      return this.#refuse(asVolleyError(err), JSON.stringify([override, dir.configText, [...files]]));
+      return this.#refuse(asVolleyError(err), safeJson([override, dir.configText, [...files]], Infinity, `unrepeatable ${performance.now()}`));
     }
     this.#refused = '';
     this.active = true;

@@ -4,7 +4,7 @@
  * ERR_INVALID_* naming the field. Element conversion is unavoidable for JSON (numbers are text);
  * binary formats skip it.
  */
-import { VolleyError } from '../errors.js';
+import { VolleyError, safeJson } from '../errors.js';
 import { DATATYPES, isDatatype } from '../runtimes/tensor.js';
 import type { Datatype, Tensor, TypedArray } from '../runtimes/tensor.js';
 import { takeBuffer } from '../runtimes/buffer-pool.js';
@@ -13,6 +13,10 @@ import { floatToHalf, halfToFloat } from './fp16.js';
 
 /** Largest element count one tensor may declare; checked before anything is allocated. */
 export const MAX_TENSOR_ELEMENTS = 2 ** 28;
+/** Most dimensions a shape may have (NumPy 2 allows 64); nested data is walked one level per dimension. */
+export const MAX_TENSOR_RANK = 64;
+/** A client's value quoted in an error message: at most this many characters. */
+const QUOTE = 100;
 
 export interface InferPayload {
   id: string | undefined;
@@ -90,7 +94,7 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null, 
   const { name, datatype, shape, data, parameters } = raw;
   if (typeof name !== 'string' || name === '') throw invalid(`inputs[${index}].name must be a non-empty string`);
   if (!isDatatype(datatype)) {
-    throw badInput(`input '${name}': datatype ${JSON.stringify(datatype)} is not supported (use one of ${Object.keys(DATATYPES).join(', ')})`);
+    throw badInput(`input '${name}': datatype ${safeJson(datatype, QUOTE)} is not supported (use one of ${Object.keys(DATATYPES).join(', ')})`);
   }
   const dims = decodeShape(name, shape);
   let count = 1;
@@ -103,6 +107,7 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null, 
   }
   if (ArrayBuffer.isView(data)) return { name, datatype, shape: dims, data: fromBlob(name, datatype, count, data, copyBlobs) };
   if (!Array.isArray(data)) throw badInput(`input '${name}': 'data' must be an array (flat or nested) or a byte string`);
+  checkDataLength(data, dims, count, name);
   const out = new DATATYPES[datatype].array(count);
   fillData(out, data, dims, datatype, name);
   return { name, datatype, shape: dims, data: out };
@@ -125,18 +130,36 @@ function fromBlob(name: string, datatype: Datatype, count: number, blob: ArrayBu
 
 function decodeShape(name: string, shape: unknown): number[] {
   if (!Array.isArray(shape)) throw badInput(`input '${name}': 'shape' must be an array of non-negative integers`);
+  if (shape.length > MAX_TENSOR_RANK) throw badInput(`input '${name}': shape has ${shape.length} dimensions, more than the limit of ${MAX_TENSOR_RANK}`);
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > MAX_TENSOR_ELEMENTS) {
-      throw badInput(`input '${name}': shape ${JSON.stringify(shape)} is invalid; each dimension must be an integer between 0 and ${MAX_TENSOR_ELEMENTS}`);
+      throw badInput(`input '${name}': shape ${safeJson(shape, QUOTE)} is invalid; each dimension must be an integer between 0 and ${MAX_TENSOR_ELEMENTS}`);
     }
   }
   return shape as number[];
 }
 
 /**
+ * Before the tensor is allocated: flat data must have exactly `count` values, and nested data the
+ * shape's length at each level of its first path. A small body cannot make the server allocate a
+ * tensor of the shape's size only to refuse it (fillData checks the rest).
+ */
+function checkDataLength(data: unknown[], dims: readonly number[], count: number, name: string): void {
+  if (data.length === 0 || !Array.isArray(data[0])) {
+    if (data.length !== count) throw badInput(`input '${name}': shape [${dims}] needs ${count} values but 'data' has ${data.length}`);
+    return;
+  }
+  let level: unknown = data;
+  for (let depth = 0; depth < dims.length && Array.isArray(level); depth++) {
+    if (level.length !== dims[depth]) throw wrongNestedLength(name, level.length, depth, dims);
+    level = level[0];
+  }
+}
+
+/**
  * Flat data: every element a scalar, as many as the shape needs. Nested data must follow the shape
  * exactly, level by level (a ragged `[[1,2,3],[4]]` for [2,2] is refused, not flattened).
- * Nothing is written past the end of `out`.
+ * Nothing is written past the end of `out`. Runs after checkDataLength.
  */
 function fillData(out: TypedArray, data: unknown[], dims: readonly number[], datatype: Datatype, name: string): void {
   if (data.length > 0 && Array.isArray(data[0])) {
@@ -144,7 +167,7 @@ function fillData(out: TypedArray, data: unknown[], dims: readonly number[], dat
     fillNested(out, data, dims, 0, 0, datatype, name);
     return;
   }
-  if (data.length !== out.length) throw badInput(`input '${name}': shape [${dims}] needs ${out.length} values but 'data' has ${data.length}`);
+  // Flat: checkDataLength has made sure that data.length === out.length.
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
     if (Array.isArray(v)) throw badInput(`input '${name}': 'data' mixes nested arrays and values`);
@@ -153,9 +176,7 @@ function fillData(out: TypedArray, data: unknown[], dims: readonly number[], dat
 }
 
 function fillNested(out: TypedArray, data: unknown[], dims: readonly number[], level: number, offset: number, datatype: Datatype, name: string): number {
-  if (data.length !== dims[level]) {
-    throw badInput(`input '${name}': nested 'data' has ${data.length} entries at depth ${level} but shape [${dims}] needs ${dims[level]}`);
-  }
+  if (data.length !== dims[level]) throw wrongNestedLength(name, data.length, level, dims);
   const leaf = level === dims.length - 1;
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
@@ -164,6 +185,10 @@ function fillNested(out: TypedArray, data: unknown[], dims: readonly number[], l
     else offset = fillNested(out, v as unknown[], dims, level + 1, offset, datatype, name);
   }
   return offset;
+}
+
+function wrongNestedLength(name: string, entries: number, depth: number, dims: readonly number[]): VolleyError {
+  return badInput(`input '${name}': nested 'data' has ${entries} entries at depth ${depth} but shape [${dims}] needs ${dims[depth]}`);
 }
 
 const FP32_MAX = 3.4028234663852886e38;
@@ -201,13 +226,16 @@ function convert(v: unknown, datatype: Datatype, name: string): number | bigint 
       const [lo, hi] = INT_RANGE[datatype] as [number, number];
       if (datatype === 'INT64' || datatype === 'UINT64') {
         if (typeof v === 'number' && Number.isInteger(v) && v >= lo && v < hi) return BigInt(v);
+        // msgpack integers beyond 2^53 arrive as BigInt (msgpack-codec.ts): exact, range-checked here.
+        if (typeof v === 'bigint' && v >= BigInt(lo) && v < BigInt(hi)) return v;
+        if (typeof v === 'bigint') throw badInput(`input '${name}': value ${v} is out of range for ${datatype}`);
       } else if (typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi) {
         return v;
       }
       if (typeof v === 'number' && Number.isInteger(v)) throw badInput(`input '${name}': value ${v} is out of range for ${datatype}`);
     }
   }
-  throw badInput(`input '${name}': value ${JSON.stringify(v)} is not a valid ${datatype} element`);
+  throw badInput(`input '${name}': value ${safeJson(v, QUOTE)} is not a valid ${datatype} element`);
 }
 
 function decodeOutputs(outputs: unknown, binaryDefault: boolean): { names: string[]; binary: boolean[] } | undefined {

@@ -112,6 +112,8 @@ function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, 
 /** A frame is an object with an `id` (string or number), which every answer to it carries. */
 function checkFrameId(msg: unknown): asserts msg is Record<string, unknown> {
   if (!isObject(msg)) throw new VolleyError('ERR_INVALID_REQUEST', 'a frame must be an object {id, model_name, inputs, ...}');
+  if (typeof msg.id === 'number' && !Number.isFinite(msg.id)) throw new VolleyError('ERR_INVALID_REQUEST', "a frame's 'id' must be a string or a finite number (this one cannot be sent back as it came)");
+  if (typeof msg.id === 'bigint') throw new VolleyError('ERR_INVALID_REQUEST', "a frame's 'id' beyond 2^53 cannot be matched exactly: send it as a string");
   if (typeof msg.id !== 'string' && typeof msg.id !== 'number') throw new VolleyError('ERR_INVALID_REQUEST', "a frame needs an 'id' (string or number) to match its answer");
 }
 

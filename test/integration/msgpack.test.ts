@@ -74,6 +74,33 @@ describe('msgpack', () => {
     expect(res.body.error).toMatch(message);
   });
 
+  // Regression (adversarial review): msgpackr read every 64-bit integer (0xcf/0xd3, what Python's
+  // msgpack sends for large values, and msgpackr for any BigInt) as a BigInt; the decoder refused
+  // it and its error message threw, so even valid INT64 data got a 500.
+  it('takes 64-bit msgpack integers: shapes, and exact INT64 / UINT64 data beyond 2^53', async () => {
+    const int64 = [-(2n ** 63n), 2n ** 53n + 1n, 5n, -1n];
+    const uint64 = [2n ** 64n - 1n, 2n ** 53n + 1n, 0n, 7n];
+    const big: Record<string, bigint[]> = { INT64: int64, UINT64: uint64 };
+    // identity_all takes one input per datatype; the others go as bytes.
+    const inputs = Object.entries(EXTREMES).map(([dt, a]) => ({ name: `in_${dt.toLowerCase()}`, shape: [2n, 2n], datatype: dt, data: big[dt] ?? bytes(a) }));
+    const res = await post('identity_all', packr.pack({ inputs, outputs: [{ name: 'out_int64' }, { name: 'out_uint64' }] }));
+    expect(res.status).toBe(200);
+    const [a, b] = res.body.outputs as { data: Uint8Array }[];
+    expect(Array.from(new BigInt64Array(Uint8Array.from(a.data).buffer))).toEqual(int64);
+    expect(Array.from(new BigUint64Array(Uint8Array.from(b.data).buffer))).toEqual(uint64);
+  });
+
+  it('is a 400, not a 500, for a 64-bit integer where it cannot go', async () => {
+    for (const input of [
+      { name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 2n ** 60n] },
+      { name: 'input', shape: [1, 2n ** 60n], datatype: 'FP32', data: rows },
+    ]) {
+      const res = await post('mlp_classifier', packr.pack({ inputs: [input] }));
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatch(/1152921504606846976/);
+    }
+  });
+
   it('keeps serving after all of it', async () => {
     const res = await post('no_batch', packr.pack({ inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] }), 'application/json');
     expect(res.body.outputs[0].data).toEqual([2, 4, 6, 8, 10, 12]);

@@ -135,6 +135,23 @@ describe('WebSocket stream', () => {
     s.ws.close();
   });
 
+  // Regression (adversarial review): an id of 1e400 parsed to Infinity and came back as null, a
+  // 64-bit msgpack id was "missing", and a 10,000-deep value overflowed the stack (status 500).
+  it('refuses ids it could not send back as they came, and deep nesting, with 400 frames', async () => {
+    const s = await connect();
+    const inputs = [{ name: 'x', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }];
+    s.ws.send(`{"id":1e400,"model_name":"no_batch","inputs":${JSON.stringify(inputs)}}`);
+    s.ws.send(packr.pack({ id: 2n ** 60n, model_name: 'no_batch', inputs }));
+    s.ws.send(`{"id":"deep","model_name":"no_batch","inputs":[{"name":"x","shape":[1],"datatype":${'['.repeat(10_000)}${']'.repeat(10_000)},"data":[1]}]}`);
+    s.ws.send(packr.pack({ id: 2 ** 40, model_name: 'no_batch', inputs }));
+    const frames = await s.next(4);
+    expect(frames[0]).toMatchObject({ id: null, status: 400, error: expect.stringMatching(/finite number/) });
+    expect(frames[1]).toMatchObject({ id: null, status: 400, error: expect.stringMatching(/send it as a string/) });
+    expect(frames[2]).toMatchObject({ id: 'deep', status: 400 });
+    expect(frames[3]).toMatchObject({ id: 2 ** 40, model_name: 'no_batch' });
+    s.ws.close();
+  });
+
   it('closes a socket that sends a frame over the size limit (1009), and the server keeps serving', async () => {
     const s = await connect();
     s.ws.send(Buffer.alloc(1048576 + 1));

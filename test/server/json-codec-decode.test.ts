@@ -198,3 +198,37 @@ describe('decodeInferRequest: errors', () => {
     expect(codeOf(one({ datatype: 'UINT64', shape: [1], data: [2 ** 64] }))).toBe('ERR_INVALID_INPUT');
   });
 });
+
+/** JSON text of `inner` wrapped in `depth` arrays (JSON.stringify itself would overflow the stack). */
+const nested = (depth: number, inner = '1'): string => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
+const oneText = (fields: string): Uint8Array => text(`{"inputs":[{"name":"x",${fields}}]}`);
+
+// Regression (adversarial review): JSON.parse takes 10,000 levels of nesting, but quoting such a
+// value in an error message (JSON.stringify) or walking a 5,000-dimension shape overflowed the
+// stack, and the client got a 500 "Maximum call stack size exceeded".
+describe('decodeInferRequest: hostile nesting and sizes are 400s', () => {
+  it.each([
+    ['datatype', `"datatype":${nested(10_000, '"FP32"')},"shape":[1],"data":[1]`],
+    ['shape', `"datatype":"FP32","shape":${nested(10_000)},"data":[1]`],
+    ['a data element', `"datatype":"FP32","shape":[1],"data":[{"v":${nested(10_000)}}]`],
+  ])('a %s nested 10,000 deep', (_where, fields) => {
+    expect(codeOf(oneText(fields))).toBe('ERR_INVALID_INPUT');
+  });
+
+  it('a shape of more than 64 dimensions, before walking nested data that follows it', () => {
+    const shape = (n: number) => `[${Array(n).fill(1).join(',')}]`;
+    expect(() => decodeInferRequest(oneText(`"datatype":"FP32","shape":${shape(5000)},"data":${nested(5000)}`))).toThrow(/5000 dimensions, more than the limit of 64/);
+    expect(codeOf(oneText(`"datatype":"FP32","shape":${shape(64)},"data":${nested(64)}`))).toBeUndefined();
+  });
+
+  it('a huge shape with little data is refused before the tensor is allocated', () => {
+    // 2^28 FP64 elements would be a 2 GiB allocation; the message names the data length instead.
+    for (const data of [[], [1, 2], [[1], [2]]]) {
+      expect(() => decodeInferRequest(one({ datatype: 'FP64', shape: [2 ** 14, 2 ** 14], data }))).toThrow(/entries at depth 0|needs 268435456 values/);
+    }
+  });
+
+  it('quotes a bad value briefly', () => {
+    expect(() => decodeInferRequest(one({ datatype: 'x'.repeat(10_000), shape: [1], data: [1] }))).toThrow(/^input 'x': datatype "x{99}…/);
+  });
+});
