@@ -1,0 +1,100 @@
+// Where the tail at half load comes from (issue 6: p99 at 50% of peak ≤ max_queue_delay + 2 batch
+// compute times). The same evenly paced rate (bench/lib/paced-load.ts) is offered to:
+//
+//   volley  Volley serving mlp_small (JSON [1,256], 64 connections)
+//   noop    the same, with the no-op runtime: the event loop → worker thread → event loop hop and
+//           the batcher, no model compute
+//   naive   node:http + onnxruntime-node, no thread hop (saturates below Volley's half load)
+//   echo    the uWS echo: the transport and this machine's scheduling alone
+//
+// The rate is half of Volley's closed-loop peak, measured first in the same run (or --rate).
+// Servers take turns, `--reps` times.
+//
+//   npx tsx bench/tail.ts                         # delay 0, 2 reps
+//   npx tsx bench/tail.ts --delay-us 2000 --servers volley,noop,echo --reps 3
+//
+// Results: bench/results/tail-<time>.json (and a table on stdout).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runLoad } from './lib/load.js';
+import { MLP_SMALL, MLP_SMALL_CONFIG, mlpSmallRow, writeMlpSmallRepo } from './lib/mlp-small.js';
+import { type PacedResult, runPaced } from './lib/paced-load.js';
+import { gitInfo, machineInfo } from './lib/report.js';
+import { startServer } from './lib/server.js';
+import { type BenchServer, echo, naive, volley, volleyNoop } from './lib/servers.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const { values } = parseArgs({ options: { 'delay-us': { type: 'string' }, servers: { type: 'string' }, reps: { type: 'string' }, rate: { type: 'string' }, duration: { type: 'string' } } });
+const DELAY_US = Number(values['delay-us'] ?? 0);
+const REPS = Number(values.reps ?? 2);
+const DURATION_S = Number(values.duration ?? 5);
+const CONNECTIONS = 64;
+const SERVERS = (values.servers ?? 'volley,noop,naive,echo').split(',');
+
+interface Row {
+  server: string;
+  rep: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  /** p99 from each request's scheduled send time (coordinated omission corrected). */
+  p99FromSchedule: number;
+  late: number;
+  failed: number;
+}
+
+const tmp = mkdtempSync(join(os.tmpdir(), 'volley-tail-'));
+const repo = join(tmp, 'repository');
+const config = { ...MLP_SMALL_CONFIG, dynamic_batching: { ...MLP_SMALL_CONFIG.dynamic_batching, max_queue_delay_microseconds: DELAY_US } };
+const modelPath = writeMlpSmallRepo(repo, MLP_SMALL, config);
+const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 256], datatype: 'FP32', data: mlpSmallRow() }] });
+const responseFile = join(tmp, 'response.json');
+writeFileSync(responseFile, JSON.stringify({ model_name: MLP_SMALL, model_version: '1', outputs: [] }));
+const specs: Record<string, BenchServer> = { volley: volley(ROOT, repo), noop: volleyNoop(ROOT, repo), naive: naive(ROOT, modelPath, MLP_SMALL), echo: echo(ROOT, responseFile) };
+for (const id of SERVERS) if (!(id in specs)) throw new Error(`--servers: unknown ${id} (known: ${Object.keys(specs).join(', ')})`);
+
+async function peakOfVolley(): Promise<number> {
+  const server = await startServer(specs.volley, 30_000);
+  try {
+    const cfg = { url: `${server.baseUrl}/v2/models/${MLP_SMALL}/infer`, body, connections: CONNECTIONS };
+    await runLoad(cfg, 2);
+    return (await runLoad(cfg, DURATION_S)).rps;
+  } finally {
+    await server.stop();
+  }
+}
+
+async function paced(id: string, rate: number, rep: number): Promise<Row> {
+  const server = await startServer(specs[id], 30_000);
+  try {
+    const cfg = { url: `${server.baseUrl}/v2/models/${MLP_SMALL}/infer`, body, connections: CONNECTIONS, rate };
+    await runPaced(cfg, 1);
+    const r: PacedResult = await runPaced(cfg, DURATION_S);
+    return { server: id, rep, rps: r.rps, p50: r.latencyMs.p50, p99: r.latencyMs.p99, p99FromSchedule: r.paced.latencyFromScheduleMs.p99, late: r.paced.late, failed: r.non2xx + r.errors + r.timeouts };
+  } finally {
+    await server.stop();
+  }
+}
+
+const startedAt = new Date().toISOString();
+const peak = values.rate === undefined ? await peakOfVolley() : undefined;
+const rate = values.rate !== undefined ? Number(values.rate) : Math.round((peak as number) / 2);
+console.log(`delay ${DELAY_US} µs; ${peak === undefined ? '' : `Volley peak ${Math.round(peak)} req/s; `}offering ${rate} req/s, evenly paced, ${CONNECTIONS} connections, ${DURATION_S} s windows`);
+const rows: Row[] = [];
+for (let rep = 1; rep <= REPS; rep++) {
+  for (const id of SERVERS) {
+    const row = await paced(id, rate, rep);
+    rows.push(row);
+    console.log(`${id.padEnd(7)} rep ${rep}: ${Math.round(row.rps)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms (from schedule ${row.p99FromSchedule.toFixed(2)}), ${row.late} late, ${row.failed} failed`);
+    await sleep(500);
+  }
+}
+rmSync(tmp, { recursive: true, force: true });
+const report = { kind: 'tail', startedAt, machine: machineInfo(), node: process.version, git: gitInfo(ROOT), config: { delayUs: DELAY_US, connections: CONNECTIONS, durationS: DURATION_S, reps: REPS, peakRps: peak, rate }, rows };
+const file = join(ROOT, 'bench', 'results', `tail-${startedAt.replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+console.log(`wrote ${file}`);
