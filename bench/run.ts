@@ -105,7 +105,7 @@ function parseOptions(): Options {
     // tiny (per-request overhead) and heavy (the mid-weight MLP; cnn is the compute-bound target)
     // are left out of --quick to fit its budget; --scenario tiny,heavy adds them.
     scenarios: idList('scenario', values.scenario ?? (quick ? QUICK_SCENARIOS.join(',') : undefined), ALL_SCENARIOS),
-    pointS: quick ? 1.5 : 3,
+    pointS: quick ? 1 : 3,
     pointWarmupS: quick ? 0.5 : 1,
     sweepConnections: quick ? [1, 16, 256] : [1, 4, 16, 64, 256, 1024],
     sweepDelaysUs: quick ? [0, 2000] : [0, 500, 2000, 5000],

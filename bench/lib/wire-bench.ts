@@ -37,6 +37,8 @@ export interface WireOptions {
   /** WebSocket connections sharing the `connections` requests in flight. */
   streamSockets: number;
   startupTimeoutMs: number;
+  /** Pause between servers, and after each row, for sockets and CPU to settle (run.ts: 500 ms, quick 300). */
+  settleMs: number;
   progress: (msg: string) => void;
 }
 
@@ -61,7 +63,7 @@ export async function benchWire(sc: WireScenario, servers: ServerSpec[], opts: W
       opts.progress(`wire: round ${round + 1}/${opts.rounds}`);
       const results = spec.id === 'volley' ? await volleyRound(sc, spec, round, opts) : await echoRound(sc, spec, opts);
       for (const [row, result] of results) runs.get(row)?.push(result);
-      await sleep(1000); // as run.ts: let the stopped server's sockets and CPU settle
+      await sleep(opts.settleMs); // as run.ts: let the stopped server's sockets and CPU settle
     }
   }
   return wireReport(sc, rows, runs, opts);
@@ -120,7 +122,7 @@ type Load = (spec: WindowSpec) => Promise<LoadResult>;
 async function measure(baseUrl: string, load: Load, opts: WireOptions, say: (m: string) => void): Promise<LoadResult> {
   say(`warm-up ≥ ${opts.warmupS} s (until every request in flight has had an answer), then measuring ${opts.durationS} s`);
   const r = await load({ warmupS: opts.warmupS, durationS: opts.durationS });
-  await settle(baseUrl);
+  await settle(baseUrl, opts.settleMs);
   say(`warm-up took ${r.warmupS?.toFixed(1)} s; ${Math.round(r.rps)} req/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
   return r;
 }
@@ -131,9 +133,9 @@ async function measure(baseUrl: string, load: Load, opts: WireOptions, say: (m: 
  * Volley decodes on its main thread, so a readiness probe is answered only
  * once that backlog is gone; then a moment for the workers' last batches.
  */
-async function settle(baseUrl: string): Promise<void> {
+async function settle(baseUrl: string, ms: number): Promise<void> {
   await fetch(`${baseUrl}/v2/health/ready`, { signal: AbortSignal.timeout(30_000) }).then((r) => r.arrayBuffer(), () => undefined);
-  await sleep(500);
+  await sleep(ms);
 }
 
 async function volleyRound(sc: WireScenario, spec: ServerSpec, round: number, opts: WireOptions): Promise<[Row, ServerResult][]> {
