@@ -14,6 +14,9 @@ export interface WindowSpec {
   warmupS: number;
   /** Measured window, in seconds. */
   durationS: number;
+  /** Called as the window opens and as it closes (the wire scenario samples the server's CPU there). */
+  onOpen?: () => void;
+  onClose?: () => void;
 }
 
 /** The window opens after this long whatever happened, so a stuck server cannot stall the bench. */
@@ -72,6 +75,10 @@ export class MeasureWindow {
     clearTimeout(this.#maxWarmup);
     this.#opensAt = now;
     this.#closesAt = now + this.#spec.durationS * 1000;
-    this.#closeTimer = setTimeout(this.#onClose, this.#spec.durationS * 1000);
+    this.#spec.onOpen?.();
+    this.#closeTimer = setTimeout(() => {
+      this.#spec.onClose?.();
+      this.#onClose();
+    }, this.#spec.durationS * 1000);
   }
 }

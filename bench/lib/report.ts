@@ -281,13 +281,13 @@ const target = (x: number | undefined, min: number) =>
 
 function renderWire(sc: WireScenarioReport): string[] {
   const rows = sc.results.map((r) => {
-    if (!r.load) return `| ${r.label} | ${fmt(r.bodyBytes, 0)} | failed | – | – | – | – | – | – | – | – |`;
+    if (!r.load) return `| ${r.label} | ${fmt(r.bodyBytes, 0)} | failed | – | – | – | – | – | – | – | – | – |`;
     const l = r.load;
     const flag = r.check && !r.check.ok ? ' ⚠' : '';
     const per = (r.rounds ?? []).map((x) => fmt(x.rps, 0)).join(' / ');
     // JSON's body is not the one echo read, so JSON ÷ echo would compare different bodies.
     const vsEcho = r.format === 'json' || r.format === 'echo-ws' ? '–' : times(r.vsEcho);
-    return `| ${r.label}${flag} | ${fmt(r.bodyBytes, 0)} | ${fmt(l.rps, 0)} | ${per} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${fmt(r.payloadMBps, 1)} | ${l.non2xx} | ${l.errors + l.timeouts} | ${times(r.vsJson)} | ${vsEcho} |`;
+    return `| ${r.label}${flag} | ${fmt(r.bodyBytes, 0)} | ${fmt(l.rps, 0)} | ${per} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${fmt(r.payloadMBps, 1)} | ${l.non2xx} | ${l.errors + l.timeouts} | ${times(r.vsJson)} | ${vsEcho} | ${fmt(l.proc?.cpuUsPerRequest, 0)} |`;
   });
   const problems = sc.results.flatMap(problemLines);
   const a = sc.acceptance;
@@ -299,8 +299,8 @@ function renderWire(sc: WireScenarioReport): string[] {
       `Echo reads the binary body and answers ${fmt(sc.echoResponseBytes, 0)} B (Volley's JSON answer); its WebSocket row copies each stream frame once and answers Volley's msgpack answer with the frame's id (Volley's WebSocket row is compared with it). ` +
       'payload MB/s = tensor bytes × req/s / 1e6.',
     '',
-    '| format | request B | req/s (median) | req/s per round | p50 ms | p99 ms | payload MB/s | non-2xx | errors | vs JSON | vs echo MB/s |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| format | request B | req/s (median) | req/s per round | p50 ms | p99 ms | payload MB/s | non-2xx | errors | vs JSON | vs echo MB/s | server CPU µs/req |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     'Each row warms up and is measured on the same connections: the window opens after ≥ the warm-up time *and* once every request in flight has had ' +

@@ -11,6 +11,7 @@ import { VolleyClient, VolleyStream } from '../../src/client/index.js';
 import { type CheckResult, checkInfer, type LoadConfig, type LoadResult, runLoadWindowed } from './load.js';
 import type { WindowSpec } from './measure-window.js';
 import { aggregate, roundRatio, type ServerResult, type WireResult, type WireScenarioReport } from './report.js';
+import { type ProcSample, procCost, sampleProc } from './proc-stats.js';
 import { type RunningServer, type ServerSpec, startServer } from './server.js';
 import { runStreamLoad } from './stream-load.js';
 import { HTTP_FORMATS, WIRE_FORMATS, type WireFormat, type WireScenario } from './wire-scenario.js';
@@ -119,11 +120,15 @@ async function start(spec: ServerSpec, opts: WireOptions, say: (m: string) => vo
 type Load = (spec: WindowSpec) => Promise<LoadResult>;
 
 /** Warm up and measure on the same connections, then wait until the server has caught up (the next load must not inherit this one's backlog). */
-async function measure(baseUrl: string, load: Load, opts: WireOptions, say: (m: string) => void): Promise<LoadResult> {
+async function measure(server: RunningServer, load: Load, opts: WireOptions, say: (m: string) => void): Promise<LoadResult> {
   say(`warm-up ≥ ${opts.warmupS} s (until every request in flight has had an answer), then measuring ${opts.durationS} s`);
-  const r = await load({ warmupS: opts.warmupS, durationS: opts.durationS });
-  await settle(baseUrl, opts.settleMs);
-  say(`warm-up took ${r.warmupS?.toFixed(1)} s; ${Math.round(r.rps)} req/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
+  // The server's CPU over exactly the measured window, per answer counted in it.
+  let before: ProcSample | undefined;
+  let after: ProcSample | undefined;
+  const r = await load({ warmupS: opts.warmupS, durationS: opts.durationS, onOpen: () => (before = sampleProc(server.pid)), onClose: () => (after = sampleProc(server.pid)) });
+  r.proc = procCost(before, after, r.ok2xx);
+  await settle(server.baseUrl, opts.settleMs);
+  say(`warm-up took ${r.warmupS?.toFixed(1)} s; ${Math.round(r.rps)} req/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts; server ${r.proc?.cpuUsPerRequest.toFixed(0)} µs CPU/req`);
   return r;
 }
 
@@ -151,7 +156,7 @@ async function volleyRound(sc: WireScenario, spec: ServerSpec, round: number, op
     for (const f of rotate(WIRE_FORMATS, round)) {
       const r = out.get(f) as ServerResult;
       try {
-        r.load = await measure(server.baseUrl, loadFor(sc, f, server.baseUrl, opts), opts, (m) => opts.progress(`wire/volley ${f}: ${m}`));
+        r.load = await measure(server, loadFor(sc, f, server.baseUrl, opts), opts, (m) => opts.progress(`wire/volley ${f}: ${m}`));
         r.status = 'ok';
       } catch (err) {
         r.error = `load run failed: ${(err as Error).message}\n${server.tail()}`;
@@ -189,7 +194,7 @@ async function echoRound(sc: WireScenario, spec: ServerSpec, opts: WireOptions):
     say(`sanity: HTTP ${http.check.note}; WebSocket ${ws.check.note}`);
     for (const [r, load] of [[http, (spec: WindowSpec) => runLoadWindowed(cfg, spec)], [ws, loadFor(sc, 'websocket', server.baseUrl, opts)]] as const) {
       try {
-        r.load = await measure(server.baseUrl, load, opts, (m) => say(`${r.id}: ${m}`));
+        r.load = await measure(server, load, opts, (m) => say(`${r.id}: ${m}`));
         r.status = 'ok';
       } catch (err) {
         r.error = `load run failed: ${(err as Error).message}\n${server.tail()}`;
