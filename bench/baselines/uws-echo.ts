@@ -65,17 +65,32 @@ function give(buffer: Uint8Array): void {
   spare.set(buffer.length, list);
 }
 
+/** Largest body the echo takes (as the WebSocket route's maxPayloadLength). */
+const MAX_BODY = 128 * 1024 * 1024;
+const TOO_LARGE = '{"error":"body too large for the echo"}';
+
 app.post('/v2/models/:name/infer', (res, req) => {
   let aborted = false;
-  const declared = Number(req.getHeader('content-length'));
-  let body = take(Number.isSafeInteger(declared) && declared > 0 ? declared : 0);
-  let length = 0;
+  let body: Uint8Array | null = null;
   res.onAborted(() => {
     aborted = true;
-    give(body);
+    if (body !== null) give(body);
   });
+  const declared = Number(req.getHeader('content-length')); // 0 when absent (chunked): the buffer grows
+  if (declared > MAX_BODY) {
+    res.writeStatus('413 Payload Too Large').end(TOO_LARGE, true);
+    return;
+  }
+  body = take(Number.isSafeInteger(declared) && declared > 0 ? declared : 0);
+  let length = 0;
   res.onData((chunk, isLast) => {
-    if (aborted) return;
+    if (aborted || body === null) return;
+    if (length + chunk.byteLength > MAX_BODY) {
+      give(body);
+      body = null;
+      res.writeStatus('413 Payload Too Large').end(TOO_LARGE, true);
+      return;
+    }
     if (length + chunk.byteLength > body.length) {
       // No (or a wrong) Content-Length: grow, as a server reading a chunked body must.
       const bigger = take(length + chunk.byteLength);
@@ -87,6 +102,7 @@ app.post('/v2/models/:name/infer', (res, req) => {
     length += chunk.byteLength;
     if (!isLast) return;
     give(body);
+    body = null;
     if (length === 0) {
       res.writeStatus('400 Bad Request').end('{"error":"empty body"}');
       return;
@@ -105,7 +121,7 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 app.ws('/v2/stream', {
   compression: uWS.DISABLED,
-  maxPayloadLength: 128 * 1024 * 1024,
+  maxPayloadLength: MAX_BODY,
   maxBackpressure: 256 * 1024 * 1024,
   message: (ws, message, isBinary) => {
     // The frame's memory is uWS's until this returns: one copy, as Volley makes of the tensor.

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { VolleyClient, VolleyStream } from '../../src/client/index.js';
 import { type CheckResult, checkInfer, type LoadConfig, type LoadResult, runLoadWindowed } from './load.js';
 import type { WindowSpec } from './measure-window.js';
-import { aggregate, roundRatio, type ServerResult, type WireResult, type WireScenarioReport } from './report.js';
+import { aggregate, fmt, roundRatio, type ServerResult, type WireResult, type WireScenarioReport } from './report.js';
 import { type ProcSample, procCost, sampleProc } from './proc-stats.js';
 import { type RunningServer, type ServerSpec, startServer } from './server.js';
 import { runStreamLoad } from './stream-load.js';
@@ -62,7 +62,7 @@ export async function benchWire(sc: WireScenario, servers: ServerSpec[], opts: W
   for (let round = 0; round < opts.rounds; round++) {
     for (const spec of rotate(servers, round)) {
       opts.progress(`wire: round ${round + 1}/${opts.rounds}`);
-      const results = spec.id === 'volley' ? await volleyRound(sc, spec, round, opts) : await echoRound(sc, spec, opts);
+      const results = spec.id === 'volley' ? await volleyRound(sc, spec, round, opts) : await echoRound(sc, spec, round, opts);
       for (const [row, result] of results) runs.get(row)?.push(result);
       await sleep(opts.settleMs); // as run.ts: let the stopped server's sockets and CPU settle
     }
@@ -128,7 +128,7 @@ async function measure(server: RunningServer, load: Load, opts: WireOptions, say
   const r = await load({ warmupS: opts.warmupS, durationS: opts.durationS, onOpen: () => (before = sampleProc(server.pid)), onClose: () => (after = sampleProc(server.pid)) });
   r.proc = procCost(before, after, r.ok2xx);
   await settle(server.baseUrl, opts.settleMs);
-  say(`warm-up took ${r.warmupS?.toFixed(1)} s; ${Math.round(r.rps)} req/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts; server ${r.proc?.cpuUsPerRequest.toFixed(0)} µs CPU/req`);
+  say(`warm-up took ${r.warmupS?.toFixed(1)} s; ${Math.round(r.rps)} req/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts; server ${fmt(r.proc?.cpuUsPerRequest, 0)} µs CPU/req`);
   return r;
 }
 
@@ -154,14 +154,7 @@ async function volleyRound(sc: WireScenario, spec: ServerSpec, round: number, op
     for (const f of WIRE_FORMATS) (out.get(f) as ServerResult).check = checks[f];
     say(`sanity: ${WIRE_FORMATS.map((f) => `${f} ${checks[f].note}`).join('; ')}`);
     for (const f of rotate(WIRE_FORMATS, round)) {
-      const r = out.get(f) as ServerResult;
-      try {
-        r.load = await measure(server, loadFor(sc, f, server.baseUrl, opts), opts, (m) => opts.progress(`wire/volley ${f}: ${m}`));
-        r.status = 'ok';
-      } catch (err) {
-        r.error = `load run failed: ${(err as Error).message}\n${server.tail()}`;
-        say(r.error);
-      }
+      await measureRow(out.get(f) as ServerResult, server, loadFor(sc, f, server.baseUrl, opts), opts, (m) => opts.progress(`wire/volley ${f}: ${m}`));
     }
   } finally {
     const stop = await server.stop();
@@ -180,7 +173,19 @@ function loadFor(sc: WireScenario, f: WireFormat, baseUrl: string, opts: WireOpt
   return (spec) => runLoadWindowed(cfg, spec);
 }
 
-async function echoRound(sc: WireScenario, spec: ServerSpec, opts: WireOptions): Promise<[Row, ServerResult][]> {
+/** Measures one row into `r` (status ok), or records why it failed. */
+async function measureRow(r: ServerResult, server: RunningServer, load: Load, opts: WireOptions, say: (m: string) => void): Promise<void> {
+  try {
+    r.load = await measure(server, load, opts, say);
+    r.status = 'ok';
+  } catch (err) {
+    r.error = `load run failed: ${(err as Error).message}\n${server.tail()}`;
+    say(r.error);
+  }
+}
+
+/** HTTP and WebSocket echo rows on one echo process; which goes first alternates by round. */
+async function echoRound(sc: WireScenario, spec: ServerSpec, round: number, opts: WireOptions): Promise<[Row, ServerResult][]> {
   const say = (m: string) => opts.progress(`wire/echo: ${m}`);
   const server = await start(spec, opts, say);
   if (!('pid' in server)) return [['echo', server], ['echo-ws', { ...server, id: 'echo-ws', label: LABELS['echo-ws'] }]];
@@ -192,15 +197,8 @@ async function echoRound(sc: WireScenario, spec: ServerSpec, opts: WireOptions):
     http.check = await checkInfer(cfg, sc.probabilities);
     ws.check = await checkStreamEcho(server.baseUrl, sc);
     say(`sanity: HTTP ${http.check.note}; WebSocket ${ws.check.note}`);
-    for (const [r, load] of [[http, (spec: WindowSpec) => runLoadWindowed(cfg, spec)], [ws, loadFor(sc, 'websocket', server.baseUrl, opts)]] as const) {
-      try {
-        r.load = await measure(server, load, opts, (m) => say(`${r.id}: ${m}`));
-        r.status = 'ok';
-      } catch (err) {
-        r.error = `load run failed: ${(err as Error).message}\n${server.tail()}`;
-        say(r.error);
-      }
-    }
+    const rows: [ServerResult, Load][] = [[http, (w) => runLoadWindowed(cfg, w)], [ws, loadFor(sc, 'websocket', server.baseUrl, opts)]];
+    for (const [r, load] of rotate(rows, round)) await measureRow(r, server, load, opts, (m) => say(`${r.id}: ${m}`));
   } finally {
     http.stop = ws.stop = await server.stop();
   }
@@ -209,15 +207,23 @@ async function echoRound(sc: WireScenario, spec: ServerSpec, opts: WireOptions):
 
 /** The echo's stream answer read back through src/client: the reference probabilities, with the frame's id. */
 async function checkStreamEcho(baseUrl: string, sc: WireScenario): Promise<CheckResult> {
-  try {
-    const p = await answer(baseUrl, sc, 'websocket');
-    const diff = Math.max(...p.map((x, i) => Math.abs(x - sc.probabilities[i])));
-    const ok = p.length === sc.probabilities.length && diff <= REFERENCE_TOLERANCE;
-    return { ok, status: 200, note: ok ? 'ok (the reference answer, matched by id)' : `unexpected answer ${JSON.stringify(p)}`, sample: p };
-  } catch (err) {
-    return { ok: false, status: 0, note: `request failed: ${(err as Error).message}` };
-  }
+  const p = await answer(baseUrl, sc, 'websocket').catch((err: unknown) => `request failed: ${(err as Error).message}`);
+  if (typeof p === 'string') return { ok: false, status: 0, note: p };
+  return checkAgainstReference(p, sc) ?? { ok: true, status: 200, note: 'ok (the reference answer, matched by id)', sample: p };
 }
+
+/** A failed check when `p` is not the scenario's probabilities (count, sum, reference); undefined when it is. */
+function checkAgainstReference(p: number[], sc: WireScenario): CheckResult | undefined {
+  const fail = (note: string): CheckResult => ({ ok: false, status: 200, note, sample: p });
+  if (p.length !== sc.probabilities.length) return fail(`${p.length} values, expected ${sc.probabilities.length}`);
+  const total = p.reduce((a, b) => a + b, 0);
+  if (Math.abs(total - 1) > 1e-4) return fail(`probabilities sum to ${total}`);
+  const diff = maxDiff(p, sc.probabilities);
+  if (diff > REFERENCE_TOLERANCE) return fail(`differs from the reference by ${diff}`);
+  return undefined;
+}
+
+const maxDiff = (p: readonly number[], q: readonly number[]) => Math.max(...p.map((x, i) => Math.abs(x - q[i])));
 
 /** One answer per format through src/client: 10 probabilities summing to 1, near the reference and equal across formats. */
 async function checkFormats(baseUrl: string, sc: WireScenario): Promise<Record<WireFormat, CheckResult>> {
@@ -227,15 +233,12 @@ async function checkFormats(baseUrl: string, sc: WireScenario): Promise<Record<W
   const check = (f: WireFormat): CheckResult => {
     const p = answers.get(f) as number[] | string;
     if (typeof p === 'string') return { ok: false, status: 0, note: p };
-    const fail = (note: string): CheckResult => ({ ok: false, status: 200, note, sample: p });
-    if (p.length !== sc.probabilities.length) return fail(`${p.length} values, expected ${sc.probabilities.length}`);
-    const total = p.reduce((a, b) => a + b, 0);
-    if (Math.abs(total - 1) > 1e-4) return fail(`probabilities sum to ${total}`);
-    const diff = (q: readonly number[]) => Math.max(...p.map((x, i) => Math.abs(x - q[i])));
-    if (diff(sc.probabilities) > REFERENCE_TOLERANCE) return fail(`differs from the reference by ${diff(sc.probabilities)}`);
-    if (!Array.isArray(json)) return fail('no JSON answer to compare with');
-    if (diff(json) > CROSS_FORMAT_TOLERANCE) return fail(`differs from the JSON answer by ${diff(json)}`);
-    return { ok: true, status: 200, note: `ok (max diff ${diff(sc.probabilities).toExponential(1)} vs reference, ${diff(json).toExponential(1)} vs JSON)`, sample: p };
+    const failed = checkAgainstReference(p, sc);
+    if (failed !== undefined) return failed;
+    if (!Array.isArray(json)) return { ok: false, status: 200, note: 'no JSON answer to compare with', sample: p };
+    const vsJson = maxDiff(p, json);
+    if (vsJson > CROSS_FORMAT_TOLERANCE) return { ok: false, status: 200, note: `differs from the JSON answer by ${vsJson}`, sample: p };
+    return { ok: true, status: 200, note: `ok (max diff ${maxDiff(p, sc.probabilities).toExponential(1)} vs reference, ${vsJson.toExponential(1)} vs JSON)`, sample: p };
   };
   return Object.fromEntries(WIRE_FORMATS.map((f) => [f, check(f)])) as Record<WireFormat, CheckResult>;
 }

@@ -29,6 +29,9 @@ export interface IndexEntry {
 
 const VERSION_PARAM = /^[1-9][0-9]{0,8}$/;
 
+/** Refusals whose config cannot be turned into a key (nested too deep): each is logged. */
+let unkeyable = 0;
+
 export class Model {
   readonly name: string;
   /** The config in force (null until one has been accepted). */
@@ -93,7 +96,7 @@ export class Model {
       for (const v of dir.versions) files.set(v, await fileIdentity(`${dir.dir}/${v}/${config.default_model_filename}`));
       wanted = this.#wantedVersions(config, dir.versions.filter((v) => files.get(v) !== 'missing'), dir.versions);
     } catch (err) {
-      return this.#refuse(asVolleyError(err), safeJson([override, dir.configText, [...files]], Infinity, `unrepeatable ${performance.now()}`));
+      return this.#refuse(asVolleyError(err), safeJson([override, dir.configText, [...files]], Infinity, `unkeyable ${++unkeyable}`));
     }
     this.#refused = '';
     this.active = true;

@@ -97,7 +97,8 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null, 
     throw badInput(`input '${name}': datatype ${safeJson(datatype, QUOTE)} is not supported (use one of ${Object.keys(DATATYPES).join(', ')})`);
   }
   const dims = decodeShape(name, shape);
-  let count = 1;
+  // A zero dimension makes an empty tensor, whatever the others (and Infinity × 0 would be NaN).
+  let count = dims.includes(0) ? 0 : 1;
   for (const d of dims) count *= d;
   if (count > MAX_TENSOR_ELEMENTS) throw badInput(`input '${name}': shape [${dims}] has ${count} elements, more than the limit of ${MAX_TENSOR_ELEMENTS}`);
   if (isObject(parameters) && parameters.binary_data_size !== undefined) {
@@ -140,34 +141,39 @@ function decodeShape(name: string, shape: unknown): number[] {
 }
 
 /**
- * Before the tensor is allocated: flat data must have exactly `count` values, and nested data the
- * shape's length at each level of its first path. A small body cannot make the server allocate a
- * tensor of the shape's size only to refuse it (fillData checks the rest).
+ * Before the tensor is allocated: flat data must have exactly `count` values, and nested data must
+ * follow the shape exactly, level by level (a ragged `[[1,2,3],[4]]` for [2,2] is refused, not
+ * flattened), so that it has `count` leaves too. A body must then be at least as long as the tensor
+ * has elements: a small one cannot make the server allocate a large tensor only to refuse it.
+ * The walk goes one level per dimension, at most MAX_TENSOR_RANK deep.
  */
 function checkDataLength(data: unknown[], dims: readonly number[], count: number, name: string): void {
   if (data.length === 0 || !Array.isArray(data[0])) {
     if (data.length !== count) throw badInput(`input '${name}': shape [${dims}] needs ${count} values but 'data' has ${data.length}`);
     return;
   }
-  let level: unknown = data;
-  for (let depth = 0; depth < dims.length && Array.isArray(level); depth++) {
-    if (level.length !== dims[depth]) throw wrongNestedLength(name, level.length, depth, dims);
-    level = level[0];
+  if (dims.length === 0) throw badInput(`input '${name}': nested 'data' for a scalar shape []`);
+  checkNested(data, dims, 0, name);
+}
+
+function checkNested(data: unknown[], dims: readonly number[], level: number, name: string): void {
+  if (data.length !== dims[level]) {
+    throw badInput(`input '${name}': nested 'data' has ${data.length} entries at depth ${level} but shape [${dims}] needs ${dims[level]}`);
+  }
+  const leaf = level === dims.length - 1;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (leaf !== !Array.isArray(v)) throw badInput(`input '${name}': nested 'data' does not follow shape [${dims}] at depth ${level + 1}`);
+    if (!leaf) checkNested(v as unknown[], dims, level + 1, name);
   }
 }
 
-/**
- * Flat data: every element a scalar, as many as the shape needs. Nested data must follow the shape
- * exactly, level by level (a ragged `[[1,2,3],[4]]` for [2,2] is refused, not flattened).
- * Nothing is written past the end of `out`. Runs after checkDataLength.
- */
+/** Converts every element into `out`, row-major. Runs after checkDataLength: the structure is right. */
 function fillData(out: TypedArray, data: unknown[], dims: readonly number[], datatype: Datatype, name: string): void {
   if (data.length > 0 && Array.isArray(data[0])) {
-    if (dims.length === 0) throw badInput(`input '${name}': nested 'data' for a scalar shape []`);
-    fillNested(out, data, dims, 0, 0, datatype, name);
+    fillNested(out, data, dims.length - 1, 0, 0, datatype, name);
     return;
   }
-  // Flat: checkDataLength has made sure that data.length === out.length.
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
     if (Array.isArray(v)) throw badInput(`input '${name}': 'data' mixes nested arrays and values`);
@@ -175,20 +181,12 @@ function fillData(out: TypedArray, data: unknown[], dims: readonly number[], dat
   }
 }
 
-function fillNested(out: TypedArray, data: unknown[], dims: readonly number[], level: number, offset: number, datatype: Datatype, name: string): number {
-  if (data.length !== dims[level]) throw wrongNestedLength(name, data.length, level, dims);
-  const leaf = level === dims.length - 1;
+function fillNested(out: TypedArray, data: unknown[], leafLevel: number, level: number, offset: number, datatype: Datatype, name: string): number {
   for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    if (leaf !== !Array.isArray(v)) throw badInput(`input '${name}': nested 'data' does not follow shape [${dims}] at depth ${level + 1}`);
-    if (leaf) out[offset++] = convert(v, datatype, name) as never;
-    else offset = fillNested(out, v as unknown[], dims, level + 1, offset, datatype, name);
+    if (level === leafLevel) out[offset++] = convert(data[i], datatype, name) as never;
+    else offset = fillNested(out, data[i] as unknown[], leafLevel, level + 1, offset, datatype, name);
   }
   return offset;
-}
-
-function wrongNestedLength(name: string, entries: number, depth: number, dims: readonly number[]): VolleyError {
-  return badInput(`input '${name}': nested 'data' has ${entries} entries at depth ${depth} but shape [${dims}] needs ${dims[depth]}`);
 }
 
 const FP32_MAX = 3.4028234663852886e38;
@@ -205,7 +203,10 @@ const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
   INT64: [-(2 ** 63), 2 ** 63],
 };
 
-function convert(v: unknown, datatype: Datatype, name: string): number | bigint {
+function convert(value: unknown, datatype: Datatype, name: string): number | bigint {
+  // A msgpack integer beyond 2^53 (a BigInt, msgpack-codec.ts) is exact for INT64/UINT64; any other
+  // datatype reads it as a double, as JSON.parse reads a long number, then checks the range.
+  const v = typeof value === 'bigint' && datatype !== 'INT64' && datatype !== 'UINT64' ? Number(value) : value;
   switch (datatype) {
     case 'FP64':
       if (typeof v === 'number') return v;

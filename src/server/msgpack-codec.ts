@@ -3,7 +3,7 @@
  * byte string of little-endian elements, which is used in place. Responses always carry `data` as
  * a byte string (msgpack bin): portable to every msgpack library, no per-element conversion.
  */
-import { Packr, Unpackr } from 'msgpackr';
+import { type Options, Packr, Unpackr } from 'msgpackr';
 import { VolleyError } from '../errors.js';
 import type { Tensor } from '../runtimes/tensor.js';
 import { decodeInferObject } from './json-codec.js';
@@ -13,9 +13,9 @@ export const MSGPACK_TYPES = /^application\/(x-)?msgpack\s*(;.*)?$/i;
 
 // Records (a msgpackr extension) off: plain maps that any msgpack client reads. 64-bit integers
 // (uint64/int64, which Python's msgpack and others use for large values) become numbers when
-// exact, BigInt beyond 2^53: only INT64/UINT64 data accepts those (json-codec.ts), elsewhere a
-// 400. ('auto' is in msgpackr 2.1.3's unpack.js; its type declarations predate it.)
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'number' });
+// exact, BigInt beyond 2^53: INT64/UINT64 data keeps them exact, other datatypes read them as
+// doubles (json-codec.ts convert), and a shape or a parameter refuses them with a 400. ('auto' is in msgpackr 2.1.3's unpack.js; its type declarations predate it.)
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' } as unknown as Options);
 // Only Uint8Array views are ever packed: msgpackr 2.1.3 writes garbage for other typed arrays
 // unless moreTypes is on, and moreTypes' extension is msgpackr-only.
 const packr = new Packr({ useRecords: false });

@@ -90,14 +90,19 @@ describe('msgpack', () => {
     expect(Array.from(new BigUint64Array(Uint8Array.from(b.data).buffer))).toEqual(uint64);
   });
 
-  it('is a 400, not a 500, for a 64-bit integer where it cannot go', async () => {
-    for (const input of [
-      { name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 2n ** 60n] },
-      { name: 'input', shape: [1, 2n ** 60n], datatype: 'FP32', data: rows },
-    ]) {
-      const res = await post('mlp_classifier', packr.pack({ inputs: [input] }));
+  it('reads 64-bit integers elsewhere as JSON reads long numbers: a 400 where they do not fit, not a 500', async () => {
+    const a = { name: 'a', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 2n ** 60n] };
+    const b = (data: unknown[]) => ({ name: 'b', shape: [1, 4], datatype: 'INT32', data });
+    const ok = await post('two_inputs', packr.pack({ inputs: [a, b([1n, 2, 3, 4])] }));
+    expect(ok.status).toBe(200);
+    const cases: [unknown[], RegExp][] = [
+      [[a, b([1, 2, 3, 2n ** 60n])], /value 1152921504606847000 is out of range for INT32/],
+      [[{ ...a, shape: [1, 2n ** 60n] }, b([1, 2, 3, 4])], /shape \[1,"1152921504606846976"\] is invalid/],
+    ];
+    for (const [inputs, message] of cases) {
+      const res = await post('two_inputs', packr.pack({ inputs }));
       expect(res.status).toBe(400);
-      expect(res.body.error).toMatch(/1152921504606846976/);
+      expect(res.body.error).toMatch(message);
     }
   });
 

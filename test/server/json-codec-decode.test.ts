@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DATATYPES } from '../../src/runtimes/tensor.js';
 import { MAX_TENSOR_ELEMENTS, decodeInferRequest } from '../../src/server/json-codec.js';
 
 const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
@@ -222,10 +223,34 @@ describe('decodeInferRequest: hostile nesting and sizes are 400s', () => {
   });
 
   it('a huge shape with little data is refused before the tensor is allocated', () => {
-    // 2^28 FP64 elements would be a 2 GiB allocation; the message names the data length instead.
-    for (const data of [[], [1, 2], [[1], [2]]]) {
-      expect(() => decodeInferRequest(one({ datatype: 'FP64', shape: [2 ** 14, 2 ** 14], data }))).toThrow(/entries at depth 0|needs 268435456 values/);
+    // 2^28 FP64 elements would be a 2 GiB allocation. Watch what the decoder allocates.
+    const info = DATATYPES.FP64 as { array: unknown };
+    const original = info.array;
+    const allocated: unknown[] = [];
+    info.array = class extends Float64Array {
+      constructor(...args: [number]) {
+        allocated.push(args[0]);
+        super(...args);
+      }
+    };
+    try {
+      const row = `[${Array(2 ** 14).fill(1).join(',')}]`;
+      const ragged = `[${row}${',[]'.repeat(2 ** 14 - 1)}]`; // the first row right, the rest empty: ~80 KB
+      for (const data of ['[]', '[1,2]', `[${row},[]]`, ragged]) {
+        expect(() => decodeInferRequest(oneText(`"datatype":"FP64","shape":[16384,16384],"data":${data}`))).toThrow(/entries at depth|needs 268435456 values/);
+      }
+      expect(allocated).toEqual([]);
+      decodeInferRequest(one({ datatype: 'FP64', shape: [2, 2], data: [[1, 2], [3, 4]] }));
+      expect(allocated).toEqual([4]);
+    } finally {
+      info.array = original;
     }
+  });
+
+  it('a shape whose element count overflows to Infinity, with a 0 in it, is an empty tensor', () => {
+    const dims = [...Array(40).fill(2 ** 28), 0];
+    expect(decodeInferRequest(one({ datatype: 'FP32', shape: dims, data: [] })).inputs[0].data.length).toBe(0);
+    expect(() => decodeInferRequest(one({ datatype: 'FP32', shape: Array(40).fill(2 ** 28), data: [] }))).toThrow(/more than the limit of 268435456/);
   });
 
   it('quotes a bad value briefly', () => {
