@@ -15,6 +15,8 @@ import { floatToHalf, halfToFloat } from './fp16.js';
 export const MAX_TENSOR_ELEMENTS = 2 ** 28;
 /** Most dimensions a shape may have (NumPy 2 allows 64); nested data is walked one level per dimension. */
 export const MAX_TENSOR_RANK = 64;
+/** Longest input or output name a request may use (ONNX names are far shorter; messages quote them). */
+export const MAX_NAME_LENGTH = 1024;
 /** A client's value quoted in an error message: at most this many characters. */
 const QUOTE = 100;
 
@@ -93,6 +95,8 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null, 
   if (!isObject(raw)) throw invalid(`inputs[${index}] must be an object`);
   const { name, datatype, shape, data, parameters } = raw;
   if (typeof name !== 'string' || name === '') throw invalid(`inputs[${index}].name must be a non-empty string`);
+  // Every message about this input quotes its name: keep them short.
+  if (name.length > MAX_NAME_LENGTH) throw invalid(`inputs[${index}].name is ${name.length} characters long, more than the limit of ${MAX_NAME_LENGTH}`);
   if (!isDatatype(datatype)) {
     throw badInput(`input '${name}': datatype ${safeJson(datatype, QUOTE)} is not supported (use one of ${Object.keys(DATATYPES).join(', ')})`);
   }
@@ -246,6 +250,7 @@ function decodeOutputs(outputs: unknown, binaryDefault: boolean): { names: strin
   const binary: boolean[] = [];
   outputs.forEach((o, i) => {
     if (!isObject(o) || typeof o.name !== 'string') throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}] must be an object with a string 'name'`);
+    if (o.name.length > MAX_NAME_LENGTH) throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}].name is ${o.name.length} characters long, more than the limit of ${MAX_NAME_LENGTH}`);
     const flag = isObject(o.parameters) ? o.parameters.binary_data : undefined;
     if (flag !== undefined && typeof flag !== 'boolean') throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}].parameters.binary_data must be a boolean`);
     names.push(o.name);

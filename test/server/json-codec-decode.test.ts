@@ -253,6 +253,14 @@ describe('decodeInferRequest: hostile nesting and sizes are 400s', () => {
     expect(() => decodeInferRequest(one({ datatype: 'FP32', shape: Array(40).fill(2 ** 28), data: [] }))).toThrow(/more than the limit of 268435456/);
   });
 
+  it('refuses input and output names over 1,024 characters, with a short message', () => {
+    const long = 'n'.repeat(100_000);
+    for (const body of [encode({ inputs: [{ name: long, datatype: 'FP32', shape: [1], data: [1] }] }), encode({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }], outputs: [{ name: long }] })]) {
+      expect(() => decodeInferRequest(body)).toThrow(/^(inputs|outputs)\[0\]\.name is 100000 characters long, more than the limit of 1024$/);
+    }
+    expect(codeOf(one({ name: 'n'.repeat(1024), datatype: 'FP32', shape: [1], data: [1] }))).toBeUndefined();
+  });
+
   it('quotes a bad value briefly', () => {
     expect(() => decodeInferRequest(one({ datatype: 'x'.repeat(10_000), shape: [1], data: [1] }))).toThrow(/^input 'x': datatype "x{99}…/);
   });
