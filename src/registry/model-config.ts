@@ -136,6 +136,10 @@ export const ModelConfigSchema = z
     if (threads !== undefined && !/^[1-9][0-9]*$/.test(threads)) {
       ctx.addIssue({ code: 'custom', path: ['parameters', 'intra_op_thread_count'], message: 'must be a positive integer string' });
     }
+    const warm = cfg.parameters.default_warmup?.string_value;
+    if (warm !== undefined && warm !== 'true' && warm !== 'false') {
+      ctx.addIssue({ code: 'custom', path: ['parameters', 'default_warmup'], message: 'must be "true" or "false"' });
+    }
   });
 
 function checkRouting(routing: z.infer<typeof RoutingSchema>, ctx: z.RefinementCtx): void {

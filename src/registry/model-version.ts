@@ -23,7 +23,7 @@ import type { ModelConfig } from './model-config.js';
 import { MonitorFeed } from './monitor-feed.js';
 import type { MonitoringOptions } from './monitor-feed.js';
 import { resolveServingSpec } from './serving-spec.js';
-import { runWarmup } from './warmup.js';
+import { defaultWarmup, runWarmup } from './warmup.js';
 import type { ServingSpec } from './serving-spec.js';
 
 export const VERSION_STATES = ['LOADING', 'WARMING', 'READY', 'DRAINING', 'UNLOADED', 'FAILED'] as const;
@@ -108,11 +108,11 @@ export class ModelVersion {
       this.spec = resolveServingSpec(this.model, this.config, executor.info.signature);
       this.batcher = new DynamicBatcher(this.spec.policy, executor, systemClock, this.stats);
       this.#transition('WARMING');
-      await runWarmup(this.model, this.spec, this.batcher, this.config.model_warmup);
+      const warmup = await this.#warmup(executor, options.logger);
       this.#transition('READY');
       const loadMs = performance.now() - started;
       this.stats.loadSeconds = loadMs / 1000;
-      options.logger.info({ event: 'model_ready', model: this.model, version: this.version, provider: this.provider, instances, intraOpThreads, maxBatchSize: this.spec.maxBatchSize, loadMs: Math.round(loadMs), monitoring: this.feed !== null }, 'model version ready');
+      options.logger.info({ event: 'model_ready', model: this.model, version: this.version, provider: this.provider, instances, intraOpThreads, maxBatchSize: this.spec.maxBatchSize, warmup, loadMs: Math.round(loadMs), monitoring: this.feed !== null }, 'model version ready');
     } catch (err) {
       this.reason = asVolleyError(err, 'ERR_MODEL_LOAD').message;
       this.#transition('FAILED');
@@ -120,6 +120,33 @@ export class ModelVersion {
       await this.batcher?.close();
       await this.#executor?.close();
       this.#executor = null;
+    }
+  }
+
+  /**
+   * The config's warmups (a failure fails the load), or else warmup.ts defaultWarmup (best effort:
+   * a failure is logged). They run through a batcher of their own, so that no synthetic request
+   * shows in the version's metrics and statistics.
+   */
+  async #warmup(executor: SessionExecutor, logger: Logger): Promise<'config' | 'default' | 'default failed' | 'none'> {
+    const spec = this.spec as ServingSpec;
+    const batcher = new DynamicBatcher(spec.policy, executor, systemClock);
+    try {
+      if (this.config.model_warmup.length > 0) {
+        await runWarmup(this.model, spec, batcher, this.config.model_warmup);
+        return 'config';
+      }
+      const warmup = this.config.parameters.default_warmup?.string_value === 'false' ? null : defaultWarmup(spec);
+      if (warmup === null) return 'none';
+      return await runWarmup(this.model, spec, batcher, [warmup]).then(
+        () => 'default' as const,
+        (err: unknown) => {
+          logger.warn({ event: 'default_warmup_failed', model: this.model, version: this.version, reason: asVolleyError(err).message }, 'default warmup failed; the version serves anyway');
+          return 'default failed' as const;
+        },
+      );
+    } finally {
+      await batcher.close();
     }
   }
 

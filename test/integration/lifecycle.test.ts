@@ -94,6 +94,26 @@ describe('lifecycle (poll mode)', () => {
     expect(await ask(server)).toEqual({ status: 200, version: '1', added: [1, 1, 1, 1] });
   });
 
+  it('without model_warmup, a batched model is warmed with one max_batch_size batch of zeros; if that fails it serves anyway', async () => {
+    const repo = emptyRepo();
+    writeConfig(repo, 'warm', { max_batch_size: 8 });
+    writeVersion(repo, 'warm', 1, addConst(1));
+    writeConfig(repo, 'cold', { max_batch_size: 8, parameters: { default_warmup: { string_value: 'false' } } });
+    writeVersion(repo, 'cold', 1, addConst(2));
+    writeConfig(repo, 'odd', { max_batch_size: 8 });
+    writeVersion(repo, 'odd', 1, wrongRows());
+    server = await startServer(repo, POLL);
+    const s = server;
+    const warmupOf = (model: string) => s.logs.find((l) => l.event === 'model_ready' && l.model === model)?.warmup;
+    await s.waitForLog(() => ['warm', 'cold', 'odd'].every((m) => warmupOf(m) !== undefined));
+    expect(['warm', 'cold', 'odd'].map(warmupOf)).toEqual(['default', 'none', 'default failed']);
+    expect(s.logs.some((l) => l.event === 'default_warmup_failed' && l.model === 'odd')).toBe(true);
+    expect(await ask(s, 'warm')).toEqual({ status: 200, version: '1', added: [1, 1, 1, 1] });
+    // The synthetic batch is not in the version's statistics.
+    const stats = (await getJson(`${s.url}/v2/models/warm/stats`)).body.model_stats[0];
+    expect([stats.inference_count, stats.execution_count]).toEqual([1, 1]);
+  });
+
   it('an atomically replaced file and a changed config reload the same version, load before unload', async () => {
     const repo = emptyRepo();
     writeConfig(repo, 'm', { max_batch_size: 8 });

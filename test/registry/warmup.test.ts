@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../../src/registry/model-config.js';
 import { resolveServingSpec } from '../../src/registry/serving-spec.js';
-import { runWarmup, warmupRequest } from '../../src/registry/warmup.js';
+import { defaultWarmup, runWarmup, warmupRequest } from '../../src/registry/warmup.js';
 import type { Batcher } from '../../src/batching/batcher.js';
 import type { InferenceRequest } from '../../src/batching/inference-request.js';
 
@@ -50,5 +50,32 @@ describe('runWarmup', () => {
     expect(seen).toHaveLength(3);
     fail = true;
     await expect(runWarmup('m', spec, batcher, [warmup(both)])).rejects.toMatchObject({ code: 'ERR_MODEL_LOAD', message: "model 'm': model_warmup 'w' failed: boom" });
+  });
+});
+
+describe('defaultWarmup', () => {
+  const specOf = (config: object, sig = signature) => resolveServingSpec('m', parseModelConfig('m', config), sig);
+
+  it('is one batch of max_batch_size rows of zeros, valid for warmupRequest', () => {
+    const w = defaultWarmup(spec);
+    expect(w).toEqual({ name: 'volley_default', batch_size: 8, count: 1, inputs: { x: { data_type: 'TYPE_FP32', dims: [3], zero_data: true }, ids: { data_type: 'TYPE_INT64', dims: [2], zero_data: true } } });
+    const req = warmupRequest('m', spec, w as NonNullable<typeof w>);
+    expect(req.rows).toBe(8);
+    expect([...(req.inputs[0].data as Float32Array)].every((v) => v === 0)).toBe(true);
+  });
+
+  it('does not apply without batching or with a dynamic dimension beyond the batch', () => {
+    expect(defaultWarmup(specOf({ max_batch_size: 0 }, { ...signature, inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3] }] }))).toBeNull();
+    expect(defaultWarmup(specOf({ max_batch_size: 8 }, { ...signature, inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, -1] }] }))).toBeNull();
+  });
+
+  it('takes fewer rows when max_batch_size rows would be over 256 MB', () => {
+    const image = { ...signature, inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 3, 1024, 1024] }] };
+    expect(defaultWarmup(specOf({ max_batch_size: 64 }, image))?.batch_size).toBe(21); // 12 MB a row
+  });
+
+  it('is off with parameters.default_warmup "false", which the config checks', () => {
+    expect(parseModelConfig('m', { parameters: { default_warmup: { string_value: 'false' } } }).parameters.default_warmup).toEqual({ string_value: 'false' });
+    expect(() => parseModelConfig('m', { parameters: { default_warmup: { string_value: 'no' } } })).toThrow(/default_warmup.*"true" or "false"/);
   });
 });
