@@ -138,7 +138,11 @@ export class ModelVersion {
       }
       const warmup = this.config.parameters.default_warmup?.string_value === 'false' ? null : defaultWarmup(spec);
       if (warmup === null) return 'none';
-      return await runWarmup(this.model, spec, batcher, [warmup]).then(
+      // One batch per instance, submitted together: batches of max_batch_size rows cannot merge, so
+      // each goes to an idle session of its own and every instance is warmed (unless the 256 MB cap
+      // made them small enough to share a batch).
+      const perInstance = Array.from({ length: executor.concurrency }, () => runWarmup(this.model, spec, batcher, [warmup]));
+      return await Promise.all(perInstance).then(
         () => 'default' as const,
         (err: unknown) => {
           logger.warn({ event: 'default_warmup_failed', model: this.model, version: this.version, reason: asVolleyError(err).message }, 'default warmup failed; the version serves anyway');
