@@ -11,7 +11,7 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DynamicBatcher, systemClock } from '../batching/batcher.js';
-import { asVolleyError } from '../errors.js';
+import { VolleyError, asVolleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { VersionStats } from '../metrics/version-stats.js';
 import type { StatsBook } from '../metrics/version-stats.js';
@@ -43,6 +43,22 @@ export interface LoadOptions {
   runtime?: RuntimeKind;
   /** The server's worker threads, shared by every version (runtimes/worker-threads.ts). */
   threads: WorkerThreads;
+}
+
+/** How long Volley's default warmup may take before the version serves without it. */
+const DEFAULT_WARMUP_TIMEOUT_MS = 60_000;
+
+/** `work`, or a VolleyError with `message` once `ms` have passed (the work itself goes on). */
+async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new VolleyError('ERR_MODEL_LOAD', message)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export class ModelVersion {
@@ -108,7 +124,7 @@ export class ModelVersion {
       this.spec = resolveServingSpec(this.model, this.config, executor.info.signature);
       this.batcher = new DynamicBatcher(this.spec.policy, executor, systemClock, this.stats);
       this.#transition('WARMING');
-      const warmup = await this.#warmup(executor, options.logger);
+      const warmup = await this.#warmup(this.spec, executor, options.logger);
       this.#transition('READY');
       const loadMs = performance.now() - started;
       this.stats.loadSeconds = loadMs / 1000;
@@ -124,13 +140,14 @@ export class ModelVersion {
   }
 
   /**
-   * The config's warmups (a failure fails the load), or else warmup.ts defaultWarmup (best effort:
-   * a failure is logged). They run through a batcher of their own, so that no synthetic request
-   * shows in the version's metrics and statistics.
+   * The config's warmups (a failure fails the load), or else warmup.ts defaultWarmup, best effort:
+   * a failure, or no answer within DEFAULT_WARMUP_TIMEOUT_MS, is logged and kept as the version's
+   * reason, and the version serves. Warmups run through a batcher of their own, so that no
+   * synthetic request shows in the version's metrics and statistics.
    */
-  async #warmup(executor: SessionExecutor, logger: Logger): Promise<'config' | 'default' | 'default failed' | 'none'> {
-    const spec = this.spec as ServingSpec;
+  async #warmup(spec: ServingSpec, executor: SessionExecutor, logger: Logger): Promise<'config' | 'default' | 'default failed' | 'none'> {
     const batcher = new DynamicBatcher(spec.policy, executor, systemClock);
+    let abandoned = false;
     try {
       if (this.config.model_warmup.length > 0) {
         await runWarmup(this.model, spec, batcher, this.config.model_warmup);
@@ -141,16 +158,20 @@ export class ModelVersion {
       // One batch per instance, submitted together: batches of max_batch_size rows cannot merge, so
       // each goes to an idle session of its own and every instance is warmed (unless the 256 MB cap
       // made them small enough to share a batch).
-      const perInstance = Array.from({ length: executor.concurrency }, () => runWarmup(this.model, spec, batcher, [warmup]));
-      return await Promise.all(perInstance).then(
-        () => 'default' as const,
-        (err: unknown) => {
-          logger.warn({ event: 'default_warmup_failed', model: this.model, version: this.version, reason: asVolleyError(err).message }, 'default warmup failed; the version serves anyway');
-          return 'default failed' as const;
-        },
-      );
+      const perInstance = Promise.all(Array.from({ length: executor.concurrency }, () => runWarmup(this.model, spec, batcher, [warmup])));
+      try {
+        await withTimeout(perInstance, DEFAULT_WARMUP_TIMEOUT_MS, `default warmup gave no answer within ${DEFAULT_WARMUP_TIMEOUT_MS / 1000} s`);
+        return 'default';
+      } catch (err) {
+        // A run on a worker thread cannot be stopped: a timed-out one is left to finish on its own.
+        abandoned = true;
+        this.reason = `default warmup failed, serving anyway: ${asVolleyError(err).message}`;
+        logger.warn({ event: 'default_warmup_failed', model: this.model, version: this.version, reason: this.reason }, 'default warmup failed; the version serves anyway');
+        return 'default failed';
+      }
     } finally {
-      await batcher.close();
+      const closing = batcher.close();
+      if (!abandoned) await closing;
     }
   }
 

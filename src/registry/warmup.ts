@@ -1,7 +1,9 @@
 /**
- * Model warmup (Triton's `model_warmup`): synthetic requests run through a new version's batcher
- * while it is WARMING, before it takes traffic, so the first real requests do not pay for lazy
- * allocations inside ONNX Runtime. A warmup that fails fails the version's load.
+ * Model warmup (Triton's `model_warmup`): synthetic requests run on a new version's sessions while
+ * it is WARMING, before it takes traffic, so the first real requests do not pay for lazy
+ * allocations inside ONNX Runtime. A configured warmup that fails fails the version's load;
+ * Volley's default warmup (defaultWarmup) is best effort. model-version.ts runs them through a
+ * batcher of their own, so they stay out of the version's metrics.
  */
 import { InferenceRequest } from '../batching/inference-request.js';
 import type { Batcher } from '../batching/batcher.js';
@@ -66,11 +68,12 @@ const DEFAULT_WARMUP_BYTES = 256 * 1024 * 1024;
 
 /**
  * Volley's own warmup, for a config that names none (Triton runs none then): one batch of
- * `max_batch_size` rows of zeros, so that the first real batches of a new version, a hot swap's
- * first traffic, find ONNX Runtime's allocations made. Measured: hot swap p99 ratio medians
- * 1.72x -> 1.08x (explicit) with such a warmup (bench/operations.ts). Only for batched models
- * whose other dimensions are all fixed (there is no shape to guess otherwise); null when it
- * does not apply. `parameters.default_warmup: {"string_value": "false"}` turns it off.
+ * `max_batch_size` rows of zeros (fewer when the inputs would pass DEFAULT_WARMUP_BYTES), so that
+ * the first real batches of a new version, a hot swap's first traffic, find ONNX Runtime's
+ * allocations made, for the largest batch too (docs/lifecycle.md has the bench figures). Only for
+ * batched models whose other dimensions are all fixed (there is no shape to guess otherwise);
+ * null when it does not apply. model-version.ts skips it when `parameters.default_warmup` is
+ * "false".
  */
 export function defaultWarmup(spec: ServingSpec): WarmupConfig | null {
   if (spec.maxBatchSize <= 0) return null;

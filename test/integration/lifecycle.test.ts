@@ -102,16 +102,24 @@ describe('lifecycle (poll mode)', () => {
     writeVersion(repo, 'cold', 1, addConst(2));
     writeConfig(repo, 'odd', { max_batch_size: 8 });
     writeVersion(repo, 'odd', 1, wrongRows());
+    const configured = [{ name: 'twice', batch_size: 2, count: 2, inputs: { x: { data_type: 'TYPE_FP32', dims: [4], zero_data: true } } }];
+    writeConfig(repo, 'conf', { max_batch_size: 8, model_warmup: configured });
+    writeVersion(repo, 'conf', 1, addConst(3));
     server = await startServer(repo, POLL);
     const s = server;
+    const models = ['warm', 'cold', 'odd', 'conf'];
     const warmupOf = (model: string) => s.logs.find((l) => l.event === 'model_ready' && l.model === model)?.warmup;
-    await s.waitForLog(() => ['warm', 'cold', 'odd'].every((m) => warmupOf(m) !== undefined));
-    expect(['warm', 'cold', 'odd'].map(warmupOf)).toEqual(['default', 'none', 'default failed']);
+    await s.waitForLog(() => models.every((m) => warmupOf(m) !== undefined));
+    expect(models.map(warmupOf)).toEqual(['default', 'none', 'default failed', 'config']);
     expect(s.logs.some((l) => l.event === 'default_warmup_failed' && l.model === 'odd')).toBe(true);
-    expect(await ask(s, 'warm')).toEqual({ status: 200, version: '1', added: [1, 1, 1, 1] });
-    // The synthetic batch is not in the version's statistics.
-    const stats = (await getJson(`${s.url}/v2/models/warm/stats`)).body.model_stats[0];
-    expect([stats.inference_count, stats.execution_count]).toEqual([1, 1]);
+    const odd = (await postJson(`${s.url}/v2/repository/index`, {})).body.find((r: { name: string }) => r.name === 'odd');
+    expect(odd).toMatchObject({ state: 'READY', reason: expect.stringMatching(/^default warmup failed, serving anyway: /) });
+    // No synthetic batch, default or configured, is in the versions' statistics.
+    for (const model of ['warm', 'conf']) {
+      expect((await ask(s, model)).status).toBe(200);
+      const stats = (await getJson(`${s.url}/v2/models/${model}/stats`)).body.model_stats[0];
+      expect([stats.inference_count, stats.execution_count], model).toEqual([1, 1]);
+    }
   });
 
   it('an atomically replaced file and a changed config reload the same version, load before unload', async () => {

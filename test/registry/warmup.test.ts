@@ -74,7 +74,7 @@ describe('defaultWarmup', () => {
     expect(defaultWarmup(specOf({ max_batch_size: 64 }, image))?.batch_size).toBe(21); // 12 MB a row
   });
 
-  it('is off with parameters.default_warmup "false", which the config checks', () => {
+  it('has its switch, parameters.default_warmup, checked by the config (the lifecycle test covers it turning the warmup off)', () => {
     expect(parseModelConfig('m', { parameters: { default_warmup: { string_value: 'false' } } }).parameters.default_warmup).toEqual({ string_value: 'false' });
     expect(() => parseModelConfig('m', { parameters: { default_warmup: { string_value: 'no' } } })).toThrow(/default_warmup.*"true" or "false"/);
   });
