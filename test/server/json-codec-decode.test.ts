@@ -255,9 +255,8 @@ describe('decodeInferRequest: hostile nesting and sizes are 400s', () => {
 
   it('refuses input and output names over 1,024 characters, with a short message', () => {
     const long = 'n'.repeat(100_000);
-    for (const body of [encode({ inputs: [{ name: long, datatype: 'FP32', shape: [1], data: [1] }] }), encode({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }], outputs: [{ name: long }] })]) {
-      expect(() => decodeInferRequest(body)).toThrow(/^(inputs|outputs)\[0\]\.name is 100000 characters long, more than the limit of 1024$/);
-    }
+    expect(() => decodeInferRequest(encode({ inputs: [{ name: long, datatype: 'FP32', shape: [1], data: [1] }] }))).toThrow(/^inputs\[0\]\.name is 100000 characters long, more than the limit of 1024$/);
+    expect(() => decodeInferRequest(encode({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }], outputs: [{ name: long }] }))).toThrow(/^outputs\[0\]\.name is 100000 characters long, more than the limit of 1024$/);
     expect(codeOf(one({ name: 'n'.repeat(1024), datatype: 'FP32', shape: [1], data: [1] }))).toBeUndefined();
   });
 
