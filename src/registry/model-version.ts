@@ -19,7 +19,7 @@ import type { RuntimeKind } from '../runtimes/runtime.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
 import type { SessionExecutor, WorkerThreads } from '../runtimes/worker-threads.js';
-import type { ModelConfig } from './model-config.js';
+import type { ModelConfig, WarmupConfig } from './model-config.js';
 import { MonitorFeed } from './monitor-feed.js';
 import type { MonitoringOptions } from './monitor-feed.js';
 import { resolveServingSpec } from './serving-spec.js';
@@ -142,25 +142,25 @@ export class ModelVersion {
   /**
    * The config's warmups (a failure fails the load), or else warmup.ts defaultWarmup, best effort:
    * a failure, or no answer within DEFAULT_WARMUP_TIMEOUT_MS, is logged and kept as the version's
-   * reason, and the version serves. Warmups run through a batcher of their own, so that no
+   * reason, and the version serves. As Triton, every instance is warmed: each gets the warmups in
+   * turn through an executor and a batcher of its own, the instances at the same time. No
    * synthetic request shows in the version's metrics and statistics.
    */
   async #warmup(spec: ServingSpec, executor: SessionExecutor, logger: Logger): Promise<'config' | 'default' | 'default failed' | 'none'> {
-    const batcher = new DynamicBatcher(spec.policy, executor, systemClock);
+    const configured = this.config.model_warmup.length > 0;
+    const fallback = configured || this.config.parameters.default_warmup?.string_value === 'false' ? null : defaultWarmup(spec);
+    if (!configured && fallback === null) return 'none';
+    const warmups = configured ? this.config.model_warmup : [fallback as WarmupConfig];
+    const batchers = executor.perSession().map((one) => new DynamicBatcher(spec.policy, one, systemClock));
+    const all = Promise.all(batchers.map((batcher) => runWarmup(this.model, spec, batcher, warmups)));
     let abandoned = false;
     try {
-      if (this.config.model_warmup.length > 0) {
-        await runWarmup(this.model, spec, batcher, this.config.model_warmup);
+      if (configured) {
+        await all;
         return 'config';
       }
-      const warmup = this.config.parameters.default_warmup?.string_value === 'false' ? null : defaultWarmup(spec);
-      if (warmup === null) return 'none';
-      // One batch per instance, submitted together: batches of max_batch_size rows cannot merge, so
-      // each goes to an idle session of its own and every instance is warmed (unless the 256 MB cap
-      // made them small enough to share a batch).
-      const perInstance = Promise.all(Array.from({ length: executor.concurrency }, () => runWarmup(this.model, spec, batcher, [warmup])));
       try {
-        await withTimeout(perInstance, DEFAULT_WARMUP_TIMEOUT_MS, `default warmup gave no answer within ${DEFAULT_WARMUP_TIMEOUT_MS / 1000} s`);
+        await withTimeout(all, DEFAULT_WARMUP_TIMEOUT_MS, `default warmup gave no answer within ${DEFAULT_WARMUP_TIMEOUT_MS / 1000} s`);
         return 'default';
       } catch (err) {
         // A run on a worker thread cannot be stopped: a timed-out one is left to finish on its own.
@@ -170,7 +170,7 @@ export class ModelVersion {
         return 'default failed';
       }
     } finally {
-      const closing = batcher.close();
+      const closing = Promise.all(batchers.map((b) => b.close()));
       if (!abandoned) await closing;
     }
   }

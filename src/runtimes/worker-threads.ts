@@ -193,6 +193,11 @@ export class SessionExecutor implements BatchExecutor {
     return reply.outputs;
   }
 
+  /** One executor per session (instance), sharing the sessions: warmups reach every instance through them. */
+  perSession(): SessionExecutor[] {
+    return this.#sessions.map((s) => new SessionExecutor([s], this.info));
+  }
+
   /** The threads this executor's sessions live on. */
   hosts(): WorkerHost[] {
     return this.#sessions.map((s) => s.host);
