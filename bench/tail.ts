@@ -24,7 +24,7 @@ import { runLoad } from './lib/load.js';
 import { MLP_SMALL, MLP_SMALL_CONFIG, mlpSmallRow, writeMlpSmallRepo } from './lib/mlp-small.js';
 import { type PacedResult, runPaced } from './lib/paced-load.js';
 import { gitInfo, machineInfo } from './lib/report.js';
-import { startServer } from './lib/server.js';
+import { withServer } from './lib/bench-one.js';
 import { type BenchServer, echo, naive, volley, volleyNoop } from './lib/servers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -57,27 +57,24 @@ writeFileSync(responseFile, JSON.stringify({ model_name: MLP_SMALL, model_versio
 const specs: Record<string, BenchServer> = { volley: volley(ROOT, repo), noop: volleyNoop(ROOT, repo), naive: naive(ROOT, modelPath, MLP_SMALL), echo: echo(ROOT, responseFile) };
 for (const id of SERVERS) if (!(id in specs)) throw new Error(`--servers: unknown ${id} (known: ${Object.keys(specs).join(', ')})`);
 
-async function peakOfVolley(): Promise<number> {
-  const server = await startServer(specs.volley, 30_000);
-  try {
-    const cfg = { url: `${server.baseUrl}/v2/models/${MLP_SMALL}/infer`, body, connections: CONNECTIONS };
+const quiet = (): void => {};
+const path = `/v2/models/${MLP_SMALL}/infer`;
+
+function peakOfVolley(): Promise<number> {
+  return withServer(specs.volley, quiet, async (server) => {
+    const cfg = { url: `${server.baseUrl}${path}`, body, connections: CONNECTIONS };
     await runLoad(cfg, 2);
     return (await runLoad(cfg, DURATION_S)).rps;
-  } finally {
-    await server.stop();
-  }
+  });
 }
 
-async function paced(id: string, rate: number, rep: number): Promise<Row> {
-  const server = await startServer(specs[id], 30_000);
-  try {
-    const cfg = { url: `${server.baseUrl}/v2/models/${MLP_SMALL}/infer`, body, connections: CONNECTIONS, rate };
+function paced(id: string, rate: number, rep: number): Promise<Row> {
+  return withServer(specs[id], quiet, async (server) => {
+    const cfg = { url: `${server.baseUrl}${path}`, body, connections: CONNECTIONS, rate };
     await runPaced(cfg, 1);
     const r: PacedResult = await runPaced(cfg, DURATION_S);
     return { server: id, rep, rps: r.rps, p50: r.latencyMs.p50, p99: r.latencyMs.p99, p99FromSchedule: r.paced.latencyFromScheduleMs.p99, late: r.paced.late, failed: r.non2xx + r.errors + r.timeouts };
-  } finally {
-    await server.stop();
-  }
+  });
 }
 
 const startedAt = new Date().toISOString();

@@ -19,7 +19,7 @@ import type { RuntimeKind } from '../runtimes/runtime.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
 import type { SessionExecutor, WorkerThreads } from '../runtimes/worker-threads.js';
-import type { ModelConfig, WarmupConfig } from './model-config.js';
+import type { ModelConfig } from './model-config.js';
 import { MonitorFeed } from './monitor-feed.js';
 import type { MonitoringOptions } from './monitor-feed.js';
 import { resolveServingSpec } from './serving-spec.js';
@@ -149,8 +149,8 @@ export class ModelVersion {
   async #warmup(spec: ServingSpec, executor: SessionExecutor, logger: Logger): Promise<'config' | 'default' | 'default failed' | 'none'> {
     const configured = this.config.model_warmup.length > 0;
     const fallback = configured || this.config.parameters.default_warmup?.string_value === 'false' ? null : defaultWarmup(spec);
-    if (!configured && fallback === null) return 'none';
-    const warmups = configured ? this.config.model_warmup : [fallback as WarmupConfig];
+    const warmups = configured ? this.config.model_warmup : fallback === null ? [] : [fallback];
+    if (warmups.length === 0) return 'none';
     const batchers = executor.perSession().map((one) => new DynamicBatcher(spec.policy, one, systemClock));
     const all = Promise.all(batchers.map((batcher) => runWarmup(this.model, spec, batcher, warmups)));
     let abandoned = false;

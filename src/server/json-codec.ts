@@ -207,10 +207,7 @@ const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
   INT64: [-(2 ** 63), 2 ** 63],
 };
 
-function convert(value: unknown, datatype: Datatype, name: string): number | bigint {
-  // A msgpack integer beyond 2^53 (a BigInt, msgpack-codec.ts) is exact for INT64/UINT64; any other
-  // datatype reads it as a double, as JSON.parse reads a long number, then checks the range.
-  const v = typeof value === 'bigint' && datatype !== 'INT64' && datatype !== 'UINT64' ? Number(value) : value;
+function convert(v: unknown, datatype: Datatype, name: string): number | bigint {
   switch (datatype) {
     case 'FP64':
       if (typeof v === 'number') return v;
@@ -240,6 +237,9 @@ function convert(value: unknown, datatype: Datatype, name: string): number | big
       if (typeof v === 'number' && Number.isInteger(v)) throw badInput(`input '${name}': value ${v} is out of range for ${datatype}`);
     }
   }
+  // A msgpack integer beyond 2^53 (a BigInt, msgpack-codec.ts) is exact for INT64/UINT64 above; any
+  // other datatype reads it as a double, as JSON.parse reads a long number (off the numbers' path).
+  if (typeof v === 'bigint') return convert(Number(v), datatype, name);
   throw badInput(`input '${name}': value ${safeJson(v, QUOTE)} is not a valid ${datatype} element`);
 }
 

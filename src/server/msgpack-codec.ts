@@ -14,7 +14,8 @@ export const MSGPACK_TYPES = /^application\/(x-)?msgpack\s*(;.*)?$/i;
 // Records (a msgpackr extension) off: plain maps that any msgpack client reads. 64-bit integers
 // (uint64/int64, which Python's msgpack and others use for large values) become numbers when
 // exact, BigInt beyond 2^53: INT64/UINT64 data keeps them exact, other datatypes read them as
-// doubles (json-codec.ts convert), and a shape or a parameter refuses them with a 400. ('auto' is in msgpackr 2.1.3's unpack.js; its type declarations predate it.)
+// doubles (json-codec.ts convert), and a shape or a parameter refuses them with a 400.
+// ('auto' is in msgpackr 2.1.3's unpack.js; its type declarations predate it.)
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' } as unknown as Options);
 // Only Uint8Array views are ever packed: msgpackr 2.1.3 writes garbage for other typed arrays
 // unless moreTypes is on, and moreTypes' extension is msgpackr-only.
