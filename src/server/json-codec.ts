@@ -10,6 +10,7 @@ import type { Datatype, Tensor, TypedArray } from '../runtimes/tensor.js';
 import { takeBuffer } from '../runtimes/buffer-pool.js';
 import { BinarySection, splitBody } from './binary-codec.js';
 import { floatToHalf, halfToFloat } from './fp16.js';
+import { NumberRun, parseInferJson } from './infer-json.js';
 
 /** Largest element count one tensor may declare; checked before anything is allocated. */
 export const MAX_TENSOR_ELEMENTS = 2 ** 28;
@@ -43,6 +44,11 @@ export function parseJson(body: Uint8Array): unknown {
   }
 }
 
+/** An inference request (HTTP body or stream frame): parseInferJson's fast path, else JSON.parse. */
+export function parseRequestJson(body: Uint8Array): unknown {
+  return parseInferJson(body) ?? parseJson(body);
+}
+
 /** `headerLength` >= 0: Triton's binary extension, the JSON header is that many bytes of `body`. */
 /** A binary request read as its JSON header and a separate binary section (Exchange.readSplitBody). */
 export function decodeSplitRequest(header: Uint8Array, section: Uint8Array): InferPayload {
@@ -53,7 +59,8 @@ export function decodeInferRequest(body: Uint8Array, headerLength = -1): InferPa
   let json = body;
   let binary: BinarySection | null = null;
   if (headerLength >= 0) ({ header: json, binary } = splitBody(body, headerLength));
-  return decodeInferObject(parseJson(json), binary);
+  // The binary extension's JSON header carries no numbers worth a fast path.
+  return decodeInferObject(binary === null ? parseRequestJson(json) : parseJson(json), binary);
 }
 
 /**
@@ -111,11 +118,31 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null, 
     return { name, datatype, shape: dims, data: binary.take(name, datatype, count, parameters.binary_data_size) };
   }
   if (ArrayBuffer.isView(data)) return { name, datatype, shape: dims, data: fromBlob(name, datatype, count, data, copyBlobs) };
+  if (data instanceof NumberRun) return { name, datatype, shape: dims, data: fromRun(name, datatype, dims, count, data.values) };
   if (!Array.isArray(data)) throw badInput(`input '${name}': 'data' must be an array (flat or nested) or a byte string`);
   checkDataLength(data, dims, count, name);
   const out = new DATATYPES[datatype].array(count);
   fillData(out, data, dims, datatype, name);
   return { name, datatype, shape: dims, data: out };
+}
+
+/** Flat JSON numbers read by parseInferJson: the checks and conversions of a plain flat array. */
+function fromRun(name: string, datatype: Datatype, dims: readonly number[], count: number, values: Float64Array): TypedArray {
+  if (values.length !== count) throw badInput(`input '${name}': shape [${dims}] needs ${count} values but 'data' has ${values.length}`);
+  // The run is this request's own array: FP64 takes it as it is.
+  if (datatype === 'FP64') return values;
+  if (datatype === 'FP32') {
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) {
+      const v = values[i];
+      if (Math.abs(v) > FP32_MAX) throw badInput(`input '${name}': value ${v} is out of range for FP32`);
+      out[i] = v;
+    }
+    return out;
+  }
+  const out = new DATATYPES[datatype].array(count);
+  for (let i = 0; i < count; i++) out[i] = convert(values[i], datatype, name) as never;
+  return out;
 }
 
 /** A byte blob (msgpack bin, any Uint8Array) or a typed array of exactly the datatype's kind. */

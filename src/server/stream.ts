@@ -15,7 +15,7 @@ import type { ModelVersion } from '../registry/model-version.js';
 import type { Tensor } from '../runtimes/tensor.js';
 import type { VersionStats } from '../metrics/version-stats.js';
 import { toHttpStatus } from './http-status.js';
-import { decodeInferObject, encodeInferResponse, isObject, parseJson } from './json-codec.js';
+import { decodeInferObject, encodeInferResponse, isObject, parseRequestJson } from './json-codec.js';
 import { encodeMsgpackResponse, packMsgpack, unpackMsgpack } from './msgpack-codec.js';
 import { countFailure, logFailure, nextRequestId } from './outcome.js';
 import type { ServerContext } from './v2-handlers.js';
@@ -72,7 +72,7 @@ function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, 
   let modelName = '';
   let stats: VersionStats | null = null;
   try {
-    const msg = binary ? unpackMsgpack(frame, 'frame') : parseJson(frame);
+    const msg = binary ? unpackMsgpack(frame, 'frame') : parseRequestJson(frame);
     checkFrameId(msg);
     id = msg.id as string | number;
     modelName = frameTarget(msg);

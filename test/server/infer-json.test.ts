@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { NumberRun, parseInferJson } from '../../src/server/infer-json.js';
+
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** parseInferJson's result with every NumberRun back as a plain array, and where the runs were. */
+function plain(v: unknown, path = '$', runs: string[] = []): unknown {
+  if (v instanceof NumberRun) {
+    runs.push(path);
+    return Array.from(v.values);
+  }
+  if (Array.isArray(v)) return v.map((x, i) => plain(x, `${path}[${i}]`, runs));
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x, `${path}.${k}`, runs)]));
+  return v;
+}
+
+/** Either gives up (undefined) or agrees with JSON.parse exactly, -0 and all. */
+function agrees(text: string): 'same' | 'gave up' {
+  const fast = parseInferJson(bytes(text));
+  if (fast === undefined) return 'gave up';
+  expect(Object.is(fast, null) || fast !== undefined).toBe(true);
+  const ref = JSON.parse(text);
+  const got = plain(fast);
+  expect(got).toStrictEqual(ref);
+  // toStrictEqual treats 0 and -0 as equal inside arrays: compare the bits of every number too.
+  const nums = (x: unknown, out: number[] = []): number[] => {
+    if (typeof x === 'number') out.push(x);
+    else if (typeof x === 'object' && x !== null) for (const y of Object.values(x)) nums(y, out);
+    return out;
+  };
+  const a = nums(got);
+  const b = nums(ref);
+  expect(a.length).toBe(b.length);
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) throw new Error(`${text}: number ${i} is ${a[i]}, JSON.parse gives ${b[i]}`);
+  return 'same';
+}
+
+const body = (data: string, extra = '') => `{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":${data}}]${extra}}`;
+
+describe('parseInferJson', () => {
+  it('reads a request with a flat numeric data array into a NumberRun at inputs[i].data only', () => {
+    const text = '{"id":"a","inputs":[{"name":"x","datatype":"FP32","shape":[3],"data":[1,-2.5,3e2],"parameters":{"data":[1,2]}},' +
+      '{"name":"y","datatype":"INT32","shape":[2],"data":[7,8]}],"parameters":{"data":[4]},"outputs":[{"name":"p"}]}';
+    const runs: string[] = [];
+    plain(parseInferJson(bytes(text)), '$', runs);
+    expect(runs).toEqual(['$.inputs[0].data', '$.inputs[1].data']);
+    expect(agrees(text)).toBe('same');
+  });
+
+  it('gives nested, mixed and empty data back as plain arrays, as JSON.parse does', () => {
+    for (const data of ['[[1,2],[3,4]]', '[1,[2]]', '[true,false]', '["a",1]', '[]', '[ ]', '[null]']) {
+      const fast = parseInferJson(bytes(body(data))) as { inputs: { data: unknown }[] };
+      expect(fast).toBeDefined();
+      if (data.replace(/ /g, '') === '[]') expect((fast.inputs[0].data as NumberRun | unknown[]).length).toBe(0);
+      else expect(fast.inputs[0].data).toEqual(JSON.parse(data));
+      expect(agrees(body(data))).toBe('same');
+    }
+  });
+
+  it.each([
+    '0', '-0', '0.0', '-0.0', '1', '-1', '0.1', '0.3', '-0.522', '123.456', '1e0', '1E+2', '1e-2', '-1.5e-3', '1e22', '1e23',
+    '9007199254740991', '9007199254740993', '123456789012345', '1234567890123456', '0.1234567890123456789', '1.7976931348623157e308',
+    '1.8e308', '-1.8e308', '5e-324', '2e-324', '1e-400', '1e400', '0.000000000000000000000001', '100000000000000000000000',
+    '4.35', '0.30000000000000004', '2.2250738585072014e-308', '1e-22', '1e-23', '3.4028234663852886e38', '1.00000000000000000000001',
+    '0e5', '0.0000e-5', '1e00000000000000000000001', '1e-99999999999999999999',
+  ])('reads %s as JSON.parse does', (n) => {
+    expect(agrees(body(`[${n},${n}]`))).toBe('same');
+    expect(agrees(`{"inputs":[{"data":${n}}],"v":${n}}`)).toBe('same');
+  });
+
+  it('agrees with JSON.parse on random numbers in every notation', () => {
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const values: string[] = [];
+    for (let i = 0; i < 4000; i++) {
+      const x = (rand() - 0.5) * 10 ** Math.floor(rand() * 40 - 20);
+      const forms = [String(x), x.toFixed(Math.floor(rand() * 20)), x.toExponential(Math.floor(rand() * 20)), x.toPrecision(1 + Math.floor(rand() * 21))];
+      values.push(forms[i % 4]);
+      // Digit strings with no rounding in them: every length, with and without a point.
+      const digits = Array.from({ length: 1 + Math.floor(rand() * 25) }, () => Math.floor(rand() * 10)).join('').replace(/^0+(?=\d)/, '');
+      const cut = Math.floor(rand() * digits.length);
+      values.push(cut > 0 && cut < digits.length ? `${digits.slice(0, cut)}.${digits.slice(cut)}` : digits);
+    }
+    for (let i = 0; i < values.length; i += 50) expect(agrees(body(`[${values.slice(i, i + 50).join(',')}]`))).toBe('same');
+  });
+
+  it.each([
+    ['a leading zero', body('[01]')],
+    ['a bare point', body('[1.]')],
+    ['a point first', body('[.5]')],
+    ['a lone minus', body('[-]')],
+    ['a plus sign', body('[+1]')],
+    ['an empty exponent', body('[1e]')],
+    ['a trailing comma', body('[1,]')],
+    ['a leading comma', body('[,1]')],
+    ['two commas', body('[1,,2]')],
+    ['no comma', body('[1 2]')],
+    ['an unclosed array', '{"inputs":[{"data":[1,2'],
+    ['a trailing comma in an object', '{"a":1,}'],
+    ['an unquoted key', '{a:1}'],
+    ['trailing text', '{"a":1} x'],
+    ['two values', '{"a":1}{"b":2}'],
+    ['a misspelled literal', '{"a":tru}'],
+    ['NaN', body('[NaN]')],
+    ['Infinity', body('[Infinity]')],
+    ['a hex number', body('[0x10]')],
+    ['an unterminated string', '{"a":"b'],
+    ['a tab inside a string', '{"a":"b\tc"}'],
+    ['an empty body', ''],
+    ['only spaces', '   '],
+  ])('gives up on %s, as JSON.parse refuses it', (_, text) => {
+    expect(() => JSON.parse(text)).toThrow();
+    expect(parseInferJson(bytes(text))).toBeUndefined();
+  });
+
+  it.each([
+    ['an escape', '{"inputs":[{"name":"a\\"b","data":[1]}]}'],
+    ['a unicode escape', '{"inputs":[{"name":"\\u00e9","data":[1]}]}'],
+    ['non-ASCII text', '{"inputs":[{"name":"é","data":[1]}]}'],
+    ['a __proto__ key', '{"__proto__":{"polluted":true},"inputs":[]}'],
+    ['deep nesting', `${'['.repeat(100)}${']'.repeat(100)}`],
+  ])('gives up on valid JSON outside its subset (%s), for JSON.parse to read', (_, text) => {
+    expect(() => JSON.parse(text)).not.toThrow();
+    expect(parseInferJson(bytes(text))).toBeUndefined();
+  });
+
+  it('agrees with JSON.parse on whitespace, literals, nesting and repeated keys', () => {
+    for (const text of [
+      ' \t\r\n{ "inputs" : [ { "data" : [ 1 , 2 ] , "name" : "x" } ] , "a" : [ true , false , null , { } , [ ] ] } \n',
+      '{"a":1,"a":2,"inputs":[{"data":[1],"data":[2,3]}]}',
+      '{"inputs":[[1,2],{"data":[3]}],"x":{"inputs":[{"data":[4]}]}}',
+      '[1,2,3]',
+      '"text"',
+      '12',
+      'null',
+      '{"constructor":1,"toString":[2],"0":3,"inputs":{"data":[1]}}',
+    ]) {
+      expect(agrees(text)).toBe('same');
+    }
+  });
+
+  it('reads long data arrays (its buffer grows) and stays right for the next, shorter one', () => {
+    const long = Array.from({ length: 5000 }, (_, i) => (i % 7) - 3.25);
+    expect(agrees(body(JSON.stringify(long)))).toBe('same');
+    expect(agrees(body('[0.5,2]'))).toBe('same');
+  });
+});
