@@ -1,14 +1,17 @@
 // Scenarios beyond one-server-one-load, all on mlp_small with the `small`
 // scenario's JSON body: multi-model (RSS and cost per request with 1 vs N
 // models loaded), overload (offered load 3× measured capacity).
+import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describeLoad, measured, type Target, withServer } from './bench-one.js';
 import { checkInfer, type LoadResult, runLoad } from './load.js';
-import { buildMlpSmall, MLP_SMALL_CONFIG, writeMlpSmallRepo } from './mlp-small.js';
+import { buildMlpSmall, MLP_SMALL_CONFIG, MLP_SMALL_FEATURES, writeMlpSmallRepo } from './mlp-small.js';
 import { runLoadOrPaced } from './paced-load.js';
 import { sampleProc } from './proc-stats.js';
-import { volley } from './servers.js';
+import { tsxArgs, volley } from './servers.js';
 
 export interface ExtraOptions {
   root: string;
@@ -28,12 +31,26 @@ export interface MultiModelPoint {
   load: LoadResult;
 }
 
+/** N ONNX Runtime sessions of the same model with no server (bench/baselines/ort-sessions.ts). */
+export interface OrtSessionsFloor {
+  count: number;
+  rssOneMB: number;
+  rssAllMB: number;
+  /** RSS per session beyond the first, MB: what each model's own ONNX Runtime session costs. */
+  perSessionMB: number;
+}
+
 export interface MultiModelReport {
   points: MultiModelPoint[];
   /** (RSS with N models − RSS with 1) / (N − 1), after load, MB. */
   perExtraModelMB: number;
   /** RSS after load with N models ÷ with 1. */
   rssGrowth: number;
+  /** ORT's own cost per session (absent in older results, or `floorError`). */
+  floor?: OrtSessionsFloor;
+  floorError?: string;
+  /** Volley's 1-model RSS plus N − 1 bare sessions, ÷ that RSS: the growth if each extra model cost only its session. */
+  floorGrowth?: number;
 }
 
 const modelName = (i: number) => `mlp_small_${String(i).padStart(2, '0')}`;
@@ -42,10 +59,11 @@ const modelName = (i: number) => `mlp_small_${String(i).padStart(2, '0')}`;
 export async function benchMultiModel(small: Target, n: number, o: ExtraOptions): Promise<MultiModelReport> {
   const bytes = buildMlpSmall();
   const points: MultiModelPoint[] = [];
+  let modelPath = '';
   for (const count of [1, n]) {
     const repo = join(o.tmp, `multi-${count}`);
     mkdirSync(repo, { recursive: true });
-    for (let i = 0; i < count; i++) writeMlpSmallRepo(repo, modelName(i), MLP_SMALL_CONFIG, bytes);
+    for (let i = 0; i < count; i++) modelPath = writeMlpSmallRepo(repo, modelName(i), MLP_SMALL_CONFIG, bytes);
     const say = (msg: string) => o.progress(`multi/${count} model(s): ${msg}`);
     const spec = volley(o.root, repo, { label: `volley, ${count} model(s)` });
     points.push(
@@ -63,7 +81,27 @@ export async function benchMultiModel(small: Target, n: number, o: ExtraOptions)
     );
   }
   const [one, many] = points;
-  return { points, perExtraModelMB: (many.loadedRssMB - one.loadedRssMB) / (n - 1), rssGrowth: many.loadedRssMB / one.loadedRssMB };
+  const report: MultiModelReport = { points, perExtraModelMB: (many.loadedRssMB - one.loadedRssMB) / (n - 1), rssGrowth: many.loadedRssMB / one.loadedRssMB };
+  o.progress(`multi: ${n} ONNX Runtime sessions alone (bench/baselines/ort-sessions.ts)`);
+  try {
+    // Volley's intra-op threads for this config: the cores shared by its instances (model-version.ts).
+    const threads = Math.max(1, Math.floor(availableParallelism() / MLP_SMALL_CONFIG.instance_count));
+    report.floor = await measureOrtSessions(o.root, modelPath, n, MLP_SMALL_CONFIG.max_batch_size, threads);
+    report.floorGrowth = (one.loadedRssMB + (n - 1) * report.floor.perSessionMB) / one.loadedRssMB;
+    o.progress(`multi: ${report.floor.perSessionMB.toFixed(2)} MB per session`);
+  } catch (err) {
+    report.floorError = (err as Error).message;
+  }
+  return report;
+}
+
+async function measureOrtSessions(root: string, modelPath: string, count: number, maxBatch: number, threads: number): Promise<OrtSessionsFloor> {
+  const args = tsxArgs('ort-sessions.ts', '--model', modelPath, '--features', String(MLP_SMALL_FEATURES), '--count', String(count), '--max-batch', String(maxBatch), '--threads', String(threads));
+  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: root, timeout: 120_000, maxBuffer: 1 << 20 });
+  const line = stdout.split('\n').find((l) => l.startsWith('{"msg":"ort-sessions"'));
+  if (!line) throw new Error(`ort-sessions printed no result:\n${stdout.slice(-500)}`);
+  const { rssOneMB, rssAllMB, perSessionMB } = JSON.parse(line) as OrtSessionsFloor;
+  return { count, rssOneMB, rssAllMB, perSessionMB };
 }
 
 export interface OverloadReport {

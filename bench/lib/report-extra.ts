@@ -36,13 +36,18 @@ export function renderAcceptance(r: Report): string[] {
         `| p99 at 50% of peak, max_queue_delay ${d.delayUs} µs | ${fmt(d.half.load.latencyMs.p99, 2)} ms${d.echoHalf ? ` (uWS echo at the same paced rate: ${fmt(d.echoHalf.load.latencyMs.p99, 2)} ms)` : ''} | ≤ ${fmt(d.boundMs, 2)} ms (delay + 2 × ${fmt(d.halfBatches.meanComputeMs, 2)} ms batch compute) | ${verdict(d.meetsBound)} |`,
     ),
     mm
-      ? `| RSS after load, 1 → ${mm.points[1].models} models | ${fmt(mm.points[0].loadedRssMB, 0)} → ${fmt(mm.points[1].loadedRssMB, 0)} MB (${x(mm.rssGrowth)}; ${fmt(mm.perExtraModelMB, 1)} MB per extra model) | flat ±10% (≤ 1.10×) | ${verdict(mm.rssGrowth <= 1.1)} |`
+      ? `| RSS after load, 1 → ${mm.points[1].models} models | ${fmt(mm.points[0].loadedRssMB, 0)} → ${fmt(mm.points[1].loadedRssMB, 0)} MB (${x(mm.rssGrowth)}; ${fmt(mm.perExtraModelMB, 1)} MB per extra model${floorNote(mm)}) | flat ±10% (≤ 1.10×) | ${verdict(mm.rssGrowth <= 1.1)} |`
       : '| RSS, 1 → 20 models | – | flat ±10% | not measured |',
     ov
       ? `| overload, 3× capacity offered (${fmt(ov.offeredRps, 0)} req/s) | goodput ${x(ov.goodputRatio)} capacity, ${fmt(ov.share503 * 100, 1)}% 503, p99 of 2xx ${fmt(ov.overload.latencyMs.p99, 1)} ms | (reported) | – |`
       : '| overload | – | (reported) | not measured |',
   ];
   return ['## Summary: issue 6 targets', '', '| figure | measured | target | |', '|---|---:|---|---|', ...lines, ''];
+}
+
+/** The ORT floor in the summary row, where it was measured. */
+function floorNote(mm: NonNullable<Report['multiModel']>): string {
+  return mm.floor ? `; ONNX Runtime sessions alone: ${fmt(mm.floor.perSessionMB, 1)} MB each, ${x(mm.floorGrowth)}` : '';
 }
 
 export function renderExtras(r: Report): string[] {
@@ -55,7 +60,20 @@ export function renderExtras(r: Report): string[] {
       const l = p.load;
       out.push(`| ${p.models} | ${fmt(l.rps, 0)} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${l.errors + l.non2xx} | ${fmt(l.proc?.cpuUsPerRequest, 0)} | ${fmt(p.idleRssMB, 0)} | ${fmt(p.loadedRssMB, 0)} |`);
     }
-    out.push('', `RSS per model beyond the first: ${fmt(mm.perExtraModelMB, 1)} MB (each model version has its own ONNX Runtime session; the versions share the worker threads, --worker-threads).`, '');
+    out.push('', `RSS per model beyond the first: ${fmt(mm.perExtraModelMB, 1)} MB (each model version has its own ONNX Runtime session; the versions share the worker threads, --worker-threads).`);
+    if (mm.floor) {
+      const f = mm.floor;
+      out.push(
+        '',
+        `ONNX Runtime alone (bench/baselines/ort-sessions.ts: ${f.count} sessions of the same model through Volley's runtime class, each run at every batch size up to max_batch_size, no server): ` +
+          `${fmt(f.rssOneMB, 0)} → ${fmt(f.rssAllMB, 0)} MB, ${fmt(f.perSessionMB, 2)} MB per session beyond the first; ` +
+          `${mm.points[1].models - 1} of those on top of Volley's 1-model RSS above would be ${x(mm.floorGrowth)}. ` +
+          `Volley's own RSS after a load window moves by ±10% between runs (the V8 heap grows with the load's rate), so compare the idle column too.`,
+      );
+    } else if (mm.floorError) {
+      out.push('', `ONNX Runtime alone: not measured (${mm.floorError.split('\n')[0]}).`);
+    }
+    out.push('');
   }
   const ov = r.overload;
   if (ov) {
