@@ -25,6 +25,8 @@ const MAX_DEPTH = 64;
 /** 10^0 … 10^22: every one an exact double (Clinger's fast path, below). */
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 const EMPTY = new Uint8Array(0);
+/** Doubles the reused data buffer keeps between requests (512 KB); a longer one is dropped after its request. */
+const KEEP_RUN = 65536;
 
 // Where a value sits: the request object, its `inputs` array, one input object, one input's `data`.
 const ANY = 0;
@@ -285,5 +287,7 @@ export function parseInferJson(body: Uint8Array): unknown {
     throw err;
   } finally {
     parser.reset(EMPTY);
+    // One huge body must not pin its numbers' buffer for the life of the process.
+    if (parser.run.length > KEEP_RUN) parser.run = new Float64Array(KEEP_RUN);
   }
 }
