@@ -260,7 +260,9 @@ class Parser {
       if (!(c >= 0x30 && c <= 0x39)) throw GIVE_UP;
       let exp = 0;
       do {
-        if (exp < 100_000) exp = exp * 10 + (c - 0x30);
+        exp = exp * 10 + (c - 0x30);
+        // Past this the fast path is out of range anyway; an exponent read only in part would not be.
+        if (exp > 99_999) throw GIVE_UP;
         c = b[++p];
       } while (c >= 0x30 && c <= 0x39);
       scale += expNegative ? -exp : exp;
@@ -292,9 +294,9 @@ export function parseInferJson(body: Uint8Array): unknown {
     const v = parser.value(ROOT, 0);
     parser.ws();
     return parser.pos === body.length ? v : undefined;
-  } catch (err) {
-    if (err === GIVE_UP) return undefined;
-    throw err;
+  } catch {
+    // GIVE_UP, or a limit of the engine's (a typed array or string too long): JSON.parse decides.
+    return undefined;
   } finally {
     parser.reset(EMPTY);
     // One huge body must not pin its numbers' buffer for the life of the process.

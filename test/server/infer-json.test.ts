@@ -78,6 +78,16 @@ describe('parseInferJson', () => {
     expect(agrees(`{"v":${n}}`)).toBe('gave up');
   });
 
+  it('reads the whole of a long exponent (a fraction of 99,999 zeros brought back by e1000000 is Infinity, not 1)', () => {
+    const n = `0.${'0'.repeat(99999)}1e1000000`;
+    expect(JSON.parse(n)).toBe(Infinity);
+    expect(agrees(body(`[${n}]`))).toBe('gave up');
+    expect(agrees(`{"parameters":{"timeout":${n}}}`)).toBe('gave up');
+    // An exact exponent below the cap, against as long a fraction: 1e-100000 × 1e99999 = 0.1.
+    expect(agrees(body(`[0.${'0'.repeat(99999)}1e99999]`))).toBe('same');
+    expect(agrees(`{"v":0.${'0'.repeat(99999)}1e99999}`)).toBe('same');
+  });
+
   it('agrees with JSON.parse on random numbers in every notation, and reads the short ones itself', () => {
     let seed = 12345;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
