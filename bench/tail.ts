@@ -27,6 +27,7 @@ import { MLP_SMALL, MLP_SMALL_CONFIG, mlpSmallRow, writeMlpSmallRepo } from './l
 import { type PacedResult, runPaced } from './lib/paced-load.js';
 import { gitInfo, machineInfo } from './lib/report.js';
 import { withServer } from './lib/bench-one.js';
+import { durationDelta, scrapeDurations } from './lib/volley-metrics.js';
 import { type BenchServer, echo, naive, volley, volleyNoop } from './lib/servers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -47,6 +48,11 @@ interface Row {
   p99FromSchedule: number;
   late: number;
   failed: number;
+  /**
+   * Volley rows: the same window as Volley's own histograms see it (/metrics): request p50/p99 from
+   * body received to answer written (bucket-interpolated), mean queue wait and mean batch compute.
+   */
+  inside?: { p50: number; p99: number; meanQueueMs: number; meanComputeMs: number };
 }
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'volley-tail-'));
@@ -74,8 +80,21 @@ function paced(id: string, rate: number, rep: number): Promise<Row> {
   return withServer(specs[id], quiet, async (server) => {
     const cfg = { url: `${server.baseUrl}${path}`, body, connections: CONNECTIONS, rate };
     await runPaced(cfg, 1);
+    const volleyRow = id !== 'naive' && id !== 'echo';
+    const metric = (name: string) => scrapeDurations(server.baseUrl, MLP_SMALL, `volley_${name}_duration_seconds`);
+    const before = volleyRow ? await Promise.all([metric('request'), metric('queue'), metric('compute')]) : undefined;
     const r: PacedResult = await runPaced(cfg, DURATION_S);
-    return { server: id, rep, rps: r.rps, p50: r.latencyMs.p50, p99: r.latencyMs.p99, p99FromSchedule: r.paced.latencyFromScheduleMs.p99, late: r.paced.late, failed: r.non2xx + r.errors + r.timeouts };
+    const row: Row = { server: id, rep, rps: r.rps, p50: r.latencyMs.p50, p99: r.latencyMs.p99, p99FromSchedule: r.paced.latencyFromScheduleMs.p99, late: r.paced.late, failed: r.non2xx + r.errors + r.timeouts };
+    if (before !== undefined) {
+      const [request, queue, compute] = await Promise.all([metric('request'), metric('queue'), metric('compute')]);
+      row.inside = {
+        p50: durationDelta(before[0], request, 0.5).quantileMs,
+        p99: durationDelta(before[0], request, 0.99).quantileMs,
+        meanQueueMs: durationDelta(before[1], queue, 0.5).meanMs,
+        meanComputeMs: durationDelta(before[2], compute, 0.5).meanMs,
+      };
+    }
+    return row;
   });
 }
 
@@ -88,7 +107,10 @@ for (let rep = 1; rep <= REPS; rep++) {
   for (const id of SERVERS) {
     const row = await paced(id, rate, rep);
     rows.push(row);
-    console.log(`${id.padEnd(7)} rep ${rep}: ${Math.round(row.rps)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms (from schedule ${row.p99FromSchedule.toFixed(2)}), ${row.late} late, ${row.failed} failed`);
+    const inside = row.inside
+      ? `; inside Volley: p50 ${row.inside.p50.toFixed(2)} ms, p99 ${row.inside.p99.toFixed(2)} ms, mean queue ${row.inside.meanQueueMs.toFixed(2)} ms, mean batch compute ${row.inside.meanComputeMs.toFixed(2)} ms`
+      : '';
+    console.log(`${id.padEnd(7)} rep ${rep}: ${Math.round(row.rps)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms (from schedule ${row.p99FromSchedule.toFixed(2)}), ${row.late} late, ${row.failed} failed${inside}`);
     await sleep(500);
   }
 }

@@ -64,3 +64,50 @@ export function batchDelta(before: BatchSnapshot, after: BatchSnapshot): BatchSt
     meanComputeMs: computes > 0 ? ((after.computeS - before.computeS) * 1000) / computes : NaN,
   };
 }
+
+/** One of a model's duration histograms (seconds) as Prometheus shows it: cumulative counts per finite bound. */
+export interface DurationSnapshot {
+  bounds: number[];
+  cumulative: number[];
+  sum: number;
+  count: number;
+}
+
+/** `metric`: volley_request_duration_seconds (body received to answer written), _queue_ or _compute_. */
+export async function scrapeDurations(baseUrl: string, model: string, metric: string): Promise<DurationSnapshot> {
+  const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  const m = `model="${esc(model)}"`;
+  const bounds: number[] = [];
+  const cumulative: number[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${metric}_bucket{`) || !line.includes(m)) continue;
+    const bound = /le="([^"]+)"/.exec(line)?.[1];
+    if (bound === undefined || bound === '+Inf') continue;
+    bounds.push(Number(bound));
+    cumulative.push(Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  const series = (name: string) => new RegExp(`^${name}\\{[^}]*${esc(m)}[^}]*\\} (\\S+)$`, 'm');
+  return { bounds, cumulative, sum: value(text, series(`${metric}_sum`)), count: value(text, series(`${metric}_count`)) };
+}
+
+/** Mean and a quantile (interpolated inside its bucket, as Prometheus' histogram_quantile) of a window, ms. */
+export function durationDelta(before: DurationSnapshot, after: DurationSnapshot, q: number): { count: number; meanMs: number; quantileMs: number } {
+  const count = after.count - before.count;
+  const meanMs = count > 0 ? ((after.sum - before.sum) * 1000) / count : NaN;
+  const rank = q * count;
+  let quantileMs = NaN;
+  for (let i = 0, below = 0, lower = 0; i < after.bounds.length; i++) {
+    const upTo = after.cumulative[i] - (before.cumulative[i] ?? 0);
+    if (upTo >= rank && count > 0) {
+      const inBucket = upTo - below;
+      quantileMs = 1000 * (lower + (after.bounds[i] - lower) * (inBucket > 0 ? (rank - below) / inBucket : 1));
+      break;
+    }
+    below = upTo;
+    lower = after.bounds[i];
+  }
+  // Past the last finite bound: Prometheus answers that bound; say so with Infinity rather than guess.
+  if (Number.isNaN(quantileMs) && count > 0) quantileMs = Infinity;
+  return { count, meanMs, quantileMs };
+}
