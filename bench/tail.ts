@@ -10,7 +10,9 @@
 //   echo    the uWS echo: the transport and this machine's scheduling alone
 //
 // The rate is half of Volley's closed-loop peak, measured first in the same run (or --rate).
-// Servers take turns, `--reps` times.
+// Servers take turns, `--reps` times. For Volley's rows the same window is also read from its
+// /metrics: p50/p99 inside Volley (body received to answer written), mean queue wait and batch
+// compute, the event loop's GC time and major collections, and its longest stall.
 //
 //   npx tsx bench/tail.ts                         # delay 0, 2 reps
 //   npx tsx bench/tail.ts --delay-us 2000 --servers volley,noop,echo --reps 3
@@ -27,7 +29,7 @@ import { MLP_SMALL, MLP_SMALL_CONFIG, mlpSmallRow, writeMlpSmallRepo } from './l
 import { type PacedResult, runPaced } from './lib/paced-load.js';
 import { gitInfo, machineInfo } from './lib/report.js';
 import { withServer } from './lib/bench-one.js';
-import { durationDelta, scrapeDurations } from './lib/volley-metrics.js';
+import { durationDelta, scrapeDurations, scrapeRuntime } from './lib/volley-metrics.js';
 import { type BenchServer, echo, naive, volley, volleyNoop } from './lib/servers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -50,9 +52,11 @@ interface Row {
   failed: number;
   /**
    * Volley rows: the same window as Volley's own histograms see it (/metrics): request p50/p99 from
-   * body received to answer written (bucket-interpolated), mean queue wait and mean batch compute.
+   * body received to answer written (bucket-interpolated), mean queue wait and mean batch compute;
+   * the main thread's GC (ms per second of window, major collections) and its longest event-loop
+   * stall beyond the monitor's 10 ms timer (prom-client's default metrics).
    */
-  inside?: { p50: number; p99: number; meanQueueMs: number; meanComputeMs: number };
+  inside?: { p50: number; p99: number; meanQueueMs: number; meanComputeMs: number; gcMsPerS: number; majorGcs: number; loopStallMaxMs: number };
 }
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'volley-tail-'));
@@ -83,11 +87,17 @@ function paced(id: string, rate: number, rep: number): Promise<Row> {
     const volleyRow = id !== 'naive' && id !== 'echo';
     const metric = (name: string) => scrapeDurations(server.baseUrl, MLP_SMALL, `volley_${name}_duration_seconds`);
     const before = volleyRow ? await Promise.all([metric('request'), metric('queue'), metric('compute')]) : undefined;
+    // Also resets prom-client's event-loop monitor, so the next scrape covers the window alone.
+    const runtimeBefore = volleyRow ? await scrapeRuntime(server.baseUrl) : undefined;
     const r: PacedResult = await runPaced(cfg, DURATION_S);
     const row: Row = { server: id, rep, rps: r.rps, p50: r.latencyMs.p50, p99: r.latencyMs.p99, p99FromSchedule: r.paced.latencyFromScheduleMs.p99, late: r.paced.late, failed: r.non2xx + r.errors + r.timeouts };
-    if (before !== undefined) {
+    if (before !== undefined && runtimeBefore !== undefined) {
+      const runtime = await scrapeRuntime(server.baseUrl);
       const [request, queue, compute] = await Promise.all([metric('request'), metric('queue'), metric('compute')]);
       row.inside = {
+        gcMsPerS: ((runtime.gcMinorS + runtime.gcMajorS - runtimeBefore.gcMinorS - runtimeBefore.gcMajorS) * 1000) / DURATION_S,
+        majorGcs: runtime.gcMajorCount - runtimeBefore.gcMajorCount,
+        loopStallMaxMs: Math.max(0, (runtime.lagMaxS - 0.01) * 1000),
         p50: durationDelta(before[0], request, 0.5).quantileMs,
         p99: durationDelta(before[0], request, 0.99).quantileMs,
         meanQueueMs: durationDelta(before[1], queue, 0.5).meanMs,
@@ -108,7 +118,7 @@ for (let rep = 1; rep <= REPS; rep++) {
     const row = await paced(id, rate, rep);
     rows.push(row);
     const inside = row.inside
-      ? `; inside Volley: p50 ${row.inside.p50.toFixed(2)} ms, p99 ${row.inside.p99.toFixed(2)} ms, mean queue ${row.inside.meanQueueMs.toFixed(2)} ms, mean batch compute ${row.inside.meanComputeMs.toFixed(2)} ms`
+      ? `; inside Volley: p50 ${row.inside.p50.toFixed(2)} ms, p99 ${row.inside.p99.toFixed(2)} ms, mean queue ${row.inside.meanQueueMs.toFixed(2)} ms, mean batch compute ${row.inside.meanComputeMs.toFixed(2)} ms; GC ${row.inside.gcMsPerS.toFixed(1)} ms/s, ${row.inside.majorGcs} major; longest loop stall ${row.inside.loopStallMaxMs.toFixed(1)} ms`
       : '';
     console.log(`${id.padEnd(7)} rep ${rep}: ${Math.round(row.rps)} req/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms (from schedule ${row.p99FromSchedule.toFixed(2)}), ${row.late} late, ${row.failed} failed${inside}`);
     await sleep(500);

@@ -111,3 +111,28 @@ export function durationDelta(before: DurationSnapshot, after: DurationSnapshot,
   if (Number.isNaN(quantileMs) && count > 0) quantileMs = Infinity;
   return { count, meanMs, quantileMs };
 }
+
+/** The event loop's own figures from prom-client's default metrics (GC totals are cumulative; the lag gauges cover the time since the last scrape). */
+export interface RuntimeSnapshot {
+  gcMinorS: number;
+  gcMinorCount: number;
+  gcMajorS: number;
+  gcMajorCount: number;
+  /** monitorEventLoopDelay's p99 and max timer interval since the last scrape, s (its resolution, 10 ms, included). */
+  lagP99S: number;
+  lagMaxS: number;
+}
+
+export async function scrapeRuntime(baseUrl: string): Promise<RuntimeSnapshot> {
+  const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  const gc = (stat: string, kind: string) => value(text, new RegExp(`^nodejs_gc_duration_seconds_${stat}\\{kind="${kind}"\\} (\\S+)$`, 'm'));
+  return {
+    gcMinorS: gc('sum', 'minor'),
+    gcMinorCount: gc('count', 'minor'),
+    gcMajorS: gc('sum', 'major') + gc('sum', 'incremental'),
+    gcMajorCount: gc('count', 'major'),
+    lagP99S: value(text, /^nodejs_eventloop_lag_p99_seconds (\S+)$/m),
+    lagMaxS: value(text, /^nodejs_eventloop_lag_max_seconds (\S+)$/m),
+  };
+}
