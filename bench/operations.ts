@@ -28,6 +28,7 @@ import { runLoadOrPaced } from './lib/paced-load.js';
 import { MLP_SMALL_CONFIG } from './lib/mlp-small.js';
 import { gitInfo, machineInfo, median } from './lib/report.js';
 import { type RunningServer, startServer } from './lib/server.js';
+import { VOLLEY_NODE_FLAGS } from './lib/servers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -105,7 +106,7 @@ async function monitoringRound(round: number): Promise<MonitoringRound> {
 }
 
 async function volley(repo: string, flags: string[]): Promise<RunningServer> {
-  const args = ['bin/volley.js', 'serve', '--model-repository', repo, '--host', '127.0.0.1', '--port', '0', ...flags];
+  const args = [...VOLLEY_NODE_FLAGS, 'bin/volley.js', 'serve', '--model-repository', repo, '--host', '127.0.0.1', '--port', '0', ...flags];
   return startServer({ id: 'volley', label: 'volley', args, cwd: ROOT }, 30_000);
 }
 

@@ -68,3 +68,14 @@ describe('deploy/grafana/volley-dashboard.json', () => {
     }
   });
 });
+
+describe('Node flags', () => {
+  it('npm start, the Docker image, the bench and the README start Volley with the same V8 flags', async () => {
+    const { VOLLEY_NODE_FLAGS } = await import('../bench/lib/servers.js');
+    expect(VOLLEY_NODE_FLAGS.length).toBeGreaterThan(0);
+    const flags = VOLLEY_NODE_FLAGS.join(' ');
+    expect(JSON.parse(read('package.json')).scripts.start).toContain(`node ${flags} bin/volley.js`);
+    expect(read('Dockerfile')).toContain(`ENTRYPOINT ["node", ${VOLLEY_NODE_FLAGS.map((f) => JSON.stringify(f)).join(', ')}, "bin/volley.js", "serve"]`);
+    expect(read('README.md')).toContain(`node ${flags} bin/volley.js`);
+  });
+});

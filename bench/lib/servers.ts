@@ -21,11 +21,14 @@ export type ServerId = (typeof SERVER_IDS)[number];
 export const tsxArgs = (file: string, ...flags: string[]) => ['--import', 'tsx', join('bench', 'baselines', file), ...flags];
 const listen = ['--host', '127.0.0.1', '--port', '0'];
 
+/** The V8 flags `npm start` and the Docker image give Volley (README, "Node flags"): the bench runs it the same way. */
+export const VOLLEY_NODE_FLAGS = ['--initial-old-space-size=64'];
+
 export function volley(root: string, repository: string, extra: { id?: string; label?: string; args?: string[] } = {}): BenchServer {
   return {
     id: extra.id ?? 'volley',
     label: extra.label ?? 'volley',
-    args: ['bin/volley.js', 'serve', '--model-repository', repository, ...listen, ...(extra.args ?? [])],
+    args: [...VOLLEY_NODE_FLAGS, 'bin/volley.js', 'serve', '--model-repository', repository, ...listen, ...(extra.args ?? [])],
     cwd: root,
     expect: 'reference',
   };
