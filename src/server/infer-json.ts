@@ -122,6 +122,11 @@ class Parser {
    * An input's `data`: a NumberRun when every element is a number, else a plain array. The loop
    * reads the common numbers (`-?digits[.digits]`, at most 15 significant digits) itself and hands
    * the rest to number(): a call per element would cost as much as the parsing.
+   *
+   * A hot loop, longer than most functions here. Invariants: `p` is a byte offset into `b` (reads
+   * past the end give undefined, which matches no test below); `run[0, n)` holds the numbers read
+   * so far (`run` is the parser's reused buffer, grown by doubling); `this.pos` is written back only
+   * on the way out, or before calling number(), which reads from it.
    */
   data(depth: number): unknown {
     const b = this.b;
