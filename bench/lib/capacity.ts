@@ -87,7 +87,8 @@ export async function benchMultiModel(small: Target, n: number, o: ExtraOptions)
     // Volley's intra-op threads for this config: the cores shared by its instances (model-version.ts).
     const threads = Math.max(1, Math.floor(availableParallelism() / MLP_SMALL_CONFIG.instance_count));
     report.floor = await measureOrtSessions(o.root, modelPath, n, MLP_SMALL_CONFIG.max_batch_size, threads);
-    report.floorGrowth = (one.loadedRssMB + (n - 1) * report.floor.perSessionMB) / one.loadedRssMB;
+    // A version opens one session per instance.
+    report.floorGrowth = (one.loadedRssMB + (n - 1) * MLP_SMALL_CONFIG.instance_count * report.floor.perSessionMB) / one.loadedRssMB;
     o.progress(`multi: ${report.floor.perSessionMB.toFixed(2)} MB per session`);
   } catch (err) {
     report.floorError = (err as Error).message;

@@ -24,11 +24,12 @@ const listen = ['--host', '127.0.0.1', '--port', '0'];
 /** The V8 flags `npm start` and the Docker image give Volley (README, "Node flags"): the bench runs it the same way. */
 export const VOLLEY_NODE_FLAGS = ['--initial-old-space-size=64'];
 
-export function volley(root: string, repository: string, extra: { id?: string; label?: string; args?: string[] } = {}): BenchServer {
+/** `nodeFlags`: instead of VOLLEY_NODE_FLAGS (`[]` runs Volley as plain `node bin/volley.js`). */
+export function volley(root: string, repository: string, extra: { id?: string; label?: string; args?: string[]; nodeFlags?: string[] } = {}): BenchServer {
   return {
     id: extra.id ?? 'volley',
     label: extra.label ?? 'volley',
-    args: [...VOLLEY_NODE_FLAGS, 'bin/volley.js', 'serve', '--model-repository', repository, ...listen, ...(extra.args ?? [])],
+    args: [...(extra.nodeFlags ?? VOLLEY_NODE_FLAGS), 'bin/volley.js', 'serve', '--model-repository', repository, ...listen, ...(extra.args ?? [])],
     cwd: root,
     expect: 'reference',
   };

@@ -29,7 +29,7 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 export async function scrapeBatches(baseUrl: string, model: string): Promise<BatchSnapshot> {
   const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
   const text = await res.text();
-  const m = `model="${esc(model)}"`;
+  const m = `model="${model}"`;
   const le: string[] = [];
   const cumulative: number[] = [];
   for (const line of text.split('\n')) {
@@ -77,7 +77,7 @@ export interface DurationSnapshot {
 export async function scrapeDurations(baseUrl: string, model: string, metric: string): Promise<DurationSnapshot> {
   const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
   const text = await res.text();
-  const m = `model="${esc(model)}"`;
+  const m = `model="${model}"`;
   const bounds: number[] = [];
   const cumulative: number[] = [];
   for (const line of text.split('\n')) {

@@ -1,8 +1,8 @@
 /**
  * A JSON parser for inference request bodies that reads each input's flat `data` array of numbers
  * straight from the bytes into a Float64Array, instead of JSON.parse building it from a decoded
- * string. JSON.parse was a quarter of the event loop's time on the JSON path (a 256-float request:
- * ~18 µs of ~60 µs per request on this machine); the numbers are almost all of it.
+ * string. JSON.parse was ~29% of the event loop's busy time on the JSON path (a 256-float request:
+ * ~18 µs per request under load on the 2-core reference machine); the numbers are almost all of it.
  *
  * It is a fast path, never a second definition of JSON:
  * - It parses a strict subset: ASCII text, strings without escapes, no `__proto__` key, nesting at
