@@ -30,7 +30,7 @@ import { MLP_SMALL, MLP_SMALL_CONFIG, mlpSmallRow, writeMlpSmallRepo } from './l
 import { type PacedResult, runPaced } from './lib/paced-load.js';
 import { gitInfo, machineInfo } from './lib/report.js';
 import { withServer } from './lib/bench-one.js';
-import { durationDelta, scrapeDurations, scrapeRuntime } from './lib/volley-metrics.js';
+import { durationDelta, durationsFrom, fetchMetrics, runtimeFrom } from './lib/volley-metrics.js';
 import { type BenchServer, echo, naive, volley, volleyNoop } from './lib/servers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -86,23 +86,25 @@ function paced(id: string, rate: number, rep: number): Promise<Row> {
     const cfg = { url: `${server.baseUrl}${path}`, body, connections: CONNECTIONS, rate };
     await runPaced(cfg, 1);
     const volleyRow = id !== 'naive' && id !== 'echo';
-    const metric = (name: string) => scrapeDurations(server.baseUrl, MLP_SMALL, `volley_${name}_duration_seconds`);
-    const before = volleyRow ? await Promise.all([metric('request'), metric('queue'), metric('compute')]) : undefined;
-    // Also resets prom-client's event-loop monitor, so the next scrape covers the window alone.
-    const runtimeBefore = volleyRow ? await scrapeRuntime(server.baseUrl) : undefined;
+    // One /metrics read per side of the window (it also resets prom-client's event-loop monitor).
+    const snapshot = async () => {
+      const text = await fetchMetrics(server.baseUrl);
+      const durations = (name: string) => durationsFrom(text, MLP_SMALL, `volley_${name}_duration_seconds`);
+      return { request: durations('request'), queue: durations('queue'), compute: durations('compute'), runtime: runtimeFrom(text) };
+    };
+    const before = volleyRow ? await snapshot() : undefined;
     const r: PacedResult = await runPaced(cfg, DURATION_S);
     const row: Row = { server: id, rep, rps: r.rps, p50: r.latencyMs.p50, p99: r.latencyMs.p99, p99FromSchedule: r.paced.latencyFromScheduleMs.p99, late: r.paced.late, failed: r.non2xx + r.errors + r.timeouts };
-    if (before !== undefined && runtimeBefore !== undefined) {
-      const runtime = await scrapeRuntime(server.baseUrl);
-      const [request, queue, compute] = await Promise.all([metric('request'), metric('queue'), metric('compute')]);
+    if (before !== undefined) {
+      const after = await snapshot();
       row.inside = {
-        gcMsPerS: ((runtime.gcMinorS + runtime.gcMajorS - runtimeBefore.gcMinorS - runtimeBefore.gcMajorS) * 1000) / DURATION_S,
-        majorGcs: runtime.gcMajorCount - runtimeBefore.gcMajorCount,
-        loopStallMaxMs: Math.max(0, (runtime.lagMaxS - 0.01) * 1000),
-        p50: durationDelta(before[0], request, 0.5).quantileMs,
-        p99: durationDelta(before[0], request, 0.99).quantileMs,
-        meanQueueMs: durationDelta(before[1], queue, 0.5).meanMs,
-        meanComputeMs: durationDelta(before[2], compute, 0.5).meanMs,
+        p50: durationDelta(before.request, after.request, 0.5).quantileMs,
+        p99: durationDelta(before.request, after.request, 0.99).quantileMs,
+        meanQueueMs: durationDelta(before.queue, after.queue, 0.5).meanMs,
+        meanComputeMs: durationDelta(before.compute, after.compute, 0.5).meanMs,
+        gcMsPerS: ((after.runtime.gcMinorS + after.runtime.gcMajorS - before.runtime.gcMinorS - before.runtime.gcMajorS) * 1000) / DURATION_S,
+        majorGcs: after.runtime.gcMajorCount - before.runtime.gcMajorCount,
+        loopStallMaxMs: Math.max(0, (after.runtime.lagMaxS - 0.01) * 1000),
       };
     }
     return row;

@@ -1,17 +1,15 @@
 // Scenarios beyond one-server-one-load, all on mlp_small with the `small`
 // scenario's JSON body: multi-model (RSS and cost per request with 1 vs N
 // models loaded), overload (offered load 3× measured capacity).
-import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describeLoad, measured, type Target, withServer } from './bench-one.js';
 import { checkInfer, type LoadResult, runLoad } from './load.js';
 import { buildMlpSmall, MLP_SMALL_CONFIG, MLP_SMALL_FEATURES, writeMlpSmallRepo } from './mlp-small.js';
 import { runLoadOrPaced } from './paced-load.js';
 import { sampleProc } from './proc-stats.js';
-import { tsxArgs, volley } from './servers.js';
+import { runBaseline, volley } from './servers.js';
 
 export interface ExtraOptions {
   root: string;
@@ -97,11 +95,8 @@ export async function benchMultiModel(small: Target, n: number, o: ExtraOptions)
 }
 
 async function measureOrtSessions(root: string, modelPath: string, count: number, maxBatch: number, threads: number): Promise<OrtSessionsFloor> {
-  const args = tsxArgs('ort-sessions.ts', '--model', modelPath, '--features', String(MLP_SMALL_FEATURES), '--count', String(count), '--max-batch', String(maxBatch), '--threads', String(threads));
-  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: root, timeout: 120_000, maxBuffer: 1 << 20 });
-  const line = stdout.split('\n').find((l) => l.startsWith('{"msg":"ort-sessions"'));
-  if (!line) throw new Error(`ort-sessions printed no result:\n${stdout.slice(-500)}`);
-  const { rssOneMB, rssAllMB, perSessionMB } = JSON.parse(line) as OrtSessionsFloor;
+  const flags = ['--model', modelPath, '--features', String(MLP_SMALL_FEATURES), '--count', String(count), '--max-batch', String(maxBatch), '--threads', String(threads)];
+  const { rssOneMB, rssAllMB, perSessionMB } = await runBaseline<OrtSessionsFloor>(root, 'ort-sessions.ts', 'ort-sessions', flags);
   return { count, rssOneMB, rssAllMB, perSessionMB };
 }
 

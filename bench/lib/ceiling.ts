@@ -2,9 +2,7 @@
 // onnxruntime-node in-process at batch sizes 1..64, all cores, no server; one
 // session with every core as intra-op threads, and one one-thread session per core
 // on worker threads (whichever is faster for the model is the ceiling).
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { tsxArgs } from './servers.js';
+import { runBaseline } from './servers.js';
 
 export interface CeilingPoint {
   /** `1x2`: one session, 2 intra-op threads; `2x1`: two one-thread sessions on worker threads (absent in older results: `1x<threads>`). */
@@ -28,11 +26,8 @@ export interface Ceiling {
 
 /** `rowShape`: one row without the batch dimension ([512], [3,64,64]); the input is [batch, ...rowShape]. */
 export async function measureCeiling(root: string, modelPath: string, rowShape: number[], batches: number[], seconds: number): Promise<Ceiling> {
-  const args = tsxArgs('inprocess-ort.ts', '--model', modelPath, '--shape', rowShape.join(','), '--batches', batches.join(','), '--seconds', String(seconds));
-  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: root, timeout: 120_000, maxBuffer: 1 << 20 });
-  const line = stdout.split('\n').find((l) => l.startsWith('{"msg":"ceiling"'));
-  if (!line) throw new Error(`inprocess-ort printed no result:\n${stdout.slice(-500)}`);
-  const { threads, points, picked, best } = JSON.parse(line) as Ceiling;
+  const flags = ['--model', modelPath, '--shape', rowShape.join(','), '--batches', batches.join(','), '--seconds', String(seconds)];
+  const { threads, points, picked, best } = await runBaseline<Ceiling>(root, 'inprocess-ort.ts', 'ceiling', flags);
   return { threads, points, picked, best };
 }
 

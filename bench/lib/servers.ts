@@ -1,6 +1,8 @@
 // The servers under test, as child-process specs (see server.ts for the
 // start/ready/stop contract they all share), and what each is sent.
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { ServerSpec } from './server.js';
 
 /** A server plus what the load sends it and what its sanity answer must look like. */
@@ -20,6 +22,14 @@ export type ServerId = (typeof SERVER_IDS)[number];
 // /proc/<pid> is the server's own CPU and memory).
 export const tsxArgs = (file: string, ...flags: string[]) => ['--import', 'tsx', join('bench', 'baselines', file), ...flags];
 const listen = ['--host', '127.0.0.1', '--port', '0'];
+
+/** Runs a one-shot baseline (bench/baselines/<file>) to the end and returns its `{"msg":<msg>, …}` result line, parsed. */
+export async function runBaseline<T>(root: string, file: string, msg: string, flags: string[]): Promise<T> {
+  const { stdout } = await promisify(execFile)(process.execPath, tsxArgs(file, ...flags), { cwd: root, timeout: 120_000, maxBuffer: 1 << 20 });
+  const line = stdout.split('\n').find((l) => l.startsWith(`{"msg":${JSON.stringify(msg)}`));
+  if (!line) throw new Error(`${file} printed no result:\n${stdout.slice(-500)}`);
+  return JSON.parse(line) as T;
+}
 
 /** The V8 flags `npm start` and the Docker image give Volley (README, "Node flags"): the bench runs it the same way. */
 export const VOLLEY_NODE_FLAGS = ['--initial-old-space-size=64'];

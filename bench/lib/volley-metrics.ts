@@ -26,28 +26,33 @@ export interface BatchStats {
 const value = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-export async function scrapeBatches(baseUrl: string, model: string): Promise<BatchSnapshot> {
+/** Volley's /metrics text (Prometheus exposition). */
+export async function fetchMetrics(baseUrl: string): Promise<string> {
   const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
-  const text = await res.text();
+  return res.text();
+}
+
+/** One model's histogram `metric` in /metrics text: cumulative counts per `le` ('+Inf' included, last), sum and count. */
+function histogram(text: string, metric: string, model: string): { le: string[]; cumulative: number[]; sum: number; count: number } {
   const m = `model="${model}"`;
   const le: string[] = [];
   const cumulative: number[] = [];
   for (const line of text.split('\n')) {
-    if (!line.startsWith('volley_batch_size_bucket{') || !line.includes(m)) continue;
+    if (!line.startsWith(`${metric}_bucket{`) || !line.includes(m)) continue;
     const bound = /le="([^"]+)"/.exec(line)?.[1];
     if (bound === undefined) continue;
     le.push(bound);
     cumulative.push(Number(line.slice(line.lastIndexOf(' ') + 1)));
   }
   const series = (name: string) => new RegExp(`^${name}\\{[^}]*${esc(m)}[^}]*\\} (\\S+)$`, 'm');
-  return {
-    le,
-    cumulative,
-    batches: value(text, series('volley_batch_size_count')),
-    rows: value(text, series('volley_batch_size_sum')),
-    computeS: value(text, series('volley_compute_duration_seconds_sum')),
-    computeCount: value(text, series('volley_compute_duration_seconds_count')),
-  };
+  return { le, cumulative, sum: value(text, series(`${metric}_sum`)), count: value(text, series(`${metric}_count`)) };
+}
+
+export async function scrapeBatches(baseUrl: string, model: string): Promise<BatchSnapshot> {
+  const text = await fetchMetrics(baseUrl);
+  const sizes = histogram(text, 'volley_batch_size', model);
+  const compute = histogram(text, 'volley_compute_duration_seconds', model);
+  return { le: sizes.le, cumulative: sizes.cumulative, batches: sizes.count, rows: sizes.sum, computeS: compute.sum, computeCount: compute.count };
 }
 
 /** The batches between two snapshots of the same server. */
@@ -73,22 +78,11 @@ export interface DurationSnapshot {
   count: number;
 }
 
-/** `metric`: volley_request_duration_seconds (body received to answer written), _queue_ or _compute_. */
-export async function scrapeDurations(baseUrl: string, model: string, metric: string): Promise<DurationSnapshot> {
-  const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
-  const text = await res.text();
-  const m = `model="${model}"`;
-  const bounds: number[] = [];
-  const cumulative: number[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${metric}_bucket{`) || !line.includes(m)) continue;
-    const bound = /le="([^"]+)"/.exec(line)?.[1];
-    if (bound === undefined || bound === '+Inf') continue;
-    bounds.push(Number(bound));
-    cumulative.push(Number(line.slice(line.lastIndexOf(' ') + 1)));
-  }
-  const series = (name: string) => new RegExp(`^${name}\\{[^}]*${esc(m)}[^}]*\\} (\\S+)$`, 'm');
-  return { bounds, cumulative, sum: value(text, series(`${metric}_sum`)), count: value(text, series(`${metric}_count`)) };
+/** `metric`: volley_request_duration_seconds (body received to answer written), _queue_ or _compute_; `text` from fetchMetrics. */
+export function durationsFrom(text: string, model: string, metric: string): DurationSnapshot {
+  const h = histogram(text, metric, model);
+  const finite = h.le.flatMap((bound, i) => (bound === '+Inf' ? [] : [i]));
+  return { bounds: finite.map((i) => Number(h.le[i])), cumulative: finite.map((i) => h.cumulative[i]), sum: h.sum, count: h.count };
 }
 
 /** Mean and a quantile (interpolated inside its bucket, as Prometheus' histogram_quantile) of a window, ms. */
@@ -123,9 +117,8 @@ export interface RuntimeSnapshot {
   lagMaxS: number;
 }
 
-export async function scrapeRuntime(baseUrl: string): Promise<RuntimeSnapshot> {
-  const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
-  const text = await res.text();
+/** `text` from fetchMetrics; fetching it resets prom-client's event-loop monitor, so the next fetch covers the time since. */
+export function runtimeFrom(text: string): RuntimeSnapshot {
   const gc = (stat: string, kind: string) => value(text, new RegExp(`^nodejs_gc_duration_seconds_${stat}\\{kind="${kind}"\\} (\\S+)$`, 'm'));
   return {
     gcMinorS: gc('sum', 'minor'),

@@ -43,14 +43,12 @@ const GIVE_UP = Symbol('give up');
 
 class Parser {
   b: Uint8Array = new Uint8Array(0);
-  text: Buffer = Buffer.alloc(0);
   pos = 0;
   /** Numbers of the data array being read (grown by doubling, reused between requests). */
   run = new Float64Array(1024);
 
   reset(body: Uint8Array): void {
     this.b = body;
-    this.text = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     this.pos = 0;
   }
 
@@ -215,7 +213,7 @@ class Parser {
       for (let i = start; i < p; i++) out += String.fromCharCode(b[i]);
       return out;
     }
-    return this.text.toString('latin1', start, p);
+    return Buffer.from(b.buffer, b.byteOffset + start, p - start).toString('latin1');
   }
 
   /**

@@ -159,6 +159,8 @@ describe('parseInferJson', () => {
       '12',
       'null',
       '{"constructor":1,"toString":[2],"0":3,"inputs":{"data":[1]}}',
+      // Strings of 16 characters and fewer are built byte by byte; longer ones are decoded.
+      '{"sixteen_chars_k":"x","seventeen_chars_k":"a value of thirty-one characters","inputs":[{"name":"an_input_name_of_30_characters","data":[1]}]}',
     ]) {
       expect(agrees(text)).toBe('same');
     }
