@@ -4,7 +4,7 @@ import type { Tensor } from '../runtimes/tensor.js';
 import type { InferenceRequest } from './inference-request.js';
 import { mergeInputs, splitOutputs } from './merge.js';
 import { decide } from './policy.js';
-import type { BatchPolicy, GatherStop } from './policy.js';
+import type { BatchPolicy, Gathered, GatherStop } from './policy.js';
 import { RingQueue } from './ring-queue.js';
 
 /** Time source in milliseconds; tests pass a fake one. */
@@ -63,9 +63,10 @@ export interface BatcherStats {
 /**
  * A dynamic batcher for one model version. Requests queue in a bounded ring; whenever a worker is
  * free, the longest run of shape-compatible requests at the head (up to `maxBatchSize` rows) is
- * dispatched, or, if that run could still grow, held until the head has waited
- * `maxQueueDelayMs`. Under load the queue fills while every worker is busy, so batches grow by
- * themselves. Expired and cancelled requests are dropped before batching.
+ * dispatched (cut at the largest preferred size once it has reached one), or, if that run could
+ * still grow, held until the head has waited `maxQueueDelayMs` (policy.ts `decide`). Under load
+ * the queue fills while every worker is busy, so batches grow by themselves. Expired and cancelled
+ * requests are dropped before batching.
  */
 export class DynamicBatcher implements Batcher {
   readonly stats: BatcherStats = { batches: 0, rows: 0, requests: 0, rejectedQueueFull: 0, expired: 0, cancelled: 0 };
@@ -163,15 +164,15 @@ export class DynamicBatcher implements Batcher {
         const now = this.#clock.now();
         this.#dropDeadHead(now);
         if (this.#queue.length === 0) break;
-        const { count, rows, stop } = this.#gather(now);
+        const g = this.#gather(now);
         const head = this.#queue.at(0) as InferenceRequest;
         // Closing: nothing more will arrive, so waiting for company is pointless.
-        const decision = this.#closed ? { kind: 'dispatch' as const } : decide(this.#policy, rows, stop, head.enqueuedAt, now);
+        const decision = this.#closed ? DISPATCH_ALL : decide(this.#policy, g, head.enqueuedAt, now);
         if (decision.kind === 'wait') {
           this.#armWait(decision.at, now);
           break;
         }
-        this.#dispatch(count, now);
+        this.#dispatch(decision.kind === 'dispatch-preferred' ? g.preferredCount : g.count, now);
       }
     } catch (err) {
       this.#failQueued(asVolleyError(err));
@@ -184,26 +185,50 @@ export class DynamicBatcher implements Batcher {
     }
   }
 
-  /** Counts the head run that can share a batch; dead requests inside it ride along for free. */
-  #gather(now: number): { count: number; rows: number; stop: GatherStop } {
+  /**
+   * Counts the head run that can share a batch (dead requests inside it ride along for free), and
+   * its longest part that fits the largest preferred size, if that part reaches the smallest one
+   * (`Gathered.preferredRows`).
+   */
+  #gather(now: number): Gathered & { count: number; preferredCount: number } {
     const head = this.#queue.at(0) as InferenceRequest;
     const max = this.#policy.maxBatchSize;
+    const preferred = this.#policy.preferredBatchSizes;
+    const maxPreferred = preferred.length > 0 ? preferred[preferred.length - 1] : 0;
     let rows = head.rows;
     let count = 1;
-    if (max === 0) return { count, rows, stop: 'full' };
+    if (max === 0) return { count, rows, stop: 'full', preferredRows: 0, preferredCount: 0 };
+    let fitRows = rows <= maxPreferred ? rows : 0;
+    let fitCount = fitRows > 0 ? 1 : 0;
+    let stop: GatherStop = 'end';
     for (;;) {
       const next = this.#queue.at(count);
-      if (next === undefined) return { count, rows, stop: 'end' };
+      if (next === undefined) break;
       if (isDead(next, now)) {
         count++;
         continue;
       }
-      if (!head.canBatchWith(next)) return { count, rows, stop: 'shape' };
-      if (rows + next.rows > max) return { count, rows, stop: 'full' };
+      if (!head.canBatchWith(next)) {
+        stop = 'shape';
+        break;
+      }
+      if (rows + next.rows > max) {
+        stop = 'full';
+        break;
+      }
       rows += next.rows;
       count++;
-      if (rows === max) return { count, rows, stop: 'full' };
+      if (rows <= maxPreferred) {
+        fitRows = rows;
+        fitCount = count;
+      }
+      if (rows === max) {
+        stop = 'full';
+        break;
+      }
     }
+    const reached = maxPreferred > 0 && fitRows >= preferred[0];
+    return { count, rows, stop, preferredRows: reached ? fitRows : 0, preferredCount: reached ? fitCount : 0 };
   }
 
   #dispatch(count: number, now: number): void {
@@ -296,6 +321,8 @@ export class DynamicBatcher implements Batcher {
     return this.#queue.length === 0 && this.#inflight === 0;
   }
 }
+
+const DISPATCH_ALL = { kind: 'dispatch' } as const;
 
 function isDead(req: InferenceRequest, now: number): boolean {
   return req.cancelled || req.deadline <= now;

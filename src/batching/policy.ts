@@ -14,23 +14,53 @@ export interface BatchPolicy {
 }
 
 export type BatchDecision =
+  /** Everything gathered. */
   | { kind: 'dispatch' }
+  /** Only the head run that makes the preferred size (`Gathered.preferredRows`); the rest stays queued. */
+  | { kind: 'dispatch-preferred' }
   /** Wait until `at` (ms) for more rows, then decide again. */
   | { kind: 'wait'; at: number };
 
 /** Why gathering from the head stopped: queue exhausted, batch full, or next request has another shape. */
 export type GatherStop = 'end' | 'full' | 'shape';
 
+/** What the batcher found at the head of its queue. */
+export interface Gathered {
+  /** Rows that can share a batch with the head. */
+  rows: number;
+  /** Why gathering stopped. */
+  stop: GatherStop;
+  /**
+   * Rows of the longest head run that fits the largest preferred size, if it reaches the smallest
+   * one; 0 otherwise. Such a run goes at once.
+   */
+  preferredRows: number;
+}
+
 /**
- * `rows`: rows gathered from the head; `stop`: why gathering stopped; `oldestEnqueuedAt`: when the
- * head request arrived. Only a batch that could still grow ('end') is worth waiting for.
+ * `oldestEnqueuedAt`: when the head request arrived.
+ *
+ * A run that has reached a preferred size goes at once, with everything gathered up to the largest
+ * preferred size (rows beyond it stay queued for the next batch, as in Triton). So does a run that
+ * cannot grow: 'full', 'shape', `maxBatchSize` reached, or a head request past the largest
+ * preferred size. Anything else waits until the oldest request has waited `maxQueueDelayMs`, and
+ * then everything gathered goes, up to `maxBatchSize`.
+ *
+ * Triton sends the largest preferred size itself (32 of 40 queued rows with sizes 16, 32, 64):
+ * sizes that matter for TensorRT engines. ONNX Runtime has no such sizes, and a batch costs
+ * nearly the same whatever its rows on small models (bench mlp_small: 0.81 ms for 31 rows, 0.82 ms
+ * for 56), so the 8 go along rather than wait.
  */
-export function decide(policy: BatchPolicy, rows: number, stop: GatherStop, oldestEnqueuedAt: number, now: number): BatchDecision {
-  if (stop !== 'end' || policy.maxBatchSize === 0 || rows >= policy.maxBatchSize) return DISPATCH;
-  const preferred = policy.preferredBatchSizes;
-  if (preferred.length > 0 && (preferred.includes(rows) || rows >= preferred[preferred.length - 1])) return DISPATCH;
+export function decide(policy: BatchPolicy, g: Gathered, oldestEnqueuedAt: number, now: number): BatchDecision {
+  if (policy.maxBatchSize === 0) return DISPATCH;
   const at = oldestEnqueuedAt + policy.maxQueueDelayMs;
-  return at <= now ? DISPATCH : { kind: 'wait', at };
+  if (at <= now) return DISPATCH;
+  if (g.preferredRows > 0) return g.preferredRows === g.rows ? DISPATCH : DISPATCH_PREFERRED;
+  if (g.stop !== 'end' || g.rows >= policy.maxBatchSize) return DISPATCH;
+  const preferred = policy.preferredBatchSizes;
+  if (preferred.length > 0 && g.rows >= preferred[preferred.length - 1]) return DISPATCH;
+  return { kind: 'wait', at };
 }
 
 const DISPATCH: BatchDecision = Object.freeze({ kind: 'dispatch' });
+const DISPATCH_PREFERRED: BatchDecision = Object.freeze({ kind: 'dispatch-preferred' });

@@ -98,6 +98,53 @@ describe('DynamicBatcher: forming batches', () => {
     expect(values(executor.calls[0].inputs[0])).toEqual([0, 1, 10, 11, 20, 21]);
   });
 
+  it('sends a run that has reached a preferred size at once, cut at the largest one; the rest stays queued', async () => {
+    const { clock, executor, batcher } = setup({ maxQueueDelayMs: 100, preferredBatchSizes: [2, 4] });
+    track(batcher.submit(request(2, 0))); // a preferred size alone: runs at once, and keeps the worker busy
+    const queued = [10, 20, 30, 40, 50].map((v) => track(batcher.submit(request(1, v))));
+    expect(executor.calls).toHaveLength(1);
+    echo(executor.calls[0]);
+    await flush();
+    // 5 rows wait: past 2, so they go without waiting out the delay, but only the 4 that fit the largest preferred size.
+    expect(clock.now()).toBe(0);
+    expect(executor.calls).toHaveLength(2);
+    expect(executor.calls[1].inputs[0].shape).toEqual([4, 2]);
+    expect(values(executor.calls[1].inputs[0])).toEqual([10, 11, 20, 21, 30, 31, 40, 41]);
+    expect(batcher.queued()).toBe(1);
+    echo(executor.calls[1]);
+    await flush();
+    // The fifth alone is no preferred size: it waits for company until its delay is out.
+    expect(executor.calls).toHaveLength(2);
+    clock.advance(100);
+    expect(executor.calls).toHaveLength(3);
+    expect(values(executor.calls[2].inputs[0])).toEqual([50, 51]);
+    echo(executor.calls[2]);
+    await flush();
+    expect(queued.map((t) => t.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+  });
+
+  it('sends rows between preferred sizes along, without waiting for the next size or the delay', async () => {
+    const { executor, batcher } = setup({ maxQueueDelayMs: 100, preferredBatchSizes: [2, 4] });
+    track(batcher.submit(request(2, 0)));
+    [10, 20, 30].map((v) => track(batcher.submit(request(1, v))));
+    echo(executor.calls[0]);
+    await flush();
+    expect(executor.calls).toHaveLength(2);
+    expect(executor.calls[1].inputs[0].shape).toEqual([3, 2]); // Triton would send 2 and keep 1
+    expect(batcher.queued()).toBe(0);
+  });
+
+  it('cuts multi-row requests at the largest preferred size they fit, even without hitting a size exactly', async () => {
+    const { executor, batcher } = setup({ maxQueueDelayMs: 100, preferredBatchSizes: [3, 5] });
+    track(batcher.submit(request(3, 0)));
+    [10, 20, 30].map((v) => track(batcher.submit(request(2, v)))); // 2, 4, then 6 > 5 with no hit on 3 or 5
+    echo(executor.calls[0]);
+    await flush();
+    expect(executor.calls).toHaveLength(2);
+    expect(executor.calls[1].inputs[0].shape).toEqual([4, 2]);
+    expect(batcher.queued()).toBe(1);
+  });
+
   it('dispatches at once when a batch reaches maxBatchSize, even with a long delay', () => {
     const { executor, batcher } = setup({ maxBatchSize: 4, maxQueueDelayMs: 1000 });
     track(batcher.submit(request(3, 0)));
