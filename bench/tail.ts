@@ -5,6 +5,8 @@
 //   volley1t  the same with --cpu-threads 1: one intra-op thread, so a batch never waits for a
 //           second ORT thread to be scheduled (not in the default list)
 //   volley-noflag  the same without VOLLEY_NODE_FLAGS (not in the default list)
+//   volley-oldspace  the same with the first of those flags only, --initial-old-space-size=64
+//           (not in the default list)
 //   noop    the same, with the no-op runtime: the event loop → worker thread → event loop hop and
 //           the batcher, no model compute
 //   naive   node:http + onnxruntime-node, no thread hop (saturates below Volley's half load)
@@ -31,7 +33,7 @@ import { type PacedResult, runPaced } from './lib/paced-load.js';
 import { gitInfo, machineInfo } from './lib/report.js';
 import { withServer } from './lib/bench-one.js';
 import { durationDelta, durationsFrom, fetchMetrics, runtimeFrom } from './lib/volley-metrics.js';
-import { type BenchServer, echo, naive, volley, volleyNoop } from './lib/servers.js';
+import { type BenchServer, echo, naive, VOLLEY_NODE_FLAGS, volley, volleyNoop } from './lib/servers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({ options: { 'delay-us': { type: 'string' }, servers: { type: 'string' }, reps: { type: 'string' }, rate: { type: 'string' }, duration: { type: 'string' } } });
@@ -67,7 +69,7 @@ const modelPath = writeMlpSmallRepo(repo, MLP_SMALL, config);
 const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 256], datatype: 'FP32', data: mlpSmallRow() }] });
 const responseFile = join(tmp, 'response.json');
 writeFileSync(responseFile, JSON.stringify({ model_name: MLP_SMALL, model_version: '1', outputs: [] }));
-const specs: Record<string, BenchServer> = { volley: volley(ROOT, repo), volley1t: volley(ROOT, repo, { id: 'volley1t', label: 'volley, --cpu-threads 1', args: ['--cpu-threads', '1'] }), 'volley-noflag': volley(ROOT, repo, { id: 'volley-noflag', label: 'volley, no Node flags', nodeFlags: [] }), noop: volleyNoop(ROOT, repo), naive: naive(ROOT, modelPath, MLP_SMALL), echo: echo(ROOT, responseFile) };
+const specs: Record<string, BenchServer> = { volley: volley(ROOT, repo), volley1t: volley(ROOT, repo, { id: 'volley1t', label: 'volley, --cpu-threads 1', args: ['--cpu-threads', '1'] }), 'volley-noflag': volley(ROOT, repo, { id: 'volley-noflag', label: 'volley, no Node flags', nodeFlags: [] }), 'volley-oldspace': volley(ROOT, repo, { id: 'volley-oldspace', label: 'volley, --initial-old-space-size=64 only', nodeFlags: ['--initial-old-space-size=64'] }), noop: volleyNoop(ROOT, repo), naive: naive(ROOT, modelPath, MLP_SMALL), echo: echo(ROOT, responseFile) };
 for (const id of SERVERS) if (!(id in specs)) throw new Error(`--servers: unknown ${id} (known: ${Object.keys(specs).join(', ')})`);
 
 const quiet = (): void => {};

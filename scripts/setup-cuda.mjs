@@ -61,7 +61,7 @@ try {
   missing = ['(ldd failed: check the libraries by hand)'];
 }
 if (missing.length === 0) {
-  console.log('setup:cuda: every library the provider needs was found. Start with: node --initial-old-space-size=64 bin/volley.js serve --device cuda --model-repository <dir>');
+  console.log('setup:cuda: every library the provider needs was found. Start with: node --initial-old-space-size=64 --max-semi-space-size=32 bin/volley.js serve --device cuda --model-repository <dir>');
 } else {
   console.log(`setup:cuda: the provider is installed, but this machine lacks: ${missing.join(', ')}`);
   console.log('  It needs the CUDA 13 runtime (libcudart, libcublas, libcublasLt, libcufft, libcurand) and cuDNN 9 (libcudnn.so.9)');

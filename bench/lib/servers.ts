@@ -32,7 +32,7 @@ export async function runBaseline<T>(root: string, file: string, msg: string, fl
 }
 
 /** The V8 flags `npm start` and the Docker image give Volley (README, "Node flags"): the bench runs it the same way. */
-export const VOLLEY_NODE_FLAGS = ['--initial-old-space-size=64'];
+export const VOLLEY_NODE_FLAGS = ['--initial-old-space-size=64', '--max-semi-space-size=32'];
 
 /** `nodeFlags`: instead of VOLLEY_NODE_FLAGS (`[]` runs Volley as plain `node bin/volley.js`). */
 export function volley(root: string, repository: string, extra: { id?: string; label?: string; args?: string[]; nodeFlags?: string[] } = {}): BenchServer {
