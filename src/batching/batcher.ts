@@ -63,8 +63,9 @@ export interface BatcherStats {
 /**
  * A dynamic batcher for one model version. Requests queue in a bounded ring; whenever a worker is
  * free, the longest run of shape-compatible requests at the head (up to `maxBatchSize` rows) is
- * dispatched (cut at the largest preferred size once it has reached one), or, if that run could
- * still grow, held until the head has waited `maxQueueDelayMs` (policy.ts `decide`). Under load
+ * dispatched (before the delay is out, cut at the largest preferred size once it has reached the
+ * smallest), or, if that run could still grow, held until the head has waited `maxQueueDelayMs`
+ * (policy.ts `decide`). Closing dispatches whole runs, uncut. Under load
  * the queue fills while every worker is busy, so batches grow by themselves. Expired and cancelled
  * requests are dropped before batching.
  */

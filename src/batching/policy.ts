@@ -5,7 +5,7 @@
 export interface BatchPolicy {
   /** Rows per batch at most; 0 = the model has no batch dimension (each request runs alone). */
   readonly maxBatchSize: number;
-  /** Sorted ascending; reaching one dispatches without waiting out the delay. */
+  /** Sorted ascending; a run that reaches the smallest goes without waiting out the delay (`decide`). */
   readonly preferredBatchSizes: readonly number[];
   /** How long the oldest queued request may wait for company, in milliseconds. */
   readonly maxQueueDelayMs: number;
@@ -38,18 +38,23 @@ export interface Gathered {
 }
 
 /**
- * `oldestEnqueuedAt`: when the head request arrived.
+ * `oldestEnqueuedAt`: when the head request arrived. In order:
  *
- * A run that has reached a preferred size goes at once, with everything gathered up to the largest
- * preferred size (rows beyond it stay queued for the next batch, as in Triton). So does a run that
- * cannot grow: 'full', 'shape', `maxBatchSize` reached, or a head request past the largest
- * preferred size. Anything else waits until the oldest request has waited `maxQueueDelayMs`, and
- * then everything gathered goes, up to `maxBatchSize`.
+ * 1. Once the oldest request has waited `maxQueueDelayMs` (at once with a delay of 0), everything
+ *    gathered goes, up to `maxBatchSize`, uncut: preferred sizes only matter before that.
+ * 2. A run whose part that fits the largest preferred size reaches the smallest goes at once, cut
+ *    at the largest (rows beyond it stay queued for the next batch, as in Triton).
+ * 3. A run that cannot grow goes whole: 'full', 'shape', `maxBatchSize` reached, or past the
+ *    largest preferred size without its fitting part reaching the smallest (sizes 3, 5 and
+ *    requests of 2 and 4 rows: 6 rows).
+ * 4. Anything else waits for the delay.
  *
  * Triton sends the largest preferred size itself (32 of 40 queued rows with sizes 16, 32, 64):
- * sizes that matter for TensorRT engines. ONNX Runtime has no such sizes, and a batch costs
- * nearly the same whatever its rows on small models (bench mlp_small: 0.81 ms for 31 rows, 0.82 ms
- * for 56), so the 8 go along rather than wait.
+ * sizes that matter for TensorRT engines. ONNX Runtime has no such sizes, and a batch costs nearly
+ * the same whatever its rows on small models (mlp_small in
+ * bench/results/core-2026-11-22T21-22-36-221Z.json: 0.77 ms for 31.7 rows, 0.82 ms for 57.4), so
+ * the 8 go along rather than wait. The cut at the largest size keeps Triton's meaning of it: the
+ * biggest batch wanted while there is no hurry.
  */
 export function decide(policy: BatchPolicy, g: Gathered, oldestEnqueuedAt: number, now: number): BatchDecision {
   if (policy.maxBatchSize === 0) return DISPATCH;

@@ -135,14 +135,65 @@ describe('DynamicBatcher: forming batches', () => {
   });
 
   it('cuts multi-row requests at the largest preferred size they fit, even without hitting a size exactly', async () => {
-    const { executor, batcher } = setup({ maxQueueDelayMs: 100, preferredBatchSizes: [3, 5] });
+    const { clock, executor, batcher } = setup({ maxQueueDelayMs: 100, preferredBatchSizes: [3, 5] });
     track(batcher.submit(request(3, 0)));
-    [10, 20, 30].map((v) => track(batcher.submit(request(2, v)))); // 2, 4, then 6 > 5 with no hit on 3 or 5
+    const queued = [10, 20, 30].map((v) => track(batcher.submit(request(2, v)))); // 2, 4, then 6 > 5 with no hit on 3 or 5
     echo(executor.calls[0]);
     await flush();
     expect(executor.calls).toHaveLength(2);
     expect(executor.calls[1].inputs[0].shape).toEqual([4, 2]);
     expect(batcher.queued()).toBe(1);
+    echo(executor.calls[1]);
+    await flush();
+    clock.advance(100); // the 2-row rest is no preferred size: it waits out the delay
+    expect(executor.calls).toHaveLength(3);
+    expect(values(executor.calls[2].inputs[0])).toEqual([30, 31, 32, 33]);
+    echo(executor.calls[2]);
+    await flush();
+    expect(queued.map((t) => t.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('cuts a full run at the largest preferred size while the delay is not out', async () => {
+    const { executor, batcher } = setup({ maxBatchSize: 8, maxQueueDelayMs: 100, preferredBatchSizes: [2, 4] });
+    track(batcher.submit(request(2, 0)));
+    Array.from({ length: 9 }, (_, i) => track(batcher.submit(request(1, 10 * (i + 1)))));
+    echo(executor.calls[0]);
+    await flush();
+    expect(executor.calls[1].inputs[0].shape).toEqual([4, 2]); // 8 rows gathered ('full'), 4 sent
+    echo(executor.calls[1]);
+    await flush();
+    expect(executor.calls[2].inputs[0].shape).toEqual([4, 2]);
+    expect(batcher.queued()).toBe(1);
+  });
+
+  it('sends the whole run, uncut, once the oldest request has waited the delay', async () => {
+    const { clock, executor, batcher } = setup({ maxBatchSize: 8, maxQueueDelayMs: 100, preferredBatchSizes: [2, 4] });
+    track(batcher.submit(request(2, 0))); // keeps the worker busy past the others' delay
+    Array.from({ length: 7 }, (_, i) => track(batcher.submit(request(1, 10 * (i + 1)))));
+    clock.advance(150);
+    echo(executor.calls[0]);
+    await flush();
+    expect(executor.calls[1].inputs[0].shape).toEqual([7, 2]);
+    expect(batcher.queued()).toBe(0);
+  });
+
+  it('lets a dead request inside a preferred run ride along and rejects it; the live rows make the size', async () => {
+    const { clock, executor, batcher } = setup({ maxQueueDelayMs: 100, preferredBatchSizes: [2, 4] });
+    track(batcher.submit(request(2, 0)));
+    const first = track(batcher.submit(request(1, 10)));
+    const dead = track(batcher.submit(request(1, 20, 2, 5))); // its deadline passes while it waits
+    const rest = [30, 40, 50].map((v) => track(batcher.submit(request(1, v))));
+    clock.advance(10);
+    echo(executor.calls[0]);
+    await flush();
+    expect(executor.calls[1].inputs[0].shape).toEqual([4, 2]);
+    expect(values(executor.calls[1].inputs[0])).toEqual([10, 11, 30, 31, 40, 41, 50, 51]);
+    expect(dead.status).toBe('rejected');
+    expect(dead.error?.code).toBe('ERR_DEADLINE_EXCEEDED');
+    echo(executor.calls[1]);
+    await flush();
+    expect([first, ...rest].map((t) => t.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
   });
 
   it('dispatches at once when a batch reaches maxBatchSize, even with a long delay', () => {

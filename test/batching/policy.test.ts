@@ -25,9 +25,10 @@ describe('decide()', () => {
     const p = withPolicy({ preferredBatchSizes: [2, 4] });
     expect(decide(p, g(2, 'end', 2), 100, 100)).toEqual({ kind: 'dispatch' });
     expect(decide(p, g(4, 'end', 4), 100, 100)).toEqual({ kind: 'dispatch' });
+    expect(decide(p, g(3, 'end', 3), 100, 100)).toEqual({ kind: 'dispatch' }); // between two sizes
+    // Past the largest size with no fitting part that reaches the smallest (a 5-row head): whole.
     expect(decide(p, g(5), 100, 100)).toEqual({ kind: 'dispatch' });
     expect(decide(p, g(1), 100, 100)).toEqual({ kind: 'wait', at: 110 });
-    expect(decide(p, g(3), 100, 100)).toEqual({ kind: 'wait', at: 110 });
   });
 
   it('sends only the run that makes a preferred size when more rows are gathered, until the delay is out', () => {
