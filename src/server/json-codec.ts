@@ -129,8 +129,8 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null, 
 /** Flat JSON numbers read by parseInferJson: the checks and conversions of a plain flat array. */
 function fromRun(name: string, datatype: Datatype, dims: readonly number[], count: number, values: Float64Array): TypedArray {
   if (values.length !== count) throw badInput(`input '${name}': shape [${dims}] needs ${count} values but 'data' has ${values.length}`);
-  // The run is this request's own array: FP64 takes it as it is.
-  if (datatype === 'FP64') return values;
+  // The run is a view into the parser's reused buffer (valid until the next parse): copy it.
+  if (datatype === 'FP64') return values.slice();
   if (datatype === 'FP32') {
     const out = new Float32Array(count);
     for (let i = 0; i < count; i++) {

@@ -171,4 +171,15 @@ describe('parseInferJson', () => {
     expect(agrees(body(JSON.stringify(long)))).toBe('same');
     expect(agrees(body('[0.5,2]'))).toBe('same');
   });
+
+  it('keeps each input of a body apart in the reused buffer, also when it grows in the middle of one', () => {
+    const nums = (k: number, base: number) => JSON.stringify(Array.from({ length: k }, (_, i) => base + i / 8));
+    // The buffer starts each body with at most 65,536 doubles (KEEP_RUN): 60,000 numbers, then
+    // 70,000 that outgrow it part-way, then 5 in the new buffer.
+    const text = `{"inputs":[{"name":"a","data":${nums(60000, 0)}},{"name":"b","data":${nums(70000, 5000)}},{"name":"c","data":${nums(5, -9)}}]}`;
+    const fast = parseInferJson(bytes(text)) as { inputs: { data: NumberRun }[] };
+    const ref = JSON.parse(text) as { inputs: { data: number[] }[] };
+    for (let i = 0; i < 3; i++) expect(Array.from(fast.inputs[i].data.values)).toEqual(ref.inputs[i].data);
+    expect(agrees(text)).toBe('same');
+  });
 });

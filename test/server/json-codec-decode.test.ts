@@ -16,6 +16,13 @@ function codeOf(body: Uint8Array): string | undefined {
 }
 
 describe('decodeInferRequest: datatypes', () => {
+  it('an FP64 tensor keeps its values after the next body is decoded (the parser reuses its number buffer)', () => {
+    const first = decodeInferRequest(one({ datatype: 'FP64', shape: [3], data: [0.5, -1.25, 3] }));
+    decodeInferRequest(one({ datatype: 'FP64', shape: [3], data: [7, 8, 9] }));
+    decodeInferRequest(one({ datatype: 'FP32', shape: [3], data: [4, 5, 6] }));
+    expect(Array.from(first.inputs[0].data as Float64Array)).toEqual([0.5, -1.25, 3]);
+  });
+
   it.each([
     ['BOOL', [true, false, true], Uint8Array, [1, 0, 1]],
     ['UINT8', [0, 7, 255], Uint8Array, [0, 7, 255]],
