@@ -155,8 +155,10 @@ class Parser {
       if (negative) c = b[++p];
       if (!(c >= 0x30 && c <= 0x39)) {
         if (negative) throw GIVE_UP;
-        // Nested or mixed data: read it again as a plain array.
+        // Nested or mixed data: read it again as a plain array. The next input's numbers start where
+        // this one's did (in a new buffer, if this one grew it: nothing else views that one).
         this.pos = start;
+        this.used = first;
         return this.array(ANY, depth);
       }
       let mantissa = 0;
@@ -192,8 +194,9 @@ class Parser {
         c = b[p];
       }
       if (n === run.length) {
-        // Earlier inputs keep their views of the old buffer; this one moves to the front of a new one.
-        const grown = new Float64Array(Math.max(1024, (n - first) * 2));
+        // Earlier inputs keep their views of the old buffer; this one moves to the front of a new one,
+        // at least as long (so the buffer kept for the next body does not shrink).
+        const grown = new Float64Array(Math.max(run.length, (n - first) * 2));
         grown.set(run.subarray(first, n));
         n -= first;
         first = 0;

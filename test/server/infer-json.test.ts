@@ -182,4 +182,22 @@ describe('parseInferJson', () => {
     for (let i = 0; i < 3; i++) expect(Array.from(fast.inputs[i].data.values)).toEqual(ref.inputs[i].data);
     expect(agrees(text)).toBe('same');
   });
+
+  it('after an input grows the buffer and then turns out mixed, the next data array still reads right', () => {
+    const nums = (k: number) => Array.from({ length: k }, (_, i) => i / 4).join(',');
+    // A duplicate "data" key: JSON.parse keeps the last. Input a leaves a 131,072-double buffer
+    // (whatever power of two from 1,024 to 65,536 the body starts with) with 120,000 used; b's first
+    // array outgrows it after 11,072 numbers, then meets null; its second array must still read.
+    const text = `{"inputs":[{"name":"a","data":[${nums(120000)}]},{"name":"b","data":[${nums(20000)},null],"data":[1,2,3]}]}`;
+    expect(agrees(text)).toBe('same');
+  });
+
+  it('an input that starts exactly at the end of the buffer gets a new one', () => {
+    // Fill the buffer the next body starts with exactly (its length is 1,024 to 65,536 doubles, a
+    // power of two): whichever it is, one of these first inputs ends right at it.
+    for (let k = 1024; k <= 65536; k *= 2) {
+      const text = `{"inputs":[{"name":"a","data":[${Array.from({ length: k }, (_, i) => i).join(',')}]},{"name":"b","data":[7,8,9]}]}`;
+      expect(agrees(text)).toBe('same');
+    }
+  });
 });
