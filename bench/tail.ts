@@ -33,7 +33,7 @@ import { type PacedResult, runPaced } from './lib/paced-load.js';
 import { gitInfo, machineInfo } from './lib/report.js';
 import { withServer } from './lib/bench-one.js';
 import { durationDelta, durationsFrom, fetchMetrics, runtimeFrom } from './lib/volley-metrics.js';
-import { type BenchServer, echo, naive, VOLLEY_NODE_FLAGS, volley, volleyNoop } from './lib/servers.js';
+import { type BenchServer, echo, naive, volley, volleyNoop } from './lib/servers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({ options: { 'delay-us': { type: 'string' }, servers: { type: 'string' }, reps: { type: 'string' }, rate: { type: 'string' }, duration: { type: 'string' } } });

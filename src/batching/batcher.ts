@@ -3,7 +3,7 @@ import type { BatchExecutor } from '../runtimes/runtime.js';
 import type { Tensor } from '../runtimes/tensor.js';
 import type { InferenceRequest } from './inference-request.js';
 import { mergeInputs, splitOutputs } from './merge.js';
-import { decide } from './policy.js';
+import { DISPATCH, decide, largestPreferred } from './policy.js';
 import type { BatchPolicy, Gathered, GatherStop } from './policy.js';
 import { RingQueue } from './ring-queue.js';
 
@@ -65,9 +65,9 @@ export interface BatcherStats {
  * free, the longest run of shape-compatible requests at the head (up to `maxBatchSize` rows) is
  * dispatched (before the delay is out, cut at the largest preferred size once it has reached the
  * smallest), or, if that run could still grow, held until the head has waited `maxQueueDelayMs`
- * (policy.ts `decide`). Closing dispatches whole runs, uncut. Under load
- * the queue fills while every worker is busy, so batches grow by themselves. Expired and cancelled
- * requests are dropped before batching.
+ * (policy.ts `decide`). Closing dispatches whole runs, uncut. Under load the queue fills while
+ * every worker is busy, so batches grow by themselves. Expired and cancelled requests are dropped
+ * before batching.
  */
 export class DynamicBatcher implements Batcher {
   readonly stats: BatcherStats = { batches: 0, rows: 0, requests: 0, rejectedQueueFull: 0, expired: 0, cancelled: 0 };
@@ -168,7 +168,7 @@ export class DynamicBatcher implements Batcher {
         const g = this.#gather(now);
         const head = this.#queue.at(0) as InferenceRequest;
         // Closing: nothing more will arrive, so waiting for company is pointless.
-        const decision = this.#closed ? DISPATCH_ALL : decide(this.#policy, g, head.enqueuedAt, now);
+        const decision = this.#closed ? DISPATCH : decide(this.#policy, g, head.enqueuedAt, now);
         if (decision.kind === 'wait') {
           this.#armWait(decision.at, now);
           break;
@@ -195,7 +195,7 @@ export class DynamicBatcher implements Batcher {
     const head = this.#queue.at(0) as InferenceRequest;
     const max = this.#policy.maxBatchSize;
     const preferred = this.#policy.preferredBatchSizes;
-    const maxPreferred = preferred.length > 0 ? preferred[preferred.length - 1] : 0;
+    const maxPreferred = largestPreferred(this.#policy);
     let rows = head.rows;
     let count = 1;
     if (max === 0) return { count, rows, stop: 'full', preferredRows: 0, preferredCount: 0 };
@@ -322,8 +322,6 @@ export class DynamicBatcher implements Batcher {
     return this.#queue.length === 0 && this.#inflight === 0;
   }
 }
-
-const DISPATCH_ALL = { kind: 'dispatch' } as const;
 
 function isDead(req: InferenceRequest, now: number): boolean {
   return req.cancelled || req.deadline <= now;

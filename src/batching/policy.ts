@@ -62,10 +62,17 @@ export function decide(policy: BatchPolicy, g: Gathered, oldestEnqueuedAt: numbe
   if (at <= now) return DISPATCH;
   if (g.preferredRows > 0) return g.preferredRows === g.rows ? DISPATCH : DISPATCH_PREFERRED;
   if (g.stop !== 'end' || g.rows >= policy.maxBatchSize) return DISPATCH;
-  const preferred = policy.preferredBatchSizes;
-  if (preferred.length > 0 && g.rows >= preferred[preferred.length - 1]) return DISPATCH;
+  const largest = largestPreferred(policy);
+  if (largest > 0 && g.rows >= largest) return DISPATCH;
   return { kind: 'wait', at };
 }
 
-const DISPATCH: BatchDecision = Object.freeze({ kind: 'dispatch' });
+/** The largest preferred batch size, 0 when there is none. */
+export function largestPreferred(policy: BatchPolicy): number {
+  const preferred = policy.preferredBatchSizes;
+  return preferred.length > 0 ? preferred[preferred.length - 1] : 0;
+}
+
+/** Everything gathered goes (also what a closing batcher does, without asking decide()). */
+export const DISPATCH: BatchDecision = Object.freeze({ kind: 'dispatch' });
 const DISPATCH_PREFERRED: BatchDecision = Object.freeze({ kind: 'dispatch-preferred' });
