@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ResponseParser } from './lib/http-response-parser.js';
+import { clockTicks, sampleProc } from './lib/proc-stats.js';
 import { startServer } from './lib/server.js';
 import { volley } from './lib/servers.js';
 import { batchDelta, scrapeBatches } from './lib/volley-metrics.js';
@@ -134,6 +135,8 @@ interface Options {
   instances: number;
   maxBatch: number;
   delayUs: number;
+  /** Extra `volley serve` flags, e.g. `--worker-threads 4`. */
+  volleyArgs: string[];
   out: string;
 }
 
@@ -152,6 +155,7 @@ function options(): Options {
       instances: { type: 'string', default: '2' },
       'max-batch': { type: 'string', default: '64' },
       'delay-us': { type: 'string', default: '2000' },
+      'volley-args': { type: 'string', default: '' },
       out: { type: 'string', default: join(fileURLToPath(new URL('../..', import.meta.url)), 'bench', 'results') },
     },
   });
@@ -170,6 +174,7 @@ function options(): Options {
     instances: Number(values.instances),
     maxBatch: Number(values['max-batch']),
     delayUs: Number(values['delay-us']),
+    volleyArgs: values['volley-args'].split(' ').filter((a) => a !== ''),
     out: resolve(values.out),
   };
 }
@@ -204,6 +209,9 @@ interface LoadPoint {
   meanBatch: number;
   computeMs: number;
   boundMs: number;
+  /** Cores busy in the Volley process over the window (all threads), and in its main thread (the event loop) alone. */
+  serverCores: number;
+  mainThreadCores: number;
 }
 
 interface ModelResult {
@@ -222,6 +230,7 @@ async function main(): Promise<void> {
   const names = (o.only ?? ['resnet50_fp16', 'resnet50_u8', 'resnet50']).filter((m) => existsSync(join(o.models, m, '1', 'model.onnx')));
   if (names.length === 0) throw new Error(`no <model>/1/model.onnx under ${o.models}`);
   const results: ModelResult[] = [];
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   for (const model of names) {
     const file = join(o.models, model, '1', 'model.onnx');
     say(`${model}: in-process ceiling (${o.device})`);
@@ -230,15 +239,27 @@ async function main(): Promise<void> {
     say(`${model}: best ${best.imagesPerS.toFixed(0)} img/s at batch ${best.batch}`);
     const result: ModelResult = { model, input, provider: o.device, ceiling, best, volley: [] };
     try {
-      await withVolley(o, model, file, async (baseUrl) => {
+      await withVolley(o, model, file, async (baseUrl, pid) => {
         const request = tritonRequest(input, `/v2/models/${model}/infer`);
         for (const connections of o.connections) {
           const before = await scrapeBatches(baseUrl, model);
+          // CPU over the whole load (warm-up included): what the process and its event loop spend.
+          const cpuBefore = cpuOf(pid);
           const load = await runClients(o, Number(new URL(baseUrl).port), request, connections);
+          const cpuAfter = cpuOf(pid);
           const { meanBatch, meanComputeMs: computeMs } = batchDelta(before, await scrapeBatches(baseUrl, model));
-          const point: LoadPoint = { connections, ...load, meanBatch, computeMs, boundMs: 3 * (o.delayUs / 1000 + computeMs) };
+          const wall = (cpuAfter.at - cpuBefore.at) / 1000;
+          const point: LoadPoint = {
+            connections,
+            ...load,
+            meanBatch,
+            computeMs,
+            boundMs: 3 * (o.delayUs / 1000 + computeMs),
+            serverCores: (cpuAfter.process - cpuBefore.process) / wall,
+            mainThreadCores: (cpuAfter.main - cpuBefore.main) / wall,
+          };
           result.volley.push(point);
-          say(`${model} @ ${connections} conn: ${point.rps.toFixed(0)} req/s (${(point.rps / best.imagesPerS).toFixed(2)}× ceiling), p99 ${point.p99.toFixed(2)} ms (bound ${point.boundMs.toFixed(2)}), mean batch ${meanBatch.toFixed(1)}, failed ${point.failed}`);
+          say(`${model} @ ${connections} conn: ${point.rps.toFixed(0)} req/s (${(point.rps / best.imagesPerS).toFixed(2)}× ceiling), p99 ${point.p99.toFixed(2)} ms (bound ${point.boundMs.toFixed(2)}), mean batch ${meanBatch.toFixed(1)}, compute ${computeMs.toFixed(2)} ms, server ${point.serverCores.toFixed(2)} cores (main thread ${point.mainThreadCores.toFixed(2)}), failed ${point.failed}`);
         }
       });
     } catch (err) {
@@ -246,8 +267,24 @@ async function main(): Promise<void> {
       say(`${model}: ${result.error}`);
     }
     results.push(result);
+    // Written after each model too, so that a run cut short still leaves what it measured.
+    write(o, stamp, results);
   }
-  write(o, results);
+}
+
+/** CPU seconds of a process (all threads) and of its main thread, from /proc; NaN where unreadable. */
+function cpuOf(pid: number): { at: number; process: number; main: number } {
+  const main = (() => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / clockTicks();
+    } catch {
+      return NaN;
+    }
+  })();
+  const whole = sampleProc(pid);
+  return { at: performance.now(), process: whole?.cpuS ?? NaN, main };
 }
 
 async function measureCeiling(ort: Ort, file: string, o: Options): Promise<{ input: InputInfo; ceiling: CeilingPoint[] }> {
@@ -305,7 +342,7 @@ function tritonRequest(input: InputInfo, path: string): Uint8Array {
   return Buffer.concat([head, header, raw]);
 }
 
-async function runClients(o: Options, port: number, request: Uint8Array, connections: number): Promise<Omit<LoadPoint, 'connections' | 'meanBatch' | 'computeMs' | 'boundMs'>> {
+async function runClients(o: Options, port: number, request: Uint8Array, connections: number): Promise<Omit<LoadPoint, 'connections' | 'meanBatch' | 'computeMs' | 'boundMs' | 'serverCores' | 'mainThreadCores'>> {
   const threads = Math.max(1, Math.min(o.clientThreads, connections));
   const jobs = Array.from({ length: threads }, (_, i): ClientJob => ({
     port,
@@ -337,7 +374,7 @@ async function runClients(o: Options, port: number, request: Uint8Array, connect
 }
 
 /** Starts Volley (bench/lib/server.ts) on a repository holding just this model, runs `fn` with its base URL, stops it. */
-async function withVolley(o: Options, model: string, file: string, fn: (baseUrl: string) => Promise<void>): Promise<void> {
+async function withVolley(o: Options, model: string, file: string, fn: (baseUrl: string, pid: number) => Promise<void>): Promise<void> {
   const repo = mkdtempSync(join(os.tmpdir(), 'volley-gpu-'));
   mkdirSync(join(repo, model, '1'), { recursive: true });
   symlinkSync(file, join(repo, model, '1', 'model.onnx'));
@@ -350,11 +387,11 @@ async function withVolley(o: Options, model: string, file: string, fn: (baseUrl:
   writeFileSync(join(repo, model, 'config.json'), JSON.stringify(config, null, 2));
   const root = fileURLToPath(new URL('../..', import.meta.url));
   // Loading ResNet-50 on a GPU (CUDA and cuDNN start-up, warm-up) can take a while.
-  const server = await startServer(volley(root, repo, { args: ['--monitoring-sample-rate', '0'] }), 300_000);
+  const server = await startServer(volley(root, repo, { args: ['--monitoring-sample-rate', '0', ...o.volleyArgs] }), 300_000);
   try {
     const ready = await fetch(`${server.baseUrl}/v2/models/${model}/ready`);
     if (ready.status !== 200) throw new Error(`${model} did not load: ${server.tail()}`);
-    await fn(server.baseUrl);
+    await fn(server.baseUrl, server.pid);
   } finally {
     await server.stop();
     rmSync(repo, { recursive: true, force: true });
@@ -372,8 +409,7 @@ function deviceName(device: string): string {
   return `${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} cores`;
 }
 
-function write(o: Options, results: ModelResult[]): void {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+function write(o: Options, stamp: string, results: ModelResult[]): void {
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8' }).trim();
@@ -390,17 +426,19 @@ function write(o: Options, results: ModelResult[]): void {
     `# Volley GPU benchmark (${meta.date})`,
     '',
     `Device: ${meta.device}; execution provider \`${o.device}\`; Node ${process.version}; commit ${commit}.`,
-    `Volley: max_batch_size ${o.maxBatch}, max_queue_delay ${o.delayUs} µs, instance_count ${o.instances}; clients: closed loop, Triton binary requests of one image, ${o.clientThreads} client threads, ${o.durationS} s after ${o.warmupS} s warm-up.`,
+    `Volley: max_batch_size ${o.maxBatch}, max_queue_delay ${o.delayUs} µs, instance_count ${o.instances}${o.volleyArgs.length ? `, \`${o.volleyArgs.join(' ')}\`` : ''}; clients: closed loop, Triton binary requests of one image, ${o.clientThreads} client threads, ${o.durationS} s after ${o.warmupS} s warm-up.`,
     `Ceiling: onnxruntime-node in-process, one session, \`run\` in a loop for ${o.ceilingS} s per batch size. Bound: 3 × (max_queue_delay + mean batch compute).`,
     '',
-    '| model | input | ceiling img/s (batch) | connections | Volley img/s | ÷ ceiling | p50 ms | p99 ms | bound ms | mean batch | compute ms | failed |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    'Server cores: CPU of the Volley process over the load (warm-up included), all threads and the main thread (event loop) alone.',
+    '',
+    '| model | input | ceiling img/s (batch) | connections | Volley img/s | ÷ ceiling | p50 ms | p99 ms | bound ms | mean batch | compute ms | server cores (main) | failed |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     const input = `${r.input.datatype} [1,${r.input.item.join(',')}]`;
-    if (r.volley.length === 0) lines.push(`| ${r.model} | ${input} | ${fmt(r.best.imagesPerS)} (${r.best.batch}) | – | – | – | – | – | – | – | – | ${r.error ?? ''} |`);
+    if (r.volley.length === 0) lines.push(`| ${r.model} | ${input} | ${fmt(r.best.imagesPerS)} (${r.best.batch}) | – | – | – | – | – | – | – | – | – | ${r.error ?? ''} |`);
     for (const p of r.volley) {
-      lines.push(`| ${r.model} | ${input} | ${fmt(r.best.imagesPerS)} (${r.best.batch}) | ${p.connections} | ${fmt(p.rps)} | ${fmt(p.rps / r.best.imagesPerS, 2)}× | ${fmt(p.p50, 2)} | ${fmt(p.p99, 2)} | ${fmt(p.boundMs, 2)} | ${fmt(p.meanBatch, 1)} | ${fmt(p.computeMs, 2)} | ${p.failed}${p.errors.length ? ` (${p.errors[0]})` : ''} |`);
+      lines.push(`| ${r.model} | ${input} | ${fmt(r.best.imagesPerS)} (${r.best.batch}) | ${p.connections} | ${fmt(p.rps)} | ${fmt(p.rps / r.best.imagesPerS, 2)}× | ${fmt(p.p50, 2)} | ${fmt(p.p99, 2)} | ${fmt(p.boundMs, 2)} | ${fmt(p.meanBatch, 1)} | ${fmt(p.computeMs, 2)} | ${fmt(p.serverCores, 2)} (${fmt(p.mainThreadCores, 2)}) | ${p.failed}${p.errors.length ? ` (${p.errors[0]})` : ''} |`);
     }
   }
   lines.push('', 'Ceiling per batch size (img/s):', '');
