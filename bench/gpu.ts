@@ -221,6 +221,8 @@ interface ModelResult {
   ceiling: CeilingPoint[];
   best: CeilingPoint;
   volley: LoadPoint[];
+  /** Seconds from starting Volley to its readiness (sessions loaded and warmed up). */
+  readyS?: number;
   error?: string;
 }
 
@@ -239,7 +241,9 @@ async function main(): Promise<void> {
     say(`${model}: best ${best.imagesPerS.toFixed(0)} img/s at batch ${best.batch}`);
     const result: ModelResult = { model, input, provider: o.device, ceiling, best, volley: [] };
     try {
-      await withVolley(o, model, file, async (baseUrl, pid) => {
+      await withVolley(o, model, file, async (baseUrl, pid, readyS) => {
+        result.readyS = readyS;
+        say(`${model}: Volley ready after ${readyS.toFixed(1)} s`);
         const request = tritonRequest(input, `/v2/models/${model}/infer`);
         for (const connections of o.connections) {
           const before = await scrapeBatches(baseUrl, model);
@@ -374,7 +378,7 @@ async function runClients(o: Options, port: number, request: Uint8Array, connect
 }
 
 /** Starts Volley (bench/lib/server.ts) on a repository holding just this model, runs `fn` with its base URL, stops it. */
-async function withVolley(o: Options, model: string, file: string, fn: (baseUrl: string, pid: number) => Promise<void>): Promise<void> {
+async function withVolley(o: Options, model: string, file: string, fn: (baseUrl: string, pid: number, readyS: number) => Promise<void>): Promise<void> {
   const repo = mkdtempSync(join(os.tmpdir(), 'volley-gpu-'));
   mkdirSync(join(repo, model, '1'), { recursive: true });
   symlinkSync(file, join(repo, model, '1', 'model.onnx'));
@@ -391,7 +395,7 @@ async function withVolley(o: Options, model: string, file: string, fn: (baseUrl:
   try {
     const ready = await fetch(`${server.baseUrl}/v2/models/${model}/ready`);
     if (ready.status !== 200) throw new Error(`${model} did not load: ${server.tail()}`);
-    await fn(server.baseUrl, server.pid);
+    await fn(server.baseUrl, server.pid, server.readyMs / 1000);
   } finally {
     await server.stop();
     rmSync(repo, { recursive: true, force: true });
@@ -442,7 +446,7 @@ function write(o: Options, stamp: string, results: ModelResult[]): void {
     }
   }
   lines.push('', 'Ceiling per batch size (img/s):', '');
-  for (const r of results) lines.push(`- ${r.model}: ${r.ceiling.map((c) => `${c.batch}: ${fmt(c.imagesPerS)}`).join(', ')}`);
+  for (const r of results) lines.push(`- ${r.model}: ${r.ceiling.map((c) => `${c.batch}: ${fmt(c.imagesPerS)}`).join(', ')}${r.readyS === undefined ? '' : `; Volley ready after ${fmt(r.readyS, 1)} s`}`);
   writeFileSync(`${base}.md`, `${lines.join('\n')}\n`);
   say(`wrote ${base}.json and .md`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -3,7 +3,7 @@ import type { BatchExecutor } from '../runtimes/runtime.js';
 import type { Tensor } from '../runtimes/tensor.js';
 import type { InferenceRequest } from './inference-request.js';
 import { mergeInputs, splitOutputs } from './merge.js';
-import { DISPATCH, decide, largestPreferred } from './policy.js';
+import { DISPATCH, decide, largestPreferred, paddedRows } from './policy.js';
 import type { BatchPolicy, Gathered, GatherStop } from './policy.js';
 import { RingQueue } from './ring-queue.js';
 
@@ -252,10 +252,11 @@ export class DynamicBatcher implements Batcher {
     const batched = this.#policy.maxBatchSize > 0;
     const started = this.#clock.now();
     try {
-      const outputs = await this.#executor.execute(mergeInputs(batch));
-      const perRequest = splitOutputs(outputs, batch, batched);
       let rows = 0;
       for (let i = 0; i < batch.length; i++) rows += batch[i].rows;
+      const padTo = batched ? paddedRows(this.#policy, rows) : rows;
+      const outputs = await this.#executor.execute(mergeInputs(batch, padTo));
+      const perRequest = splitOutputs(outputs, batch, batched, padTo);
       this.stats.batches++;
       this.stats.requests += batch.length;
       this.stats.rows += rows;

@@ -3,6 +3,10 @@
  * once into a fresh buffer per input (`TypedArray.set` of the same type is a memcpy, never a
  * per-element loop); that buffer is then transferred to the worker, not cloned. Splitting makes
  * views into the output buffers, copying nothing.
+ *
+ * Padding (policy.ts `allowedBatchSizes`): a batch of `rows` may go to the runtime as `padTo`
+ * rows, the extra rows zeros, written into the same merge buffer; the split hands out the real
+ * rows and drops the rest.
  */
 import { VolleyError } from '../errors.js';
 import { isPooled, takeBuffer } from '../runtimes/buffer-pool.js';
@@ -10,22 +14,26 @@ import { DATATYPES, elementCount, ownsBuffer } from '../runtimes/tensor.js';
 import type { Tensor, WireTensor } from '../runtimes/tensor.js';
 import type { InferenceRequest } from './inference-request.js';
 
-export function mergeInputs(batch: readonly InferenceRequest[]): WireTensor[] {
-  if (batch.length === 1) return batch[0].inputs.map(transferable);
+export function mergeInputs(batch: readonly InferenceRequest[], padTo = 0): WireTensor[] {
   const first = batch[0];
   let rows = 0;
   for (const req of batch) rows += req.rows;
+  if (batch.length === 1 && padTo <= rows) return first.inputs.map(transferable);
+  const total = Math.max(rows, padTo);
   return first.inputs.map((input, i) => {
-    const rowElems = elementCount(input.shape) / first.rows;
+    const rowElems = elementCount(input.shape.slice(1));
     const info = DATATYPES[input.datatype];
-    const data = new info.array(takeBuffer(rows * rowElems * info.bytes), 0, rows * rowElems);
+    const data = new info.array(takeBuffer(total * rowElems * info.bytes), 0, total * rowElems);
     let offset = 0;
     for (const req of batch) {
       const part = req.inputs[i].data;
       (data as Uint8Array).set(part as Uint8Array, offset);
       offset += part.length;
     }
-    return { name: input.name, datatype: input.datatype, shape: [rows, ...input.shape.slice(1)], buffer: data.buffer as ArrayBuffer, byteOffset: 0, length: data.length };
+    // Pooled buffers come back used: the padding rows must be zeros, not an earlier batch's data.
+    // (Byte-wise: a BigInt64Array will not fill with the number 0.)
+    if (offset < data.length) new Uint8Array(data.buffer, offset * info.bytes, (data.length - offset) * info.bytes).fill(0);
+    return { name: input.name, datatype: input.datatype, shape: [total, ...input.shape.slice(1)], buffer: data.buffer as ArrayBuffer, byteOffset: 0, length: data.length };
   });
 }
 
@@ -45,21 +53,23 @@ function transferable(t: Tensor): WireTensor {
 }
 
 /**
- * Per-request outputs. With `batched`, every output's first dimension must equal the batch's
- * rows; a model that breaks that fails the whole batch rather than hand out misaligned rows.
+ * Per-request outputs. With `batched`, every output's first dimension must equal the rows the
+ * runtime got (the batch's, or `padTo` when it was padded); a model that breaks that fails the
+ * whole batch rather than hand out misaligned rows. Padding rows are dropped.
  */
-export function splitOutputs(outputs: readonly WireTensor[], batch: readonly InferenceRequest[], batched: boolean): Tensor[][] {
-  if (!batched || batch.length === 1) {
-    if (batched) assertRows(outputs, batch[0].rows);
-    return [outputs.map(toTensor)];
-  }
+export function splitOutputs(outputs: readonly WireTensor[], batch: readonly InferenceRequest[], batched: boolean, padTo = 0): Tensor[][] {
   let rows = 0;
   for (const req of batch) rows += req.rows;
-  assertRows(outputs, rows);
+  const ran = Math.max(rows, padTo);
+  if (!batched || (batch.length === 1 && ran === rows)) {
+    if (batched) assertRows(outputs, rows);
+    return [outputs.map(toTensor)];
+  }
+  assertRows(outputs, ran);
   const result: Tensor[][] = batch.map(() => []);
   for (const out of outputs) {
     const info = DATATYPES[out.datatype];
-    const rowElems = rows === 0 ? 0 : out.length / rows;
+    const rowElems = ran === 0 ? 0 : out.length / ran;
     const tail = out.shape.slice(1);
     let row = 0;
     for (let r = 0; r < batch.length; r++) {

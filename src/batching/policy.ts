@@ -11,6 +11,19 @@ export interface BatchPolicy {
   readonly maxQueueDelayMs: number;
   /** Requests the queue holds at most; one more is rejected at once. */
   readonly maxQueueSize: number;
+  /**
+   * TF Serving's `allowed_batch_sizes`, sorted ascending, the last one maxBatchSize: a batch is
+   * padded with zero rows up to the smallest that holds it, so the runtime only ever sees these
+   * sizes (on CUDA, each new input shape costs cuDNN a search of its algorithms: about a second
+   * for ResNet-50). Empty or absent: batches run at their own size.
+   */
+  readonly allowedBatchSizes?: readonly number[];
+}
+
+/** Rows the runtime gets for a batch of `rows`: the smallest allowed size that holds them, else `rows`. */
+export function paddedRows(policy: BatchPolicy, rows: number): number {
+  for (const size of policy.allowedBatchSizes ?? []) if (size >= rows) return size;
+  return rows;
 }
 
 export type BatchDecision =

@@ -96,6 +96,12 @@ export const ModelConfigSchema = z
         preferred_batch_size: z.array(z.number().int().min(1)).default([]),
         max_queue_delay_microseconds: z.number().int().min(0).max(60_000_000).default(0),
         max_queue_size: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_QUEUE_SIZE),
+        /**
+         * TF Serving's allowed_batch_sizes: batches are padded with zero rows up to the smallest of
+         * these that holds them; ascending, the last equal to max_batch_size. Absent: powers of two
+         * on CUDA (serving-spec.ts), none elsewhere; [] turns padding off.
+         */
+        allowed_batch_sizes: z.array(z.number().int().min(1)).max(64).optional(),
         /** Triton's queue policy: a deadline for requests that bring none (0 = none). */
         default_queue_policy: z
           .strictObject({
@@ -130,6 +136,16 @@ export const ModelConfigSchema = z
       if (max !== undefined && max > 0 && size > max) {
         ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'preferred_batch_size', i], message: `${size} exceeds max_batch_size ${max}` });
       }
+    }
+    const allowed = cfg.dynamic_batching?.allowed_batch_sizes ?? [];
+    for (let i = 1; i < allowed.length; i++) {
+      if (allowed[i] <= allowed[i - 1]) {
+        ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'allowed_batch_sizes', i], message: 'must be in ascending order, without repeats' });
+        break;
+      }
+    }
+    if (allowed.length > 0 && max !== undefined && max > 0 && allowed[allowed.length - 1] !== max) {
+      ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'allowed_batch_sizes'], message: `the last size must equal max_batch_size (${max})` });
     }
     checkRouting(cfg.routing, ctx);
     const threads = cfg.parameters.intra_op_thread_count?.string_value;

@@ -45,7 +45,7 @@ export interface LoadOptions {
   threads: WorkerThreads;
 }
 
-/** How long Volley's default warmup may take before the version serves without it. */
+/** How long Volley's default warmup may take, per batch size it runs, before the version serves without it. */
 const DEFAULT_WARMUP_TIMEOUT_MS = 60_000;
 
 /** `work`, or a VolleyError with `message` once `ms` have passed (the work itself goes on). */
@@ -121,7 +121,7 @@ export class ModelVersion {
         options.logger.warn({ event: 'execution_provider_fallback', model: this.model, version: this.version, reason }, 'execution provider unavailable; trying the next');
       }
       this.provider = executor.info.provider;
-      this.spec = resolveServingSpec(this.model, this.config, executor.info.signature);
+      this.spec = resolveServingSpec(this.model, this.config, executor.info.signature, executor.info.provider);
       this.batcher = new DynamicBatcher(this.spec.policy, executor, systemClock, this.stats);
       this.#transition('WARMING');
       const warmup = await this.#warmup(this.spec, executor, options.logger);
@@ -141,15 +141,14 @@ export class ModelVersion {
 
   /**
    * The config's warmups (a failure fails the load), or else warmup.ts defaultWarmup, best effort:
-   * a failure, or no answer within DEFAULT_WARMUP_TIMEOUT_MS, is logged and kept as the version's
+   * a failure, or no answer within DEFAULT_WARMUP_TIMEOUT_MS per batch size, is logged and kept as the version's
    * reason, and the version serves. As Triton, every instance is warmed: each gets the warmups in
    * turn through an executor and a batcher of its own, the instances at the same time. No
    * synthetic request shows in the version's metrics and statistics.
    */
   async #warmup(spec: ServingSpec, executor: SessionExecutor, logger: Logger): Promise<'config' | 'default' | 'default failed' | 'none'> {
     const configured = this.config.model_warmup.length > 0;
-    const fallback = configured || this.config.parameters.default_warmup?.string_value === 'false' ? null : defaultWarmup(spec);
-    const warmups = configured ? this.config.model_warmup : fallback === null ? [] : [fallback];
+    const warmups = configured ? this.config.model_warmup : this.config.parameters.default_warmup?.string_value === 'false' ? [] : defaultWarmup(spec);
     if (warmups.length === 0) return 'none';
     const batchers = executor.perSession().map((one) => new DynamicBatcher(spec.policy, one, systemClock));
     const all = Promise.all(batchers.map((batcher) => runWarmup(this.model, spec, batcher, warmups)));
@@ -160,7 +159,9 @@ export class ModelVersion {
         return 'config';
       }
       try {
-        await withTimeout(all, DEFAULT_WARMUP_TIMEOUT_MS, `default warmup gave no answer within ${DEFAULT_WARMUP_TIMEOUT_MS / 1000} s`);
+        // Per batch size: on CUDA each size's first run includes cuDNN's algorithm search.
+        const limitMs = DEFAULT_WARMUP_TIMEOUT_MS * warmups.length;
+        await withTimeout(all, limitMs, `default warmup gave no answer within ${limitMs / 1000} s`);
         return 'default';
       } catch (err) {
         // A run on a worker thread cannot be stopped: a timed-out one is left to finish on its own.

@@ -95,6 +95,7 @@ export function modelConfig(ctx: ServerContext, ex: Exchange): void {
             preferred_batch_size: policy.preferredBatchSizes,
             max_queue_delay_microseconds: Math.round(policy.maxQueueDelayMs * 1000),
             max_queue_size: policy.maxQueueSize,
+            allowed_batch_sizes: policy.allowedBatchSizes ?? [],
             default_queue_policy: { timeout_action: 'REJECT', default_timeout_microseconds: spec.defaultTimeoutUs, allow_timeout_override: spec.allowTimeoutOverride },
           }
         : undefined,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InferenceRequest } from '../../src/batching/inference-request.js';
 import { mergeInputs, splitOutputs } from '../../src/batching/merge.js';
+import { takeBuffer, adoptBuffer } from '../../src/runtimes/buffer-pool.js';
 import type { Tensor, WireTensor } from '../../src/runtimes/tensor.js';
 import { floatTensor, values } from './fakes.js';
 
@@ -68,6 +69,44 @@ describe('mergeInputs', () => {
   });
 });
 
+describe('mergeInputs with padding (allowed_batch_sizes)', () => {
+  it('pads a batch with zero rows up to padTo, every input', () => {
+    const [x, ids] = mergeInputs([twoInputRequest(2, 0), twoInputRequest(1, 10)], 4);
+    expect(x).toMatchObject({ shape: [4, 3], length: 12 });
+    expect(values(x)).toEqual([0, 1, 2, 3, 4, 5, 10, 11, 12, 0, 0, 0]);
+    expect(ids).toMatchObject({ shape: [4], length: 4 });
+    expect(Array.from(new BigInt64Array(ids.buffer, 0, 4))).toEqual([0n, 1_000_000_000_000n, 10_000_000_000_000n, 0n]);
+  });
+
+  it('pads a lone request too, into a copy (its own buffer is the wrong size)', () => {
+    const req = twoInputRequest(3, 7);
+    const [x] = mergeInputs([req], 8);
+    expect(x.shape).toEqual([8, 3]);
+    expect(x.buffer).not.toBe(req.inputs[0].data.buffer);
+    expect(values(x)).toEqual([7, 8, 9, 10, 11, 12, 13, 14, 15, ...new Array(15).fill(0)]);
+  });
+
+  it('writes zeros over whatever a reused pool buffer held', () => {
+    // Dirty pooled buffers of the sizes this batch will take (64 KB and up are pooled).
+    const rows = 2048;
+    for (const bytes of [rows * 2 * 3 * 4, rows * 2 * 8]) {
+      const dirty = new Uint8Array(takeBuffer(bytes));
+      dirty.fill(0xff);
+      adoptBuffer(dirty.buffer);
+    }
+    const [x, ids] = mergeInputs([twoInputRequest(rows, 0), twoInputRequest(rows - 1, 0)], rows * 2);
+    expect(new Float32Array(x.buffer, 0, x.length).subarray((rows * 2 - 1) * 3).every((v) => v === 0)).toBe(true);
+    expect(new BigInt64Array(ids.buffer, 0, ids.length)[rows * 2 - 1]).toBe(0n);
+  });
+
+  it('does not pad when padTo is not above the rows', () => {
+    const req = twoInputRequest(2, 7);
+    const [x] = mergeInputs([req], 2);
+    expect(x.buffer).toBe(req.inputs[0].data.buffer);
+    expect(mergeInputs([twoInputRequest(2, 0), twoInputRequest(2, 0)], 3)[0].shape).toEqual([4, 3]);
+  });
+});
+
 describe('splitOutputs', () => {
   const batch = (): InferenceRequest[] => [new InferenceRequest([floatTensor(1, 2, 0)], 1), new InferenceRequest([floatTensor(2, 2, 0)], 2)];
 
@@ -85,6 +124,17 @@ describe('splitOutputs', () => {
     // A view, not a copy: writes to the output buffer show through.
     new Float32Array(out.buffer)[4 + 2] = -1;
     expect(b[0].data[0]).toBe(-1);
+  });
+
+  it('drops the padding rows of a padded batch, and asks the outputs for the padded rows', () => {
+    const [a, b] = splitOutputs([wireOutput(4, 2)], batch(), true, 4);
+    expect(Array.from(a[0].data as ArrayLike<number>)).toEqual([1000, 1001]);
+    expect(b[0].shape).toEqual([2, 2]);
+    expect(Array.from(b[0].data as ArrayLike<number>)).toEqual([1002, 1003, 1004, 1005]);
+    const [lone] = splitOutputs([wireOutput(4, 2)], [new InferenceRequest([floatTensor(3, 2, 0)], 3)], true, 4);
+    expect(lone[0].shape).toEqual([3, 2]);
+    expect(Array.from(lone[0].data as ArrayLike<number>)).toEqual([1000, 1001, 1002, 1003, 1004, 1005]);
+    expect(() => splitOutputs([wireOutput(3, 2)], batch(), true, 4)).toThrow(/batch had 4 rows/);
   });
 
   it('splits every output, each with its own trailing shape and element size', () => {

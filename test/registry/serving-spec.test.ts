@@ -52,9 +52,30 @@ describe('resolveServingSpec: max_batch_size', () => {
 
   it('builds the batch policy: sorted preferred sizes, delay in ms, queue size', () => {
     const s = resolveServingSpec('m', cfg({ max_batch_size: 16, dynamic_batching: { preferred_batch_size: [8, 2, 4], max_queue_delay_microseconds: 1500, max_queue_size: 7 } }), dynamic);
-    expect(s.policy).toEqual({ maxBatchSize: 16, preferredBatchSizes: [2, 4, 8], maxQueueDelayMs: 1.5, maxQueueSize: 7 });
-    expect(resolveServingSpec('m', cfg({}), dynamic).policy).toEqual({ maxBatchSize: 32, preferredBatchSizes: [], maxQueueDelayMs: 0, maxQueueSize: DEFAULT_MAX_QUEUE_SIZE });
+    expect(s.policy).toEqual({ maxBatchSize: 16, preferredBatchSizes: [2, 4, 8], maxQueueDelayMs: 1.5, maxQueueSize: 7, allowedBatchSizes: [] });
+    expect(resolveServingSpec('m', cfg({}), dynamic).policy).toEqual({ maxBatchSize: 32, preferredBatchSizes: [], maxQueueDelayMs: 0, maxQueueSize: DEFAULT_MAX_QUEUE_SIZE, allowedBatchSizes: [] });
     expect(Object.isFrozen(s)).toBe(true);
+  });
+
+  it('pads to powers of two on CUDA unless the config names allowed_batch_sizes; never elsewhere by default', () => {
+    const allowed = (config: object, provider?: string) => resolveServingSpec('m', cfg(config), dynamic, provider).policy.allowedBatchSizes;
+    expect(allowed({ max_batch_size: 64 }, 'cuda')).toEqual([1, 2, 4, 8, 16, 32, 64]);
+    expect(allowed({ max_batch_size: 48 }, 'cuda')).toEqual([1, 2, 4, 8, 16, 32, 48]);
+    expect(allowed({ max_batch_size: 1 }, 'cuda')).toEqual([1]);
+    expect(allowed({}, 'cuda')).toEqual([1, 2, 4, 8, 16, 32]); // max_batch_size taken from the model: 32
+    expect(allowed({ max_batch_size: 64 }, 'cpu')).toEqual([]);
+    expect(allowed({ max_batch_size: 64 })).toEqual([]);
+    expect(allowed({ max_batch_size: 64, dynamic_batching: { allowed_batch_sizes: [] } }, 'cuda')).toEqual([]);
+    expect(allowed({ max_batch_size: 64, dynamic_batching: { allowed_batch_sizes: [8, 64] } }, 'cpu')).toEqual([8, 64]);
+  });
+
+  it('refuses allowed_batch_sizes out of order or not ending at max_batch_size', () => {
+    expect(() => cfg({ max_batch_size: 8, dynamic_batching: { allowed_batch_sizes: [4, 2, 8] } })).toThrow(/allowed_batch_sizes.*ascending/);
+    expect(() => cfg({ max_batch_size: 8, dynamic_batching: { allowed_batch_sizes: [2, 2, 8] } })).toThrow(/ascending/);
+    expect(() => cfg({ max_batch_size: 8, dynamic_batching: { allowed_batch_sizes: [2, 4] } })).toThrow(/last size must equal max_batch_size \(8\)/);
+    expect(() => cfg({ max_batch_size: 8, dynamic_batching: { allowed_batch_sizes: [0, 8] } })).toThrow(/allowed_batch_sizes/);
+    // max_batch_size from the model (32): checked once the signature is known.
+    expect(() => resolveServingSpec('m', cfg({ dynamic_batching: { allowed_batch_sizes: [4, 16] } }), dynamic)).toThrow(/last of allowed_batch_sizes \(16\) must equal max_batch_size \(32\)/);
   });
 });
 

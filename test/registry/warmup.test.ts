@@ -54,24 +54,33 @@ describe('runWarmup', () => {
 });
 
 describe('defaultWarmup', () => {
-  const specOf = (config: object, sig = signature) => resolveServingSpec('m', parseModelConfig('m', config), sig);
+  const specOf = (config: object, sig = signature, provider?: string) => resolveServingSpec('m', parseModelConfig('m', config), sig, provider);
 
   it('is one batch of max_batch_size rows of zeros, valid for warmupRequest', () => {
-    const w = defaultWarmup(spec);
+    const [w, ...rest] = defaultWarmup(spec);
+    expect(rest).toEqual([]);
     expect(w).toEqual({ name: 'volley_default', batch_size: 8, count: 1, inputs: { x: { data_type: 'TYPE_FP32', dims: [3], zero_data: true }, ids: { data_type: 'TYPE_INT64', dims: [2], zero_data: true } } });
-    const req = warmupRequest('m', spec, w as NonNullable<typeof w>);
+    const req = warmupRequest('m', spec, w);
     expect(req.rows).toBe(8);
     expect([...(req.inputs[0].data as Float32Array)].every((v) => v === 0)).toBe(true);
   });
 
   it('does not apply without batching or with a dynamic dimension beyond the batch', () => {
-    expect(defaultWarmup(specOf({ max_batch_size: 0 }, { ...signature, inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3] }] }))).toBeNull();
-    expect(defaultWarmup(specOf({ max_batch_size: 8 }, { ...signature, inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, -1] }] }))).toBeNull();
+    expect(defaultWarmup(specOf({ max_batch_size: 0 }, { ...signature, inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3] }] }))).toEqual([]);
+    expect(defaultWarmup(specOf({ max_batch_size: 8 }, { ...signature, inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, -1] }] }))).toEqual([]);
   });
 
   it('takes fewer rows when max_batch_size rows would be over 256 MB', () => {
     const image = { ...signature, inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 3, 1024, 1024] }] };
-    expect(defaultWarmup(specOf({ max_batch_size: 64 }, image))?.batch_size).toBe(21); // 12 MB a row
+    expect(defaultWarmup(specOf({ max_batch_size: 64 }, image)).map((w) => w.batch_size)).toEqual([21]); // 12 MB a row
+    // With padding, the sizes under the cap still run: the capped batch stands in for the rest.
+    expect(defaultWarmup(specOf({ max_batch_size: 64 }, image, 'cuda')).map((w) => w.batch_size)).toEqual([21, 16, 8, 4, 2, 1]);
+  });
+
+  it('runs each allowed batch size once, largest first, so every padded shape is set up before READY', () => {
+    expect(defaultWarmup(specOf({ max_batch_size: 8 }, signature, 'cuda')).map((w) => w.batch_size)).toEqual([8, 4, 2, 1]);
+    expect(defaultWarmup(specOf({ max_batch_size: 12, dynamic_batching: { allowed_batch_sizes: [5, 12] } })).map((w) => w.batch_size)).toEqual([12, 5]);
+    expect(defaultWarmup(specOf({ max_batch_size: 8, dynamic_batching: { allowed_batch_sizes: [] } }, signature, 'cuda')).map((w) => w.batch_size)).toEqual([8]);
   });
 
   it('has its switch, parameters.default_warmup, checked by the config (the lifecycle test covers it turning the warmup off)', () => {
