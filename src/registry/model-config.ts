@@ -98,7 +98,7 @@ export const ModelConfigSchema = z
         max_queue_size: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_QUEUE_SIZE),
         /**
          * TF Serving's allowed_batch_sizes: batches are padded with zero rows up to the smallest of
-         * these that holds them; ascending, the last equal to max_batch_size. Absent: powers of two
+         * these that holds them; ascending, the last equal to max_batch_size. Absent: [max_batch_size]
          * on CUDA (serving-spec.ts), none elsewhere; [] turns padding off.
          */
         allowed_batch_sizes: z.array(z.number().int().min(1)).max(64).optional(),

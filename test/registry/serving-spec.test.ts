@@ -57,12 +57,11 @@ describe('resolveServingSpec: max_batch_size', () => {
     expect(Object.isFrozen(s)).toBe(true);
   });
 
-  it('pads to powers of two on CUDA unless the config names allowed_batch_sizes; never elsewhere by default', () => {
+  it('pads to max_batch_size on CUDA unless the config names allowed_batch_sizes; never elsewhere by default', () => {
     const allowed = (config: object, provider?: string) => resolveServingSpec('m', cfg(config), dynamic, provider).policy.allowedBatchSizes;
-    expect(allowed({ max_batch_size: 64 }, 'cuda')).toEqual([1, 2, 4, 8, 16, 32, 64]);
-    expect(allowed({ max_batch_size: 48 }, 'cuda')).toEqual([1, 2, 4, 8, 16, 32, 48]);
+    expect(allowed({ max_batch_size: 64 }, 'cuda')).toEqual([64]);
     expect(allowed({ max_batch_size: 1 }, 'cuda')).toEqual([1]);
-    expect(allowed({}, 'cuda')).toEqual([1, 2, 4, 8, 16, 32]); // max_batch_size taken from the model: 32
+    expect(allowed({}, 'cuda')).toEqual([32]); // max_batch_size taken from the model: 32
     expect(allowed({ max_batch_size: 64 }, 'cpu')).toEqual([]);
     expect(allowed({ max_batch_size: 64 })).toEqual([]);
     expect(allowed({ max_batch_size: 64, dynamic_batching: { allowed_batch_sizes: [] } }, 'cuda')).toEqual([]);

@@ -74,12 +74,12 @@ describe('defaultWarmup', () => {
     const image = { ...signature, inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 3, 1024, 1024] }] };
     expect(defaultWarmup(specOf({ max_batch_size: 64 }, image)).map((w) => w.batch_size)).toEqual([21]); // 12 MB a row
     // With padding, the sizes under the cap still run: the capped batch stands in for the rest.
-    expect(defaultWarmup(specOf({ max_batch_size: 64 }, image, 'cuda')).map((w) => w.batch_size)).toEqual([21, 16, 8, 4, 2, 1]);
+    expect(defaultWarmup(specOf({ max_batch_size: 64, dynamic_batching: { allowed_batch_sizes: [4, 16, 64] } }, image)).map((w) => w.batch_size)).toEqual([21, 16, 4]);
   });
 
   it('runs each allowed batch size once, largest first, so every padded shape is set up before READY', () => {
-    expect(defaultWarmup(specOf({ max_batch_size: 8 }, signature, 'cuda')).map((w) => w.batch_size)).toEqual([8, 4, 2, 1]);
-    expect(defaultWarmup(specOf({ max_batch_size: 12, dynamic_batching: { allowed_batch_sizes: [5, 12] } })).map((w) => w.batch_size)).toEqual([12, 5]);
+    expect(defaultWarmup(specOf({ max_batch_size: 12, dynamic_batching: { allowed_batch_sizes: [2, 5, 12] } })).map((w) => w.batch_size)).toEqual([12, 5, 2]);
+    expect(defaultWarmup(specOf({ max_batch_size: 8 }, signature, 'cuda')).map((w) => w.batch_size)).toEqual([8]);
     expect(defaultWarmup(specOf({ max_batch_size: 8, dynamic_batching: { allowed_batch_sizes: [] } }, signature, 'cuda')).map((w) => w.batch_size)).toEqual([8]);
   });
 
