@@ -414,12 +414,17 @@ function deviceName(device: string): string {
 }
 
 function write(o: Options, stamp: string, results: ModelResult[]): void {
+  // The commit the build wrote down (`npm run bench:gpu:build`) first: on the GPU machine, `git`
+  // answered with a stale HEAD (40638df during the runs at 6d0de12 … 0ac32c8, 2026-11-23).
   let commit = 'unknown';
   try {
-    commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    // The GPU machine gets a copy of the working tree without .git: the build wrote it down.
     commit = readFileSync(join(fileURLToPath(new URL('..', import.meta.url)), 'commit'), 'utf8').trim();
+  } catch {
+    try {
+      commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8' }).trim();
+    } catch {
+      // neither: 'unknown'
+    }
   }
   const meta = { date: new Date().toISOString(), device: deviceName(o.device), provider: o.device, node: process.version, commit, options: o };
   mkdirSync(o.out, { recursive: true });
