@@ -44,8 +44,8 @@ export interface Batcher {
 /** Told (on the event loop; keep it cheap) of each request leaving the queue and each batch that succeeds. Times in ms. */
 export interface BatchObserver {
   dequeued(waitedMs: number): void;
-  /** `ms` from dispatch to the worker until its outputs came back. */
-  executed(rows: number, ms: number): void;
+  /** `ms` from dispatch to the worker until its outputs came back; `padding`: zero rows added (allowed batch sizes). */
+  executed(rows: number, ms: number, padding: number): void;
 }
 
 const NO_OBSERVER: BatchObserver = { dequeued: () => {}, executed: () => {} };
@@ -260,7 +260,7 @@ export class DynamicBatcher implements Batcher {
       this.stats.batches++;
       this.stats.requests += batch.length;
       this.stats.rows += rows;
-      this.#observer.executed(rows, this.#clock.now() - started);
+      this.#observer.executed(rows, this.#clock.now() - started, padTo - rows);
       for (let i = 0; i < batch.length; i++) batch[i].resolve(perRequest[i]);
     } catch (err) {
       // A failed batch fails every member, with the same error.

@@ -40,6 +40,7 @@ function registerRequests(registry: Registry, book: StatsBook): void {
   };
   counterFamily(registry, 'volley_inference_count_total', 'Rows inferred in successful batches (a request of n rows counts n).', MV, (emit) => each(emit, (s) => s.batchSize.sum));
   counterFamily(registry, 'volley_execution_count_total', 'Successful batch executions; inference_count / execution_count is the mean batch size.', MV, (emit) => each(emit, (s) => s.batchSize.count));
+  counterFamily(registry, 'volley_padding_rows_total', 'Zero rows added to successful batches to reach an allowed batch size (allowed_batch_sizes; on CUDA, max_batch_size by default): compute spent on padding.', MV, (emit) => each(emit, (s) => s.paddingRows));
   counterFamily(registry, 'volley_worker_restarts_total', 'Worker threads that died and were replaced.', MV, (emit) => each(emit, (s) => s.workerRestarts));
   gaugeFamily(registry, 'volley_model_load_duration_seconds', 'Duration of the last successful load of the version (workers started, model loaded, warmup run).', MV, (emit) => {
     for (const s of book.entries()) if (!Number.isNaN(s.loadSeconds)) emit({ model: s.model, version: s.version }, s.loadSeconds);

@@ -45,6 +45,8 @@ export class VersionStats implements BatchObserver {
   /** Rows per successful batch; its sum is the inference count, its count the execution count. */
   readonly batchSize = new FixedHistogram(BATCH_SIZE_BUCKETS);
   workerRestarts = 0;
+  /** Zero rows added to successful batches to reach an allowed batch size (policy.ts). */
+  paddingRows = 0;
   /** The last successful load (workers up, warmup done), seconds; NaN before one. */
   loadSeconds = Number.NaN;
 
@@ -66,8 +68,9 @@ export class VersionStats implements BatchObserver {
     this.queueDuration.observe(waitedMs * 1e-3);
   }
 
-  executed(rows: number, ms: number): void {
+  executed(rows: number, ms: number, padding = 0): void {
     this.batchSize.observe(rows);
+    this.paddingRows += padding;
     this.computeDuration.observe(ms * 1e-3);
   }
 }

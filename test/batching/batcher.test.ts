@@ -297,3 +297,35 @@ describe('DynamicBatcher: deferred dispatch', () => {
     expect(b.value?.[0].shape).toEqual([2, 2]);
   });
 });
+
+describe('DynamicBatcher: padding to allowed batch sizes', () => {
+  it('hands the runtime the smallest allowed size that holds the batch, zero rows after the real ones, and each request only its own rows', async () => {
+    const { executor, batcher } = setup({ maxBatchSize: 8, allowedBatchSizes: [4, 8] });
+    const a = track(batcher.submit(request(1, 0)));
+    expect(executor.calls[0].inputs[0].shape).toEqual([4, 2]); // a lone request is padded too
+    expect(values(executor.calls[0].inputs[0])).toEqual([0, 1, 0, 0, 0, 0, 0, 0]);
+    const b = track(batcher.submit(request(2, 10)));
+    const c = track(batcher.submit(request(3, 20)));
+    echo(executor.calls[0]);
+    await flush();
+    expect(a.value?.[0].shape).toEqual([1, 2]);
+    expect(elements(a.value?.[0])).toEqual([100, 101]);
+    expect(executor.calls[1].inputs[0].shape).toEqual([8, 2]); // 5 rows: 4 is too small
+    expect(values(executor.calls[1].inputs[0])).toEqual([10, 11, 12, 13, 20, 21, 22, 23, 24, 25, 0, 0, 0, 0, 0, 0]);
+    echo(executor.calls[1]);
+    await flush();
+    expect(b.value?.[0].shape).toEqual([2, 2]);
+    expect(elements(b.value?.[0])).toEqual([110, 111, 112, 113]);
+    expect(c.value?.[0].shape).toEqual([3, 2]);
+    expect(elements(c.value?.[0])).toEqual([120, 121, 122, 123, 124, 125]);
+  });
+
+  it('does not pad a batch already at an allowed size, nor without allowed sizes', async () => {
+    const padded = setup({ maxBatchSize: 8, allowedBatchSizes: [4, 8] });
+    track(padded.batcher.submit(request(4, 0)));
+    expect(padded.executor.calls[0].inputs[0].shape).toEqual([4, 2]);
+    const plain = setup({ maxBatchSize: 8 });
+    track(plain.batcher.submit(request(3, 0)));
+    expect(plain.executor.calls[0].inputs[0].shape).toEqual([3, 2]);
+  });
+});

@@ -87,8 +87,8 @@ describe('mergeInputs with padding (allowed_batch_sizes)', () => {
   });
 
   it('writes zeros over whatever a reused pool buffer held', () => {
-    // Dirty pooled buffers of the sizes this batch will take (64 KB and up are pooled).
-    const rows = 2048;
+    // Dirty pooled buffers of the sizes this batch will take (64 KB and up are pooled: 96 KB and 64 KB).
+    const rows = 4096;
     for (const bytes of [rows * 2 * 3 * 4, rows * 2 * 8]) {
       const dirty = new Uint8Array(takeBuffer(bytes));
       dirty.fill(0xff);
