@@ -7,7 +7,7 @@ import type { BatchPolicy } from '../batching/policy.js';
 import { InferenceRequest } from '../batching/inference-request.js';
 import { VolleyError } from '../errors.js';
 import type { ModelSignature } from '../runtimes/runtime.js';
-import { datatypeFromTriton } from '../runtimes/tensor.js';
+import { DATATYPES, datatypeFromTriton, elementCount } from '../runtimes/tensor.js';
 import type { Tensor, TensorSpec } from '../runtimes/tensor.js';
 import { AUTO_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE_SIZE } from './model-config.js';
 import type { ModelConfig, TensorOverride } from './model-config.js';
@@ -23,10 +23,26 @@ export interface ServingSpec {
   readonly allowTimeoutOverride: boolean;
 }
 
+/** Largest tensor data (one batch, all inputs) the default warmup builds, and the CUDA padding default pads to. */
+export const DEFAULT_WARMUP_BYTES = 256 * 1024 * 1024;
+
+/** Bytes of one row over all inputs; NaN when a non-batch dimension is dynamic (-1). */
+export function rowBytes(spec: Pick<ServingSpec, 'inputs'>): number {
+  let bytes = 0;
+  for (const s of spec.inputs) {
+    const dims = s.shape.slice(1);
+    if (dims.some((d) => d < 1)) return Number.NaN;
+    bytes += elementCount(dims) * DATATYPES[s.datatype].bytes;
+  }
+  return bytes;
+}
+
 /**
  * `provider`: the execution provider the sessions run on. On CUDA, a batched model whose config
- * names no allowed_batch_sizes gets [max_batch_size]: every batch is padded to the one shape the
- * default warmup ran. Measured on an H100, onnxruntime-node 1.29, ResNet-50 FP16: a CUDA session's
+ * names no allowed_batch_sizes gets [max_batch_size] when that is one fixed shape (every other
+ * dimension fixed) of at most DEFAULT_WARMUP_BYTES: every batch is padded to the one shape the
+ * default warmup ran. Otherwise no padding: a shape that varies anyway gains nothing from it, and
+ * a full batch that large might not fit where its small batches did. Measured on an H100, onnxruntime-node 1.29, ResNet-50 FP16: a CUDA session's
  * first run at a new batch size took 0.2-1.5 s (cuDNN's algorithm search), and any run whose size
  * differs from the session's previous run took ~150 ms even for sizes seen before, against ~10 ms
  * for 64 rows at a steady size. docs/config.md has the figures.
@@ -61,7 +77,7 @@ export function resolveServingSpec(modelName: string, cfg: ModelConfig, signatur
     preferredBatchSizes: [...(db?.preferred_batch_size ?? [])].sort((a, b) => a - b),
     maxQueueDelayMs: (db?.max_queue_delay_microseconds ?? 0) / 1000,
     maxQueueSize: db?.max_queue_size ?? DEFAULT_MAX_QUEUE_SIZE,
-    allowedBatchSizes: !batched ? [] : (allowed ?? (provider === 'cuda' ? [maxBatchSize] : [])),
+    allowedBatchSizes: !batched ? [] : (allowed ?? (provider === 'cuda' && maxBatchSize * rowBytes({ inputs }) <= DEFAULT_WARMUP_BYTES ? [maxBatchSize] : [])),
   };
   const queuePolicy = db?.default_queue_policy;
   return Object.freeze({

@@ -11,6 +11,7 @@ import { VolleyError } from '../errors.js';
 import { DATATYPES, datatypeFromTriton, elementCount } from '../runtimes/tensor.js';
 import type { Datatype, Tensor, TypedArray } from '../runtimes/tensor.js';
 import type { WarmupConfig } from './model-config.js';
+import { DEFAULT_WARMUP_BYTES, rowBytes } from './serving-spec.js';
 import type { ServingSpec } from './serving-spec.js';
 
 function fill(datatype: Datatype, n: number, random: boolean): TypedArray {
@@ -63,30 +64,28 @@ export async function runWarmup(model: string, spec: ServingSpec, batcher: Batch
   }
 }
 
-/** Largest tensor data the default warmup builds; bigger inputs get fewer rows (at least one). */
-const DEFAULT_WARMUP_BYTES = 256 * 1024 * 1024;
-
 /**
  * Volley's own warmup, for a config that names none (Triton runs none then): one batch of
  * `max_batch_size` rows of zeros (fewer when the inputs would pass DEFAULT_WARMUP_BYTES), so that
  * the first real batches of a new version, a hot swap's first traffic, find ONNX Runtime's
  * allocations made, for the largest batch too (docs/lifecycle.md has the bench figures). With
- * allowed batch sizes (padding, policy.ts), one batch of each, largest first: every shape the
- * runtime will see is then set up (on CUDA, cuDNN's algorithm search per shape). Only for batched
- * models whose other dimensions are all fixed (there is no shape to guess otherwise); empty when
- * it does not apply. model-version.ts skips it when `parameters.default_warmup` is "false".
+ * allowed batch sizes (padding, policy.ts), one batch of each size within DEFAULT_WARMUP_BYTES,
+ * largest first, and nothing else: those are exactly the shapes the runtime will see (on CUDA,
+ * each costs cuDNN an algorithm search once). Only for batched models whose other dimensions are
+ * all fixed (there is no shape to guess otherwise); empty when it does not apply.
+ * model-version.ts skips it when `parameters.default_warmup` is "false".
  */
 export function defaultWarmup(spec: ServingSpec): WarmupConfig[] {
   if (spec.maxBatchSize <= 0) return [];
   const inputs: WarmupConfig['inputs'] = {};
-  let rowBytes = 0;
   for (const s of spec.inputs) {
     const dims = s.shape.slice(1);
     if (dims.some((d) => d < 1)) return [];
     inputs[s.name] = { data_type: DATATYPES[s.datatype].triton, dims, zero_data: true };
-    rowBytes += elementCount(dims) * DATATYPES[s.datatype].bytes;
   }
-  const rows = Math.max(1, Math.min(spec.maxBatchSize, Math.floor(DEFAULT_WARMUP_BYTES / Math.max(1, rowBytes))));
-  const sizes = (spec.policy.allowedBatchSizes ?? []).filter((n) => n < rows);
-  return [rows, ...[...sizes].reverse()].map((batch_size) => ({ name: 'volley_default', batch_size, inputs, count: 1 }));
+  const rows = Math.max(1, Math.min(spec.maxBatchSize, Math.floor(DEFAULT_WARMUP_BYTES / Math.max(1, rowBytes(spec)))));
+  const allowed = spec.policy.allowedBatchSizes ?? [];
+  // Padded, a batch of `rows` would run as the next allowed size: warm the sizes themselves.
+  const sizes = allowed.length === 0 ? [rows] : allowed.filter((n) => n <= rows).reverse();
+  return sizes.map((batch_size) => ({ name: `volley_default_${batch_size}`, batch_size, inputs, count: 1 }));
 }

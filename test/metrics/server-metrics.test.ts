@@ -60,8 +60,9 @@ describe('ServerMetrics', () => {
     s.succeeded(2);
     s.succeeded(30);
     s.dequeued(0.05);
-    s.executed(3, 1.5);
-    s.executed(8, 4);
+    s.executed(3, 1.5, 1); // padded to 4
+    s.executed(8, 4, 0);
+    s.executed(5, 2, 3); // padded to 8
     const scrape = new Scrape(await metrics.text());
     expect(scrape.types.get('volley_request_duration_seconds')).toBe('histogram');
     const request = scrape.histogram('volley_request_duration_seconds', MV);
@@ -70,11 +71,13 @@ describe('ServerMetrics', () => {
     expect([request?.buckets.get('0.001'), request?.buckets.get('0.0025'), request?.buckets.get('0.025'), request?.buckets.get('0.05'), request?.buckets.get('+Inf')]).toEqual([0, 1, 1, 2, 2]);
     expect(scrape.histogram('volley_queue_duration_seconds', MV)?.buckets.get('0.0001')).toBe(1);
     const compute = scrape.histogram('volley_compute_duration_seconds', MV);
-    expect([compute?.count, compute?.buckets.get('0.0025'), compute?.buckets.get('0.005')]).toEqual([2, 1, 2]);
+    expect([compute?.count, compute?.buckets.get('0.0025'), compute?.buckets.get('0.005')]).toEqual([3, 2, 3]);
     const batch = scrape.histogram('volley_batch_size', MV);
-    expect([batch?.count, batch?.sum, batch?.buckets.get('2'), batch?.buckets.get('4'), batch?.buckets.get('8')]).toEqual([2, 11, 0, 1, 2]);
-    expect(scrape.value('volley_inference_count_total', MV)).toBe(11);
-    expect(scrape.value('volley_execution_count_total', MV)).toBe(2);
+    expect([batch?.count, batch?.sum, batch?.buckets.get('2'), batch?.buckets.get('4'), batch?.buckets.get('8')]).toEqual([3, 16, 0, 1, 3]);
+    // Real rows only; the padding rows have their own counter.
+    expect(scrape.value('volley_inference_count_total', MV)).toBe(16);
+    expect(scrape.value('volley_execution_count_total', MV)).toBe(3);
+    expect(scrape.value('volley_padding_rows_total', MV)).toBe(4);
   });
 
   it('leaves out histogram series with no observation and load durations never measured', async () => {

@@ -58,11 +58,17 @@ describe('resolveServingSpec: max_batch_size', () => {
   });
 
   it('pads to max_batch_size on CUDA unless the config names allowed_batch_sizes; never elsewhere by default', () => {
-    const allowed = (config: object, provider?: string) => resolveServingSpec('m', cfg(config), dynamic, provider).policy.allowedBatchSizes;
+    const fixed = sig([spec('x', 'FP32', [-1, 4]), spec('ids', 'INT64', [-1])], [spec('y', 'FP32', [-1, 3])]);
+    const allowed = (config: object, provider?: string) => resolveServingSpec('m', cfg(config), fixed, provider).policy.allowedBatchSizes;
     expect(allowed({ max_batch_size: 64 }, 'cuda')).toEqual([64]);
     expect(allowed({ max_batch_size: 1 }, 'cuda')).toEqual([1]);
     expect(allowed({}, 'cuda')).toEqual([32]); // max_batch_size taken from the model: 32
     expect(allowed({ max_batch_size: 64 }, 'cpu')).toEqual([]);
+    // No single shape to pad to (a dynamic dimension past the batch), or a full batch over 256 MB: no padding.
+    expect(resolveServingSpec('m', cfg({ max_batch_size: 64 }), dynamic, 'cuda').policy.allowedBatchSizes).toEqual([]); // x is [-1, -1]
+    const image = { ...dynamic, inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 3, 1024, 1024] }] }; // 12 MB a row
+    expect(resolveServingSpec('m', cfg({ max_batch_size: 21 }), image, 'cuda').policy.allowedBatchSizes).toEqual([21]);
+    expect(resolveServingSpec('m', cfg({ max_batch_size: 22 }), image, 'cuda').policy.allowedBatchSizes).toEqual([]);
     expect(allowed({ max_batch_size: 64 })).toEqual([]);
     expect(allowed({ max_batch_size: 64, dynamic_batching: { allowed_batch_sizes: [] } }, 'cuda')).toEqual([]);
     expect(allowed({ max_batch_size: 64, dynamic_batching: { allowed_batch_sizes: [8, 64] } }, 'cpu')).toEqual([8, 64]);

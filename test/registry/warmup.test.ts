@@ -59,7 +59,7 @@ describe('defaultWarmup', () => {
   it('is one batch of max_batch_size rows of zeros, valid for warmupRequest', () => {
     const [w, ...rest] = defaultWarmup(spec);
     expect(rest).toEqual([]);
-    expect(w).toEqual({ name: 'volley_default', batch_size: 8, count: 1, inputs: { x: { data_type: 'TYPE_FP32', dims: [3], zero_data: true }, ids: { data_type: 'TYPE_INT64', dims: [2], zero_data: true } } });
+    expect(w).toEqual({ name: 'volley_default_8', batch_size: 8, count: 1, inputs: { x: { data_type: 'TYPE_FP32', dims: [3], zero_data: true }, ids: { data_type: 'TYPE_INT64', dims: [2], zero_data: true } } });
     const req = warmupRequest('m', spec, w);
     expect(req.rows).toBe(8);
     expect([...(req.inputs[0].data as Float32Array)].every((v) => v === 0)).toBe(true);
@@ -73,8 +73,12 @@ describe('defaultWarmup', () => {
   it('takes fewer rows when max_batch_size rows would be over 256 MB', () => {
     const image = { ...signature, inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 3, 1024, 1024] }] };
     expect(defaultWarmup(specOf({ max_batch_size: 64 }, image)).map((w) => w.batch_size)).toEqual([21]); // 12 MB a row
-    // With padding, the sizes under the cap still run: the capped batch stands in for the rest.
-    expect(defaultWarmup(specOf({ max_batch_size: 64, dynamic_batching: { allowed_batch_sizes: [4, 16, 64] } }, image)).map((w) => w.batch_size)).toEqual([21, 16, 4]);
+    // With padding, the allowed sizes within the cap and nothing else: a batch of 21 would run
+    // padded to 64 rows (768 MB), and 64 itself is over the cap.
+    expect(defaultWarmup(specOf({ max_batch_size: 64, dynamic_batching: { allowed_batch_sizes: [4, 16, 64] } }, image)).map((w) => w.batch_size)).toEqual([16, 4]);
+    expect(defaultWarmup(specOf({ max_batch_size: 64, dynamic_batching: { allowed_batch_sizes: [32, 64] } }, image))).toEqual([]);
+    // On CUDA a full batch over the cap is no reason to pad: the default is then no padding.
+    expect(defaultWarmup(specOf({ max_batch_size: 64 }, image, 'cuda')).map((w) => w.batch_size)).toEqual([21]);
   });
 
   it('runs each allowed batch size once, largest first, so every padded shape is set up before READY', () => {
