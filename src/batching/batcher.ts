@@ -255,7 +255,8 @@ export class DynamicBatcher implements Batcher {
       let rows = 0;
       for (let i = 0; i < batch.length; i++) rows += batch[i].rows;
       const padTo = batched ? paddedRows(this.#policy, rows) : rows;
-      const outputs = await this.#executor.execute(mergeInputs(batch, padTo));
+      // Padded batches come in few sizes: the worker assembles large requests into a buffer it keeps per size.
+      const outputs = await this.#executor.execute(mergeInputs(batch, padTo, (this.#policy.allowedBatchSizes?.length ?? 0) > 0));
       const perRequest = splitOutputs(outputs, batch, batched, padTo);
       this.stats.batches++;
       this.stats.requests += batch.length;

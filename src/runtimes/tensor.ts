@@ -106,6 +106,32 @@ export interface WireTensor {
   buffer: ArrayBuffer;
   byteOffset: number;
   length: number;
+  /**
+   * A batch input the worker thread assembles (merge.ts, worker.ts): the requests' bytes, in
+   * order, each part's buffer transferred whole, then zeros up to `length` elements. `buffer` is
+   * then an empty placeholder and `byteOffset` 0.
+   */
+  parts?: WirePart[];
+}
+
+/** One request's bytes of a batch input (WireTensor.parts). */
+export interface WirePart {
+  buffer: ArrayBuffer;
+  byteOffset: number;
+  byteLength: number;
+}
+
+/** Every distinct ArrayBuffer a list of wire tensors carries (parts included): the transfer list. A buffer listed twice makes postMessage throw. */
+export function wireBuffers(tensors: readonly WireTensor[]): ArrayBuffer[] {
+  const list: ArrayBuffer[] = [];
+  const add = (b: ArrayBuffer) => {
+    if (!list.includes(b)) list.push(b);
+  };
+  for (const t of tensors) {
+    if (t.parts === undefined) add(t.buffer);
+    else for (const p of t.parts) add(p.buffer);
+  }
+  return list;
 }
 
 export function elementCount(shape: readonly number[]): number {

@@ -3,6 +3,7 @@ import { Piscina } from 'piscina';
 import { VolleyError, fromWire } from '../errors.js';
 import { adoptBuffer } from './buffer-pool.js';
 import type { BatchExecutor, RuntimeInfo, RuntimeOptions } from './runtime.js';
+import { wireBuffers } from './tensor.js';
 import type { WireTensor } from './tensor.js';
 import type { WorkerReply, WorkerTask } from './worker.js';
 
@@ -180,7 +181,7 @@ export class SessionExecutor implements BatchExecutor {
     this.#busy[i] = true;
     let reply: WorkerReply;
     try {
-      reply = await session.host.request({ op: 'run', session: session.id, inputs }, uniqueBuffers(inputs));
+      reply = await session.host.request({ op: 'run', session: session.id, inputs }, wireBuffers(inputs));
     } catch (err) {
       // A thread that died mid-task (Piscina replaces it) or a task Piscina refused.
       throw new VolleyError('ERR_RUNTIME', `worker failed: ${(err as Error).message}`);
@@ -215,11 +216,4 @@ export class SessionExecutor implements BatchExecutor {
     for (let i = 1; i < this.#sessions.length; i++) if (cost(i) < cost(best)) best = i;
     return best;
   }
-}
-
-/** A buffer may back several inputs; listing it twice in a transfer list throws. */
-function uniqueBuffers(inputs: WireTensor[]): ArrayBuffer[] {
-  const list: ArrayBuffer[] = [];
-  for (const t of inputs) if (!list.includes(t.buffer)) list.push(t.buffer);
-  return list;
 }

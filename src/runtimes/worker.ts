@@ -10,6 +10,7 @@ import type { WireError } from '../errors.js';
 import { NoopRuntime } from './noop-runtime.js';
 import { OnnxRuntime } from './onnx/onnx-runtime.js';
 import type { Runtime, RuntimeInfo, RuntimeOptions } from './runtime.js';
+import { DATATYPES, wireBuffers } from './tensor.js';
 import type { WireTensor } from './tensor.js';
 
 export type WorkerTask =
@@ -62,10 +63,14 @@ export default async function handle(task: WorkerTask): Promise<unknown> {
 
 async function run(session: number, inputs: WireTensor[]): Promise<unknown> {
   const runtime = await sessions.get(session);
+  let assembled: ArrayBuffer[] = [];
+  let outputs: WireTensor[] = [];
   try {
     if (runtime === undefined) throw new VolleyError('ERR_RUNTIME', `session ${session} is not loaded on this worker thread`);
     if (!('run' in runtime)) throw fromWire(runtime);
-    const outputs = await runtime.run(inputs);
+    const whole = assemble(inputs);
+    assembled = whole.flatMap((t, i) => (inputs[i].parts === undefined ? [] : [t.buffer]));
+    outputs = await runtime.run(whole);
     // The inputs' buffers go back too, so the main thread can reuse them (runtimes/buffer-pool.ts).
     const returned = inputBuffers(inputs, outputs);
     const reply: WorkerReply = { ok: true, outputs, returned };
@@ -77,12 +82,51 @@ async function run(session: number, inputs: WireTensor[]): Promise<unknown> {
     const returned = inputBuffers(inputs, []);
     const reply: WorkerReply = { ok: false, error: asVolleyError(err, 'ERR_RUNTIME').toWire(), returned };
     return move({ [transferableSymbol]: returned, [valueSymbol]: reply } as never);
+  } finally {
+    // Kept for the next batch, unless an output is a view of it (then it leaves with the reply).
+    for (const buffer of assembled) if (!outputs.some((o) => o.buffer === buffer)) keepAssembly(buffer);
   }
 }
 
-/** The inputs' distinct buffers that no output shares. */
+/** The inputs' distinct buffers (parts' included) that no output shares. */
 function inputBuffers(inputs: readonly WireTensor[], outputs: readonly WireTensor[]): ArrayBuffer[] {
-  const list: ArrayBuffer[] = [];
-  for (const t of inputs) if (!list.includes(t.buffer) && !outputs.some((o) => o.buffer === t.buffer)) list.push(t.buffer);
-  return list;
+  return wireBuffers(inputs).filter((b) => !outputs.some((o) => o.buffer === b));
+}
+
+/**
+ * Buffers this thread assembled batch inputs in, kept for the next batch of the same byte size
+ * (a fresh multi-MB ArrayBuffer costs far more than the copy into it). Few sizes occur per model,
+ * and each is kept once per batch in flight on this thread (one: a thread runs one batch at a time).
+ */
+const assemblies = new Map<number, ArrayBuffer[]>();
+const MAX_ASSEMBLY_SIZES = 8;
+
+function keepAssembly(buffer: ArrayBuffer): void {
+  const list = assemblies.get(buffer.byteLength);
+  if (list !== undefined) {
+    if (list.length < 2) list.push(buffer);
+    return;
+  }
+  if (assemblies.size >= MAX_ASSEMBLY_SIZES) assemblies.delete(assemblies.keys().next().value as number);
+  assemblies.set(buffer.byteLength, [buffer]);
+}
+
+/**
+ * Batch inputs sent as parts (merge.ts moves the copy of large requests into the batch off the
+ * event loop) become one buffer each: the parts in order, then zero rows up to the batch's length.
+ */
+function assemble(inputs: WireTensor[]): WireTensor[] {
+  return inputs.map((t) => {
+    if (t.parts === undefined) return t;
+    const bytes = t.length * DATATYPES[t.datatype].bytes;
+    const buffer = assemblies.get(bytes)?.pop() ?? new ArrayBuffer(bytes);
+    const into = new Uint8Array(buffer);
+    let offset = 0;
+    for (const p of t.parts) {
+      into.set(new Uint8Array(p.buffer, p.byteOffset, p.byteLength), offset);
+      offset += p.byteLength;
+    }
+    into.fill(0, offset);
+    return { name: t.name, datatype: t.datatype, shape: t.shape, buffer, byteOffset: 0, length: t.length };
+  });
 }

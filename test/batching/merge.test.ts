@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InferenceRequest } from '../../src/batching/inference-request.js';
-import { mergeInputs, splitOutputs } from '../../src/batching/merge.js';
+import { PART_MIN_BYTES, mergeInputs, splitOutputs } from '../../src/batching/merge.js';
 import { takeBuffer, adoptBuffer } from '../../src/runtimes/buffer-pool.js';
 import type { Tensor, WireTensor } from '../../src/runtimes/tensor.js';
 import { floatTensor, values } from './fakes.js';
@@ -104,6 +104,43 @@ describe('mergeInputs with padding (allowed_batch_sizes)', () => {
     const [x] = mergeInputs([req], 2);
     expect(x.buffer).toBe(req.inputs[0].data.buffer);
     expect(mergeInputs([twoInputRequest(2, 0), twoInputRequest(2, 0)], 3)[0].shape).toEqual([4, 3]);
+  });
+});
+
+describe('mergeInputs: large requests of padded batches go to the worker as parts', () => {
+  const WIDTH = PART_MIN_BYTES / 4; // one FP32 row is exactly the threshold
+  const big = (rows: number, pooled: boolean): Tensor => {
+    const data = pooled ? new Float32Array(takeBuffer(rows * WIDTH * 4), 0, rows * WIDTH) : new Float32Array(rows * WIDTH);
+    return { name: 'x', datatype: 'FP32', shape: [rows, WIDTH], data };
+  };
+
+  it("sends each request's own buffer, whole, in order, with the padded length, and copies nothing", () => {
+    const a = big(2, true); // pooled, its capacity rounded up past the data
+    const b = big(1, false); // owns its buffer exactly
+    const [x] = mergeInputs([new InferenceRequest([a], 2), new InferenceRequest([b], 1)], 4, true);
+    expect(x).toMatchObject({ shape: [4, WIDTH], length: 4 * WIDTH, byteOffset: 0 });
+    expect(x.buffer.byteLength).toBe(0);
+    expect(x.parts).toEqual([
+      { buffer: a.data.buffer, byteOffset: 0, byteLength: 2 * WIDTH * 4 },
+      { buffer: b.data.buffer, byteOffset: 0, byteLength: WIDTH * 4 },
+    ]);
+  });
+
+  it('merges here instead when any request is small, is a view inside a larger buffer, or shares a buffer', () => {
+    const small: Tensor = { name: 'x', datatype: 'FP32', shape: [1, WIDTH - 1], data: new Float32Array(WIDTH - 1) };
+    const smallToo: Tensor = { ...small, data: new Float32Array(WIDTH - 1) };
+    expect(mergeInputs([new InferenceRequest([small], 1), new InferenceRequest([smallToo], 1)], 0, true)[0].parts).toBeUndefined();
+    const whole = new Float32Array(3 * WIDTH);
+    const view: Tensor = { name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: whole.subarray(WIDTH, 2 * WIDTH) };
+    expect(mergeInputs([new InferenceRequest([big(1, false)], 1), new InferenceRequest([view], 1)], 0, true)[0].parts).toBeUndefined();
+    const shared = big(1, true);
+    const merged = mergeInputs([new InferenceRequest([shared], 1), new InferenceRequest([shared], 1)], 0, true)[0];
+    expect(merged.parts).toBeUndefined();
+    expect(merged.length).toBe(2 * WIDTH);
+    // A lone request keeps the single-request path: its buffer as the tensor's, no parts.
+    expect(mergeInputs([new InferenceRequest([big(1, false)], 1)], 0, true)[0].parts).toBeUndefined();
+    // Without inWorker (unpadded batches), always merged here.
+    expect(mergeInputs([new InferenceRequest([big(1, false)], 1), new InferenceRequest([big(1, false)], 1)])[0].parts).toBeUndefined();
   });
 });
 

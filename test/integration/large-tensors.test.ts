@@ -19,6 +19,10 @@ beforeAll(async () => {
   const repo = emptyRepo();
   writeConfig(repo, 'big', { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 2000 } });
   writeVersion(repo, 'big', 1, addConst(0.5, WIDTH));
+  // Padded batches: large requests go to the worker whole and the worker assembles the batch
+  // (merge.ts parts, worker.ts) into buffers it reuses.
+  writeConfig(repo, 'big_padded', { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 2000, allowed_batch_sizes: [2, 4, 8] } });
+  writeVersion(repo, 'big_padded', 1, addConst(0.5, WIDTH));
   server = await startServer(repo);
 });
 afterAll(async () => {
@@ -41,28 +45,33 @@ function check(i: number, rows: number, y: Float32Array): void {
 }
 
 describe('large tensors through recycled buffers', () => {
-  it.each(['binary', 'msgpack'] as Format[])('%s over HTTP: 3 rounds of 48 concurrent requests, each its own answer', async (format) => {
+  it.each([
+    ['binary', 'big'],
+    ['msgpack', 'big'],
+    ['binary', 'big_padded'],
+    ['msgpack', 'big_padded'],
+  ] as [Format, string][])('%s over HTTP to %s: 3 rounds of 48 concurrent requests, each its own answer', async (format, model) => {
     const client = new VolleyClient(server.url);
     for (let round = 0; round < 3; round++) {
       await Promise.all(
         Array.from({ length: 48 }, async (_, j) => {
           const i = round * 100 + j;
           const rows = 1 + (j % 2);
-          const res = await client.infer('big', [{ name: 'x', datatype: 'FP32', shape: [rows, WIDTH], data: input(i, rows) }], format);
+          const res = await client.infer(model, [{ name: 'x', datatype: 'FP32', shape: [rows, WIDTH], data: input(i, rows) }], format);
           check(i, rows, res.outputs[0].data as Float32Array);
         }),
       );
     }
   });
 
-  it('the WebSocket stream: 3 rounds of 48 requests in flight, each its own answer', async () => {
+  it.each(['big', 'big_padded'])('the WebSocket stream to %s: 3 rounds of 48 requests in flight, each its own answer', async (model) => {
     const stream = await VolleyStream.connect(server.url);
     try {
       for (let round = 0; round < 3; round++) {
         await Promise.all(
           Array.from({ length: 48 }, async (_, j) => {
             const i = 1000 + round * 100 + j;
-            const res = await stream.infer('big', [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: input(i, 1) }]);
+            const res = await stream.infer(model, [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: input(i, 1) }]);
             check(i, 1, res.outputs[0].data as Float32Array);
           }),
         );
