@@ -32,7 +32,8 @@ export function mergeInputs(batch: readonly InferenceRequest[], padTo = 0, inWor
     const rowElems = elementCount(input.shape.slice(1));
     const info = DATATYPES[input.datatype];
     const shape = [total, ...input.shape.slice(1)];
-    const parts = inWorker && batch.length > 1 ? wholeParts(batch, i) : null;
+    // A lone padded request too: the worker then makes the padding, not the event loop.
+    const parts = inWorker ? wholeParts(batch, i) : null;
     if (parts !== null) return { name: input.name, datatype: input.datatype, shape, buffer: new ArrayBuffer(0), byteOffset: 0, length: total * rowElems, parts };
     const data = new info.array(takeBuffer(total * rowElems * info.bytes), 0, total * rowElems);
     let offset = 0;

@@ -20,8 +20,9 @@ const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
  * (`--worker-threads`, default 1: on CPU a batch already uses the cores through ORT's intra-op
  * threads), plus more only where one model asks for more instances than that, since a model's
  * instances go to distinct threads so that its batches can run in parallel. A thread runs one
- * batch at a time (onnxruntime-node's `run` is synchronous on its thread); versions sharing a
- * thread take turns in arrival order.
+ * batch at a time (onnxruntime-node's `run` is synchronous on its thread), though it takes in the
+ * next ones, and assembles them (worker.ts), while one waits to run; versions sharing a thread
+ * take turns in arrival order.
  */
 export class WorkerThreads {
   readonly #maxThreads: number;

@@ -95,20 +95,52 @@ function inputBuffers(inputs: readonly WireTensor[], outputs: readonly WireTenso
 
 /**
  * Buffers this thread assembled batch inputs in, kept for the next batch of the same byte size
- * (a fresh multi-MB ArrayBuffer costs far more than the copy into it). Few sizes occur per model,
- * and each is kept once per batch in flight on this thread (one: a thread runs one batch at a time).
+ * (a fresh multi-MB ArrayBuffer costs far more than the copy into it; padded batches come in few
+ * sizes), least recently used first out, within MAX_ASSEMBLY_BYTES.
+ *
+ * Runs on one thread overlap: Piscina hands this thread every task as it arrives (up to
+ * concurrentTasksPerWorker), and onnxruntime-node starts its native run a tick later, so a
+ * second batch is assembled before the first has run. A buffer is therefore taken out of the
+ * cache (pop) while a run uses it and put back only when the run is over (keepAssembly).
  */
 const assemblies = new Map<number, ArrayBuffer[]>();
-const MAX_ASSEMBLY_SIZES = 8;
+const MAX_ASSEMBLY_BYTES = 256 * 1024 * 1024;
+const MAX_PER_SIZE = 2;
+let assemblyBytes = 0;
+/** For tests: buffers reused from the cache, and allocated. */
+export const assemblyStats = { reused: 0, allocated: 0 };
+
+function takeAssembly(bytes: number): ArrayBuffer {
+  const list = assemblies.get(bytes);
+  const buffer = list?.pop();
+  if (list === undefined || buffer === undefined) {
+    assemblyStats.allocated++;
+    return new ArrayBuffer(bytes);
+  }
+  assemblyBytes -= bytes;
+  // Most recently used last: the first key is the one to evict.
+  assemblies.delete(bytes);
+  assemblies.set(bytes, list);
+  assemblyStats.reused++;
+  return buffer;
+}
 
 function keepAssembly(buffer: ArrayBuffer): void {
-  const list = assemblies.get(buffer.byteLength);
-  if (list !== undefined) {
-    if (list.length < 2) list.push(buffer);
-    return;
+  const bytes = buffer.byteLength;
+  if (bytes === 0 || bytes > MAX_ASSEMBLY_BYTES) return;
+  const list = assemblies.get(bytes) ?? [];
+  if (list.length >= MAX_PER_SIZE) return;
+  for (const [size, other] of assemblies) {
+    if (assemblyBytes + bytes <= MAX_ASSEMBLY_BYTES) break;
+    if (size === bytes) continue;
+    assemblyBytes -= size * other.length;
+    assemblies.delete(size);
   }
-  if (assemblies.size >= MAX_ASSEMBLY_SIZES) assemblies.delete(assemblies.keys().next().value as number);
-  assemblies.set(buffer.byteLength, [buffer]);
+  if (assemblyBytes + bytes > MAX_ASSEMBLY_BYTES) return;
+  list.push(buffer);
+  assemblyBytes += bytes;
+  assemblies.delete(bytes);
+  assemblies.set(bytes, list);
 }
 
 /**
@@ -119,7 +151,7 @@ function assemble(inputs: WireTensor[]): WireTensor[] {
   return inputs.map((t) => {
     if (t.parts === undefined) return t;
     const bytes = t.length * DATATYPES[t.datatype].bytes;
-    const buffer = assemblies.get(bytes)?.pop() ?? new ArrayBuffer(bytes);
+    const buffer = takeAssembly(bytes);
     const into = new Uint8Array(buffer);
     let offset = 0;
     for (const p of t.parts) {

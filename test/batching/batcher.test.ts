@@ -329,3 +329,26 @@ describe('DynamicBatcher: padding to allowed batch sizes', () => {
     expect(plain.executor.calls[0].inputs[0].shape).toEqual([3, 2]);
   });
 });
+
+describe('DynamicBatcher: who assembles a batch of large requests', () => {
+  const big = (start: number) => new InferenceRequest([floatTensor(1, 16_384, start)], 1); // 64 KB a row
+
+  it('padded batches: the worker (parts); unpadded: the event loop (one merged buffer)', async () => {
+    const padded = setup({ maxBatchSize: 4, allowedBatchSizes: [4] });
+    track(padded.batcher.submit(big(0)));
+    track(padded.batcher.submit(big(1)));
+    track(padded.batcher.submit(big(2)));
+    expect(padded.executor.calls[0].inputs[0].parts).toHaveLength(1); // lone, padded to 4
+    padded.executor.calls[0].resolve([]);
+    await flush();
+    expect(padded.executor.calls[1].inputs[0].parts).toHaveLength(2);
+    const plain = setup({ maxBatchSize: 4 });
+    track(plain.batcher.submit(big(0)));
+    track(plain.batcher.submit(big(1)));
+    track(plain.batcher.submit(big(2)));
+    plain.executor.calls[0].resolve([]);
+    await flush();
+    expect(plain.executor.calls[1].inputs[0].parts).toBeUndefined();
+    expect(plain.executor.calls[1].inputs[0].shape).toEqual([2, 16_384]);
+  });
+});

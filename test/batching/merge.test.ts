@@ -115,13 +115,14 @@ describe('mergeInputs: large requests of padded batches go to the worker as part
   };
 
   it("sends each request's own buffer, whole, in order, with the padded length, and copies nothing", () => {
-    const a = big(2, true); // pooled, its capacity rounded up past the data
+    const a = big(3, true); // pooled, its capacity rounded up past the data (192 KB in 256 KB)
     const b = big(1, false); // owns its buffer exactly
-    const [x] = mergeInputs([new InferenceRequest([a], 2), new InferenceRequest([b], 1)], 4, true);
-    expect(x).toMatchObject({ shape: [4, WIDTH], length: 4 * WIDTH, byteOffset: 0 });
+    expect(a.data.buffer.byteLength).toBeGreaterThan(a.data.byteLength);
+    const [x] = mergeInputs([new InferenceRequest([a], 3), new InferenceRequest([b], 1)], 8, true);
+    expect(x).toMatchObject({ shape: [8, WIDTH], length: 8 * WIDTH, byteOffset: 0 });
     expect(x.buffer.byteLength).toBe(0);
     expect(x.parts).toEqual([
-      { buffer: a.data.buffer, byteOffset: 0, byteLength: 2 * WIDTH * 4 },
+      { buffer: a.data.buffer, byteOffset: 0, byteLength: 3 * WIDTH * 4 },
       { buffer: b.data.buffer, byteOffset: 0, byteLength: WIDTH * 4 },
     ]);
   });
@@ -137,8 +138,11 @@ describe('mergeInputs: large requests of padded batches go to the worker as part
     const merged = mergeInputs([new InferenceRequest([shared], 1), new InferenceRequest([shared], 1)], 0, true)[0];
     expect(merged.parts).toBeUndefined();
     expect(merged.length).toBe(2 * WIDTH);
-    // A lone request keeps the single-request path: its buffer as the tensor's, no parts.
-    expect(mergeInputs([new InferenceRequest([big(1, false)], 1)], 0, true)[0].parts).toBeUndefined();
+    // A lone request at an allowed size keeps the single-request path: its buffer as the tensor's, no parts.
+    expect(mergeInputs([new InferenceRequest([big(1, false)], 1)], 1, true)[0].parts).toBeUndefined();
+    // A lone request that needs padding goes as one part: the worker makes the padding.
+    const lone = big(1, false);
+    expect(mergeInputs([new InferenceRequest([lone], 1)], 4, true)[0]).toMatchObject({ shape: [4, WIDTH], parts: [{ buffer: lone.data.buffer, byteOffset: 0, byteLength: WIDTH * 4 }] });
     // Without inWorker (unpadded batches), always merged here.
     expect(mergeInputs([new InferenceRequest([big(1, false)], 1), new InferenceRequest([big(1, false)], 1)])[0].parts).toBeUndefined();
   });
