@@ -7,6 +7,7 @@
 //   volley-noflag  the same without VOLLEY_NODE_FLAGS (not in the default list)
 //   volley-oldspace  the same with the first of those flags only, --initial-old-space-size=64
 //           (not in the default list)
+//   volley-semi16  the same with --max-semi-space-size=16 instead of 32 (not in the default list)
 //   noop    the same, with the no-op runtime: the event loop → worker thread → event loop hop and
 //           the batcher, no model compute
 //   naive   node:http + onnxruntime-node, no thread hop (saturates below Volley's half load)
@@ -69,7 +70,7 @@ const modelPath = writeMlpSmallRepo(repo, MLP_SMALL, config);
 const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 256], datatype: 'FP32', data: mlpSmallRow() }] });
 const responseFile = join(tmp, 'response.json');
 writeFileSync(responseFile, JSON.stringify({ model_name: MLP_SMALL, model_version: '1', outputs: [] }));
-const specs: Record<string, BenchServer> = { volley: volley(ROOT, repo), volley1t: volley(ROOT, repo, { id: 'volley1t', label: 'volley, --cpu-threads 1', args: ['--cpu-threads', '1'] }), 'volley-noflag': volley(ROOT, repo, { id: 'volley-noflag', label: 'volley, no Node flags', nodeFlags: [] }), 'volley-oldspace': volley(ROOT, repo, { id: 'volley-oldspace', label: 'volley, --initial-old-space-size=64 only', nodeFlags: ['--initial-old-space-size=64'] }), noop: volleyNoop(ROOT, repo), naive: naive(ROOT, modelPath, MLP_SMALL), echo: echo(ROOT, responseFile) };
+const specs: Record<string, BenchServer> = { volley: volley(ROOT, repo), volley1t: volley(ROOT, repo, { id: 'volley1t', label: 'volley, --cpu-threads 1', args: ['--cpu-threads', '1'] }), 'volley-noflag': volley(ROOT, repo, { id: 'volley-noflag', label: 'volley, no Node flags', nodeFlags: [] }), 'volley-oldspace': volley(ROOT, repo, { id: 'volley-oldspace', label: 'volley, --initial-old-space-size=64 only', nodeFlags: ['--initial-old-space-size=64'] }), 'volley-semi16': volley(ROOT, repo, { id: 'volley-semi16', label: 'volley, --max-semi-space-size=16', nodeFlags: ['--initial-old-space-size=64', '--max-semi-space-size=16'] }), noop: volleyNoop(ROOT, repo), naive: naive(ROOT, modelPath, MLP_SMALL), echo: echo(ROOT, responseFile) };
 for (const id of SERVERS) if (!(id in specs)) throw new Error(`--servers: unknown ${id} (known: ${Object.keys(specs).join(', ')})`);
 
 const quiet = (): void => {};
