@@ -29,9 +29,10 @@ export function mergeInputs(batch: readonly InferenceRequest[], padTo = 0, inWor
   if (batch.length === 1 && padTo <= rows) return first.inputs.map(transferable);
   const total = Math.max(rows, padTo);
   return first.inputs.map((input, i) => {
-    const rowElems = elementCount(input.shape.slice(1));
+    const tail = input.shape.slice(1);
+    const rowElems = elementCount(tail);
     const info = DATATYPES[input.datatype];
-    const shape = [total, ...input.shape.slice(1)];
+    const shape = [total, ...tail];
     // A lone padded request too: the worker then makes the padding, not the event loop.
     const parts = inWorker ? wholeParts(batch, i) : null;
     if (parts !== null) return { name: input.name, datatype: input.datatype, shape, buffer: new ArrayBuffer(0), byteOffset: 0, length: total * rowElems, parts };

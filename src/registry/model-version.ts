@@ -141,8 +141,8 @@ export class ModelVersion {
 
   /**
    * The config's warmups (a failure fails the load), or else warmup.ts defaultWarmup, best effort:
-   * a failure, or no answer within DEFAULT_WARMUP_TIMEOUT_MS per batch size, is logged and kept as the version's
-   * reason, and the version serves. As Triton, every instance is warmed: each gets the warmups in
+   * a failure, or no answer within DEFAULT_WARMUP_TIMEOUT_MS per batch size, is logged and kept as
+   * the version's reason, and the version serves. As Triton, every instance is warmed: each gets the warmups in
    * turn through an executor and a batcher of its own, the instances at the same time. No
    * synthetic request shows in the version's metrics and statistics.
    */

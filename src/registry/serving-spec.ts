@@ -42,10 +42,11 @@ export function rowBytes(spec: Pick<ServingSpec, 'inputs'>): number {
  * names no allowed_batch_sizes gets [max_batch_size] when that is one fixed shape (every other
  * dimension fixed) of at most DEFAULT_WARMUP_BYTES: every batch is padded to the one shape the
  * default warmup ran. Otherwise no padding: a shape that varies anyway gains nothing from it, and
- * a full batch that large might not fit where its small batches did. Measured on an H100, onnxruntime-node 1.29, ResNet-50 FP16: a CUDA session's
- * first run at a new batch size took 0.2-1.5 s (cuDNN's algorithm search), and any run whose size
- * differs from the session's previous run took ~150 ms even for sizes seen before, against ~10 ms
- * for 64 rows at a steady size. docs/config.md has the figures.
+ * a full batch that large might not fit where its small batches did. Measured on an H100
+ * (onnxruntime-node 1.29, ResNet-50 FP16): a CUDA session's first run at a new batch size took
+ * 0.16-1.5 s (cuDNN's algorithm search), and any run whose size differs from the session's
+ * previous run took ~150 ms even for sizes seen before, against ~10.5 ms for 64 rows at a steady
+ * size. docs/config.md has the figures.
  */
 export function resolveServingSpec(modelName: string, cfg: ModelConfig, signature: ModelSignature, provider = 'cpu'): ServingSpec {
   const all = [...signature.inputs, ...signature.outputs];

@@ -76,14 +76,11 @@ export async function runWarmup(model: string, spec: ServingSpec, batcher: Batch
  * model-version.ts skips it when `parameters.default_warmup` is "false".
  */
 export function defaultWarmup(spec: ServingSpec): WarmupConfig[] {
-  if (spec.maxBatchSize <= 0) return [];
+  const bytes = rowBytes(spec); // NaN with a dynamic dimension past the batch
+  if (spec.maxBatchSize <= 0 || Number.isNaN(bytes)) return [];
   const inputs: WarmupConfig['inputs'] = {};
-  for (const s of spec.inputs) {
-    const dims = s.shape.slice(1);
-    if (dims.some((d) => d < 1)) return [];
-    inputs[s.name] = { data_type: DATATYPES[s.datatype].triton, dims, zero_data: true };
-  }
-  const rows = Math.max(1, Math.min(spec.maxBatchSize, Math.floor(DEFAULT_WARMUP_BYTES / Math.max(1, rowBytes(spec)))));
+  for (const s of spec.inputs) inputs[s.name] = { data_type: DATATYPES[s.datatype].triton, dims: s.shape.slice(1), zero_data: true };
+  const rows = Math.max(1, Math.min(spec.maxBatchSize, Math.floor(DEFAULT_WARMUP_BYTES / Math.max(1, bytes))));
   const allowed = spec.policy.allowedBatchSizes ?? [];
   // Padded, a batch of `rows` would run as the next allowed size: warm the sizes themselves.
   const sizes = allowed.length === 0 ? [rows] : allowed.filter((n) => n <= rows).reverse();
