@@ -91,12 +91,13 @@ export class Model {
     let wanted: number[];
     const files = new Map<number, string>();
     try {
+      if (dir.readError !== null && !(dir.readError.what === 'config' && override !== undefined)) throw new VolleyError('ERR_MODEL_LOAD', `model '${this.name}': ${dir.readError.message}`);
       config = parseModelConfig(this.name, override ?? dir.configText ?? '{}');
       // A version directory counts once its model file exists (a poll may see the directory first).
       for (const v of dir.versions) files.set(v, await fileIdentity(`${dir.dir}/${v}/${config.default_model_filename}`));
       wanted = this.#wantedVersions(config, dir.versions.filter((v) => files.get(v) !== 'missing'), dir.versions);
     } catch (err) {
-      return this.#refuse(asVolleyError(err), safeJson([override, dir.configText, [...files]], Infinity, `unkeyable ${++unkeyable}`));
+      return this.#refuse(asVolleyError(err), safeJson([override, dir.configText, dir.readError?.message, [...files]], Infinity, `unkeyable ${++unkeyable}`));
     }
     this.#refused = '';
     this.active = true;

@@ -16,6 +16,12 @@ export interface ModelDirectory {
   configText: string | null;
   /** Numeric version subdirectories, ascending. */
   versions: number[];
+  /**
+   * Why the directory could not be read: config.json exists but cannot be read (a config sent with
+   * a load request replaces it), or the directory cannot be listed. Null when it was read. Such a
+   * model is refused on its own; the rest of the repository loads.
+   */
+  readError: { what: 'config' | 'directory'; message: string } | null;
 }
 
 export function isValidModelName(name: string): boolean {
@@ -62,16 +68,26 @@ export async function fileIdentity(path: string): Promise<string> {
 
 async function readModelDirectory(name: string, dir: string): Promise<ModelDirectory> {
   let configText: string | null = null;
+  let readError: ModelDirectory['readError'] = null;
   try {
     configText = await readFile(join(dir, 'config.json'), 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') readError = { what: 'config', message: `cannot read ${name}/config.json: ${errnoOf(err)}` };
   }
   const versions: number[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (VERSION_DIR.test(entry.name) && (await isDirectory(join(dir, entry.name)))) versions.push(Number(entry.name));
+  try {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (VERSION_DIR.test(entry.name) && (await isDirectory(join(dir, entry.name)))) versions.push(Number(entry.name));
+    }
+  } catch (err) {
+    return { name, dir, configText: null, versions: [], readError: { what: 'directory', message: `cannot list ${name}/: ${errnoOf(err)}` } };
   }
-  return { name, dir, configText, versions: versions.sort((a, b) => a - b) };
+  return { name, dir, configText, versions: versions.sort((a, b) => a - b), readError };
+}
+
+/** fs messages carry the absolute path; clients see the code and the model-relative path instead. */
+function errnoOf(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? String((err as Error).message ?? err);
 }
 
 async function isDirectory(path: string): Promise<boolean> {

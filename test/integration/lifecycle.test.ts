@@ -3,7 +3,7 @@
  * replaced files, config changes, broken files and configs that leave the old version serving,
  * removal, and the version policies.
  */
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { addConst, wrongRows } from '../../scripts/onnx/versioned.js';
@@ -137,6 +137,35 @@ describe('lifecycle (poll mode)', () => {
     writeConfig(repo, 'm', { max_batch_size: 4 });
     await server.waitForLog((l) => l.event === 'model_state' && l.version === 1 && l.to === 'UNLOADED' && states(server as ServerProcess, 1).length === 13);
     expect((await getJson(`${server.url}/v2/models/m/config`)).body.max_batch_size).toBe(4);
+  });
+
+  it('a config.json that cannot be read fails its model alone, at start and on a poll; the rest serve', async () => {
+    const repo = emptyRepo();
+    writeVersion(repo, 'm', 1, addConst(1));
+    writeVersion(repo, 'bad', 1, addConst(5));
+    // A directory named config.json: read fails with EISDIR even as root (chmod 000 would not).
+    mkdirSync(join(repo, 'bad', 'config.json'));
+    server = await startServer(repo, POLL);
+    expect(await ask(server)).toEqual({ status: 200, version: '1', added: [1, 1, 1, 1] });
+    const bad = await ask(server, 'bad');
+    expect(bad.status).toBe(503);
+    const index = (await postJson(`${server.url}/v2/repository/index`, {})).body;
+    expect(index).toEqual([
+      { name: 'bad', state: 'FAILED', reason: "model 'bad': cannot read bad/config.json: EISDIR" },
+      { name: 'm', version: '1', state: 'READY', reason: '' },
+    ]);
+
+    // The serving model's config.json becomes unreadable: the change is refused, version 1 serves.
+    mkdirSync(join(repo, 'm', 'config.json'));
+    await server.waitForLog((l) => l.event === 'model_failed' && l.model === 'm');
+    expect(await ask(server)).toEqual({ status: 200, version: '1', added: [1, 1, 1, 1] });
+    const refused = (await postJson(`${server.url}/v2/repository/index`, {})).body[1];
+    expect(refused).toMatchObject({ name: 'm', state: 'READY', reason: expect.stringMatching(/^change refused, previous config keeps serving: .*cannot read m\/config.json: EISDIR/) });
+
+    // Fixed on disk, the next poll loads it.
+    rmdirSync(join(repo, 'bad', 'config.json'));
+    await server.waitForLog((l) => l.event === 'model_state' && l.model === 'bad' && l.to === 'READY');
+    expect(await ask(server, 'bad')).toEqual({ status: 200, version: '1', added: [5, 5, 5, 5] });
   });
 
   it('a model removed from the repository is unloaded and answers 503; put back, it loads again', async () => {

@@ -2,7 +2,9 @@
  * Explicit model control over HTTP: --load-model, load (with a config override), unload, reloads
  * that fail and leave the old version serving, path traversal, and the API refused in other modes.
  */
+import { mkdirSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { addConst } from '../../scripts/onnx/versioned.js';
 import { addRequest, emptyRepo, getJson, postJson, startServer, writeConfig, writeVersion } from './harness.js';
@@ -99,6 +101,18 @@ describe('explicit model control', () => {
     // the refusal with JSON.stringify overflowed the stack and the answer was a 500.
     const deep = await load(server, 'b', { parameters: { config: `{"x":${'['.repeat(20_000)}${']'.repeat(20_000)}}` } });
     expect([deep.status, deep.body.error]).toEqual([400, expect.stringMatching(/Unrecognized key: "x"/)]);
+    expect((await infer(server, 'b')).body.outputs[0].data).toEqual([2, 2, 2, 2]);
+  });
+
+  it('a config.json that cannot be read answers 400 with the file and why; a config override loads anyway', async () => {
+    const repo = emptyRepo();
+    writeVersion(repo, 'b', 1, addConst(2));
+    mkdirSync(join(repo, 'b', 'config.json'));
+    server = await startServer(repo, EXPLICIT);
+    const refused = await load(server, 'b');
+    expect([refused.status, refused.body.error]).toEqual([400, "failed to load 'b': model 'b': cannot read b/config.json: EISDIR"]);
+    const override = await load(server, 'b', { parameters: { config: JSON.stringify({ max_batch_size: 4 }) } });
+    expect(override.status).toBe(200);
     expect((await infer(server, 'b')).body.outputs[0].data).toEqual([2, 2, 2, 2]);
   });
 
