@@ -99,6 +99,10 @@ export function splitOutputs(outputs: readonly WireTensor[], batch: readonly Inf
     return [outputs.map(toTensor)];
   }
   assertRows(outputs, ran);
+  // Answers are views into the batch's output. When padding is most of it (a lone request padded
+  // to max_batch_size: up to 64×), each answer gets its own copy instead, so an answer that is
+  // held (a shadow comparison, a slow client) does not keep the padding's memory alive.
+  const copy = ran > 2 * rows;
   const result: Tensor[][] = batch.map(() => []);
   for (const out of outputs) {
     const info = DATATYPES[out.datatype];
@@ -107,7 +111,8 @@ export function splitOutputs(outputs: readonly WireTensor[], batch: readonly Inf
     let row = 0;
     for (let r = 0; r < batch.length; r++) {
       const n = batch[r].rows;
-      const data = new info.array(out.buffer, out.byteOffset + row * rowElems * info.bytes, n * rowElems);
+      const view = new info.array(out.buffer, out.byteOffset + row * rowElems * info.bytes, n * rowElems);
+      const data = copy ? view.slice() : view;
       result[r].push({ name: out.name, datatype: out.datatype, shape: [n, ...tail], data });
       row += n;
     }

@@ -175,6 +175,18 @@ describe('splitOutputs', () => {
     const [lone] = splitOutputs([wireOutput(4, 2)], [new InferenceRequest([floatTensor(3, 2, 0)], 3)], true, 4);
     expect(lone[0].shape).toEqual([3, 2]);
     expect(Array.from(lone[0].data as ArrayLike<number>)).toEqual([1000, 1001, 1002, 1003, 1004, 1005]);
+    // Padding a quarter of the batch: the answers stay views into the output.
+    expect((lone[0].data as Float32Array).buffer.byteLength).toBe(4 * 2 * 4);
+  });
+
+  it('copies the answers out when padding is most of the batch, so they do not hold the padded output', () => {
+    const out = wireOutput(64, 2);
+    const [lone] = splitOutputs([out], [new InferenceRequest([floatTensor(1, 2, 0)], 1)], true, 64);
+    expect(Array.from(lone[0].data as ArrayLike<number>)).toEqual([1000, 1001]);
+    expect((lone[0].data as Float32Array).buffer.byteLength).toBe(2 * 4);
+    const [a, b] = splitOutputs([wireOutput(8, 2)], batch(), true, 8);
+    expect(Array.from(b[0].data as ArrayLike<number>)).toEqual([1002, 1003, 1004, 1005]);
+    expect([(a[0].data as Float32Array).buffer.byteLength, (b[0].data as Float32Array).buffer.byteLength]).toEqual([2 * 4, 4 * 4]);
     expect(() => splitOutputs([wireOutput(3, 2)], batch(), true, 4)).toThrow(/batch had 4 rows/);
   });
 
