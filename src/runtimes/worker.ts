@@ -7,6 +7,7 @@
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { VolleyError, asVolleyError, fromWire } from '../errors.js';
 import type { WireError } from '../errors.js';
+import { AssemblyCache } from './assembly-cache.js';
 import { NoopRuntime } from './noop-runtime.js';
 import { OnnxRuntime } from './onnx/onnx-runtime.js';
 import type { Runtime, RuntimeInfo, RuntimeOptions } from './runtime.js';
@@ -84,7 +85,7 @@ async function run(session: number, inputs: WireTensor[]): Promise<unknown> {
     return move({ [transferableSymbol]: returned, [valueSymbol]: reply } as never);
   } finally {
     // Kept for the next batch, unless an output is a view of it (then it leaves with the reply).
-    for (const buffer of assembled) if (!outputs.some((o) => o.buffer === buffer)) keepAssembly(buffer);
+    for (const buffer of assembled) if (!outputs.some((o) => o.buffer === buffer)) assemblies.keep(buffer);
   }
 }
 
@@ -93,55 +94,10 @@ function inputBuffers(inputs: readonly WireTensor[], outputs: readonly WireTenso
   return wireBuffers(inputs).filter((b) => !outputs.some((o) => o.buffer === b));
 }
 
-/**
- * Buffers this thread assembled batch inputs in, kept for the next batch of the same byte size
- * (a fresh multi-MB ArrayBuffer costs far more than the copy into it; padded batches come in few
- * sizes), least recently used first out, within MAX_ASSEMBLY_BYTES.
- *
- * Runs on one thread overlap: Piscina hands this thread every task as it arrives (up to
- * concurrentTasksPerWorker), and onnxruntime-node starts its native run a tick later, so a
- * second batch is assembled before the first has run. A buffer is therefore taken out of the
- * cache (pop) while a run uses it and put back only when the run is over (keepAssembly).
- */
-const assemblies = new Map<number, ArrayBuffer[]>();
-const MAX_ASSEMBLY_BYTES = 256 * 1024 * 1024;
-const MAX_PER_SIZE = 2;
-let assemblyBytes = 0;
+/** Per thread: 256 MB, two buffers a size (assembly-cache.ts). */
+const assemblies = new AssemblyCache(256 * 1024 * 1024, 2);
 /** For tests: buffers reused from the cache, and allocated. */
-export const assemblyStats = { reused: 0, allocated: 0 };
-
-function takeAssembly(bytes: number): ArrayBuffer {
-  const list = assemblies.get(bytes);
-  const buffer = list?.pop();
-  if (list === undefined || buffer === undefined) {
-    assemblyStats.allocated++;
-    return new ArrayBuffer(bytes);
-  }
-  assemblyBytes -= bytes;
-  // Most recently used last: the first key is the one to evict.
-  assemblies.delete(bytes);
-  assemblies.set(bytes, list);
-  assemblyStats.reused++;
-  return buffer;
-}
-
-function keepAssembly(buffer: ArrayBuffer): void {
-  const bytes = buffer.byteLength;
-  if (bytes === 0 || bytes > MAX_ASSEMBLY_BYTES) return;
-  const list = assemblies.get(bytes) ?? [];
-  if (list.length >= MAX_PER_SIZE) return;
-  for (const [size, other] of assemblies) {
-    if (assemblyBytes + bytes <= MAX_ASSEMBLY_BYTES) break;
-    if (size === bytes) continue;
-    assemblyBytes -= size * other.length;
-    assemblies.delete(size);
-  }
-  if (assemblyBytes + bytes > MAX_ASSEMBLY_BYTES) return;
-  list.push(buffer);
-  assemblyBytes += bytes;
-  assemblies.delete(bytes);
-  assemblies.set(bytes, list);
-}
+export const assemblyStats = assemblies.stats;
 
 /**
  * Batch inputs sent as parts (merge.ts moves the copy of large requests into the batch off the
@@ -151,7 +107,7 @@ function assemble(inputs: WireTensor[]): WireTensor[] {
   return inputs.map((t) => {
     if (t.parts === undefined) return t;
     const bytes = t.length * DATATYPES[t.datatype].bytes;
-    const buffer = takeAssembly(bytes);
+    const buffer = assemblies.take(bytes);
     const into = new Uint8Array(buffer);
     let offset = 0;
     for (const p of t.parts) {
