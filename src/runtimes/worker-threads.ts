@@ -8,6 +8,8 @@ import type { WireTensor } from './tensor.js';
 import type { WorkerReply, WorkerTask } from './worker.js';
 
 const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
+/** The longest a task waits for a dead thread's replacement to have its sessions again. */
+const RESTART_WAIT_MS = 30_000;
 
 /**
  * The server's worker threads, shared by every model version. Each thread is a one-thread
@@ -27,11 +29,14 @@ const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
 export class WorkerThreads {
   readonly #maxThreads: number;
   readonly #hosts: WorkerHost[] = [];
+  readonly #onError: (err: Error) => void;
   #nextSession = 1;
   #closed = false;
 
-  constructor(maxThreads: number) {
+  /** `onError`: a thread's error that no batch was there to receive (it is replaced). */
+  constructor(maxThreads: number, onError: (err: Error) => void = () => undefined) {
     this.#maxThreads = Math.max(1, maxThreads);
+    this.#onError = onError;
   }
 
   /** Threads started so far. */
@@ -65,6 +70,11 @@ export class WorkerThreads {
     return executor;
   }
 
+  /** Kills thread `index` as a crash would; Piscina starts a replacement (for tests). */
+  async killThread(index: number): Promise<void> {
+    await this.#hosts[index]?.kill();
+  }
+
   /** Ends every thread; call once every executor has closed. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -86,7 +96,7 @@ export class WorkerThreads {
       let best = free.reduce<WorkerHost | null>((a, h) => (a === null || load(h) < load(a) ? h : a), null);
       const room = this.#hosts.length - avoid.size < this.#maxThreads;
       if (best === null || (load(best) > 0 && room)) {
-        best = new WorkerHost();
+        best = new WorkerHost(this.#onError);
         this.#hosts.push(best);
       }
       chosen.push(best);
@@ -106,8 +116,12 @@ class WorkerHost {
   /** Tasks sent to this thread and not yet answered. */
   pending = 0;
   readonly #pool: Piscina;
+  /** Set from a thread's death until its replacement has every session loaded again. */
+  #restart: Promise<void> | null = null;
+  #endRestart: () => void = () => undefined;
+  #closing = false;
 
-  constructor() {
+  constructor(onError: (err: Error) => void) {
     this.#pool = new Piscina({
       filename: WORKER_FILE,
       minThreads: 1,
@@ -122,16 +136,44 @@ class WorkerHost {
       // with plain message events (tiny MLP, 32 rows, this 2-core box; ORT alone ~50 µs).
       atomics: 'disabled',
     });
-    // Piscina announces every thread it starts: the first, then any that replaces one that died.
-    // The replacement has none of the sessions: load them again (tasks queue behind the loads).
+    // Piscina emits 'error' for a thread that fails with no task on it; unheard, that would throw
+    // on the main thread and end the server.
+    this.#pool.on('error', onError);
+    // A thread died (its batches in flight have failed): Piscina starts a replacement, which has
+    // none of the sessions. Tasks wait (request) until they are loaded on it again; otherwise the
+    // first batches would reach the new thread before the loads and fail.
+    this.#pool.on('workerDestroy', () => {
+      if (this.#closing || this.#restart !== null) return;
+      this.#restart = new Promise((resolve) => (this.#endRestart = resolve));
+      // Should no replacement come (Piscina stops after a thread fails while starting), tasks go
+      // on after a while and fail there, rather than wait for ever.
+      const restart = this.#restart;
+      setTimeout(() => this.#restart === restart && this.#finishRestart(), RESTART_WAIT_MS).unref();
+    });
     let created = 0;
     this.#pool.on('workerCreate', () => {
       if (++created === 1) return;
-      for (const [id, s] of this.sessions) {
-        s.onRestart?.();
-        void this.request({ op: 'load', session: id, options: s.options }).catch(() => undefined);
-      }
+      // On the next turn, not inside Piscina's own event: a load sent from here, with batches
+      // already queued for the new thread, had its reply reported as "Unexpected message from
+      // Worker" (an 'error' event) before this change.
+      setImmediate(() => void this.#reload());
     });
+  }
+
+  async #reload(): Promise<void> {
+    const loads: Promise<unknown>[] = [];
+    for (const [id, s] of this.sessions) {
+      s.onRestart?.();
+      // A session that does not load again answers its batches with "not loaded" (ERR_RUNTIME).
+      loads.push(this.#pool.run({ op: 'load', session: id, options: s.options } satisfies WorkerTask).catch(() => undefined));
+    }
+    await Promise.all(loads);
+    this.#finishRestart();
+  }
+
+  #finishRestart(): void {
+    this.#restart = null;
+    this.#endRestart();
   }
 
   add(id: number, options: RuntimeOptions, onRestart?: () => void): Session {
@@ -142,6 +184,7 @@ class WorkerHost {
   async request(task: WorkerTask, transferList?: ArrayBuffer[]): Promise<WorkerReply> {
     this.pending++;
     try {
+      while (this.#restart !== null) await this.#restart;
       return (await this.#pool.run(task, transferList === undefined ? undefined : { transferList })) as WorkerReply;
     } finally {
       this.pending--;
@@ -154,7 +197,13 @@ class WorkerHost {
   }
 
   destroy(): Promise<void> {
+    this.#closing = true;
+    this.#finishRestart();
     return this.#pool.destroy();
+  }
+
+  async kill(): Promise<void> {
+    await Promise.all(this.#pool.threads.map((t) => t.terminate()));
   }
 }
 

@@ -1,0 +1,61 @@
+/**
+ * A worker thread that dies (built code: Piscina needs the compiled worker file): Piscina starts
+ * a replacement, every session the thread held is loaded on it again (each version's restart
+ * counter is told) before any batch reaches it, and batches are answered again.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { addConst } from '../../scripts/onnx/versioned.js';
+import { WorkerThreads } from '../../dist/runtimes/worker-threads.js';
+import type { WireTensor } from '../../src/runtimes/tensor.js';
+
+let threads: WorkerThreads | undefined;
+afterEach(async () => {
+  await threads?.close();
+  threads = undefined;
+});
+
+function model(k: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'volley-restart-'));
+  writeFileSync(join(dir, 'model.onnx'), addConst(k));
+  return join(dir, 'model.onnx');
+}
+
+const input = (): WireTensor[] => {
+  const x = new Float32Array([0, 1, 2, 3]);
+  return [{ name: 'x', datatype: 'FP32', shape: [1, 4], buffer: x.buffer, byteOffset: 0, length: 4 }];
+};
+const ys = (out: WireTensor[]): number[] => Array.from(new Float32Array(out[0].buffer, out[0].byteOffset, out[0].length));
+const options = (k: number) => ({ kind: 'onnx' as const, modelPath: model(k), intraOpThreads: 1, allowSpinning: false, executionProviders: [{ name: 'cpu' as const }] });
+
+describe('worker thread restart', () => {
+  it('loads every session of a dead thread on its replacement before any batch reaches it, and serves again', async () => {
+    threads = new WorkerThreads(1);
+    const restarts = [0, 0];
+    const a = await threads.open(options(1), 1, () => restarts[0]++);
+    const b = await threads.open(options(2), 1, () => restarts[1]++);
+    expect(threads.threads).toBe(1);
+    expect(ys(await a.execute(input()))).toEqual([1, 2, 3, 4]);
+
+    // Killed idle: terminating a thread inside an onnxruntime-node run aborts the whole process
+    // (a Napi::Error thrown during the isolate's teardown), so a test cannot kill it mid-batch.
+    await threads.killThread(0);
+    // Sent at once, while the replacement starts: they must wait for the sessions, not fail
+    // with "session N is not loaded on this worker thread".
+    const answers = await Promise.all([a.execute(input()), b.execute(input()), a.execute(input())]);
+    expect(answers.map(ys)).toEqual([
+      [1, 2, 3, 4],
+      [2, 3, 4, 5],
+      [1, 2, 3, 4],
+    ]);
+    expect(restarts).toEqual([1, 1]);
+    expect(threads.threads).toBe(1);
+
+    // And a second death is handled like the first.
+    await threads.killThread(0);
+    expect(ys(await b.execute(input()))).toEqual([2, 3, 4, 5]);
+    expect(restarts).toEqual([2, 2]);
+  });
+});
