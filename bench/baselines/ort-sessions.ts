@@ -6,6 +6,7 @@
 // sharing sessions between models.
 //
 //   --model <model.onnx> --features N (input FP32 [batch, N]) --count N --max-batch B --threads T
+//   [--mem-arena false] (a model's parameters.enable_mem_arena)
 //
 // Prints one JSON line: {"msg":"ort-sessions","count":N,"rssOneMB":..,"rssAllMB":..,"perSessionMB":..}.
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ const features = Number(flagValue('features'));
 const count = Number(flagValue('count') ?? '20');
 const maxBatch = Number(flagValue('max-batch') ?? '64');
 const threads = Number(flagValue('threads') ?? '1');
+const memArena = flagValue('mem-arena') === undefined ? undefined : flagValue('mem-arena') === 'true';
 if (!(features > 0 && count > 1 && maxBatch > 0 && threads > 0)) throw new Error('--features, --count (> 1), --max-batch and --threads must be positive');
 
 const rssMB = (): number => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) / 1024;
@@ -25,7 +27,7 @@ const rows = new Float32Array(maxBatch * features).fill(0.25);
 const runtimes: OnnxRuntime[] = [];
 
 async function loadOne(): Promise<void> {
-  const rt = await OnnxRuntime.load({ kind: 'onnx', modelPath: model as string, intraOpThreads: threads, allowSpinning: false, executionProviders: [{ name: 'cpu' }] });
+  const rt = await OnnxRuntime.load({ kind: 'onnx', modelPath: model as string, intraOpThreads: threads, allowSpinning: false, executionProviders: [{ name: 'cpu' }], memArena });
   const name = rt.info.signature.inputs[0].name;
   for (let batch = maxBatch; batch >= 1; batch--) {
     const data = rows.subarray(0, batch * features);
@@ -38,5 +40,5 @@ await loadOne();
 const rssOneMB = rssMB();
 for (let i = 1; i < count; i++) await loadOne();
 const rssAllMB = rssMB();
-console.log(JSON.stringify({ msg: 'ort-sessions', count, rssOneMB, rssAllMB, perSessionMB: (rssAllMB - rssOneMB) / (count - 1) }));
+console.log(JSON.stringify({ msg: 'ort-sessions', count, memArena: memArena ?? true, rssOneMB, rssAllMB, perSessionMB: (rssAllMB - rssOneMB) / (count - 1) }));
 await Promise.all(runtimes.map((rt) => rt.close()));

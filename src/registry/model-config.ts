@@ -152,11 +152,31 @@ export const ModelConfigSchema = z
     if (threads !== undefined && !/^[1-9][0-9]*$/.test(threads)) {
       ctx.addIssue({ code: 'custom', path: ['parameters', 'intra_op_thread_count'], message: 'must be a positive integer string' });
     }
+    for (const key of ['enable_mem_arena', 'enable_mem_pattern']) {
+      const value = cfg.parameters[key]?.string_value;
+      if (value !== undefined && parseBool(value) === undefined) ctx.addIssue({ code: 'custom', path: ['parameters', key], message: `must be one of ${BOOL_WORDS}` });
+    }
     const warm = cfg.parameters.default_warmup?.string_value;
     if (warm !== undefined && warm !== 'true' && warm !== 'false') {
       ctx.addIssue({ code: 'custom', path: ['parameters', 'default_warmup'], message: 'must be "true" or "false"' });
     }
   });
+
+const TRUE_WORDS = ['true', '1', 'on', 'yes'];
+const FALSE_WORDS = ['false', '0', 'off', 'no'];
+const BOOL_WORDS = [...TRUE_WORDS, ...FALSE_WORDS].map((w) => `"${w}"`).join(', ');
+
+/** A boolean backend parameter, read as Triton's backends read theirs; undefined when it is neither. */
+export function parseBool(value: string): boolean | undefined {
+  const word = value.trim().toLowerCase();
+  return TRUE_WORDS.includes(word) ? true : FALSE_WORDS.includes(word) ? false : undefined;
+}
+
+/** `parameters[key]` as a boolean; undefined when the config does not set it (validated above). */
+export function boolParameter(config: ModelConfig, key: string): boolean | undefined {
+  const value = config.parameters[key]?.string_value;
+  return value === undefined ? undefined : parseBool(value);
+}
 
 function checkRouting(routing: z.infer<typeof RoutingSchema>, ctx: z.RefinementCtx): void {
   const { default: primary, canary, shadow } = routing;

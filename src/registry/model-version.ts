@@ -19,6 +19,7 @@ import type { RuntimeKind } from '../runtimes/runtime.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
 import type { SessionExecutor, WorkerThreads } from '../runtimes/worker-threads.js';
+import { boolParameter } from './model-config.js';
 import type { ModelConfig } from './model-config.js';
 import { MonitorFeed } from './monitor-feed.js';
 import type { MonitoringOptions } from './monitor-feed.js';
@@ -115,7 +116,9 @@ export class ModelVersion {
       const stats = this.stats;
       const onWorkerRestart = (): void => void stats.workerRestarts++;
       const avoidSessions = avoid.flatMap((mv) => (mv.#executor === null ? [] : [mv.#executor]));
-      const executor = await options.threads.open({ kind: options.runtime ?? 'onnx', modelPath: path, intraOpThreads, allowSpinning: false, executionProviders }, instances, onWorkerRestart, avoidSessions);
+      const memory = { memArena: boolParameter(this.config, 'enable_mem_arena'), memPattern: boolParameter(this.config, 'enable_mem_pattern') };
+      const runtime = { kind: options.runtime ?? 'onnx', modelPath: path, intraOpThreads, allowSpinning: false, executionProviders, ...memory };
+      const executor = await options.threads.open(runtime, instances, onWorkerRestart, avoidSessions);
       this.#executor = executor;
       for (const reason of executor.info.fallbacks) {
         options.logger.warn({ event: 'execution_provider_fallback', model: this.model, version: this.version, reason }, 'execution provider unavailable; trying the next');

@@ -24,6 +24,9 @@ export interface RuntimeOptions {
   allowSpinning: boolean;
   /** Tried in order until one loads the model. */
   executionProviders: ProviderSpec[];
+  /** ORT's CPU memory arena and memory patterns (`enable_mem_arena`, `enable_mem_pattern`); unset = ORT's default, on. */
+  memArena?: boolean;
+  memPattern?: boolean;
 }
 
 /** What a loaded runtime reports about itself. */

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_QUEUE_SIZE, parseModelConfig, selectVersions } from '../../src/registry/model-config.js';
+import { DEFAULT_MAX_QUEUE_SIZE, boolParameter, parseModelConfig, selectVersions } from '../../src/registry/model-config.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const exampleModels = readdirSync(join(ROOT, 'models'), { withFileTypes: true })
@@ -66,6 +66,13 @@ describe('parseModelConfig: accepted', () => {
     expect(cfg.input).toEqual([{ name: 'x', data_type: 'TYPE_FP32', dims: [-1, 3] }]);
     expect(cfg.version_policy).toEqual({ specific: { versions: [1, 3] } });
   });
+
+  it("reads ONNX Runtime's memory switches as Triton does (true/1/on/yes, false/0/off/no); unset stays unset", () => {
+    const read = (arena: string) => boolParameter(parseModelConfig('m', { parameters: { enable_mem_arena: { string_value: arena } } }), 'enable_mem_arena');
+    expect(['true', '1', 'ON', ' yes'].map(read)).toEqual([true, true, true, true]);
+    expect(['false', '0', 'Off', 'no'].map(read)).toEqual([false, false, false, false]);
+    expect(boolParameter(parseModelConfig('m', {}), 'enable_mem_pattern')).toBeUndefined();
+  });
 });
 
 describe('parseModelConfig: rejected with ERR_INVALID_CONFIG', () => {
@@ -83,6 +90,8 @@ describe('parseModelConfig: rejected with ERR_INVALID_CONFIG', () => {
     ['a preferred size above max_batch_size', { max_batch_size: 8, dynamic_batching: { preferred_batch_size: [4, 16] } }, 'dynamic_batching.preferred_batch_size.1'],
     ['dynamic_batching with max_batch_size 0', { max_batch_size: 0, dynamic_batching: {} }, 'dynamic_batching'],
     ['a thread count that is not a positive integer', { parameters: { intra_op_thread_count: { string_value: '0' } } }, 'parameters.intra_op_thread_count'],
+    ['an arena switch that is not a boolean word', { parameters: { enable_mem_arena: { string_value: 'maybe' } } }, 'parameters.enable_mem_arena'],
+    ['a memory-pattern switch that is not a boolean word', { parameters: { enable_mem_pattern: { string_value: '' } } }, 'parameters.enable_mem_pattern'],
     ['a top level that is not an object', [1, 2], '(root)'],
   ])('rejects %s, naming the model and the path', (_what, source, path) => {
     const err = problem('my_model', source);

@@ -12,13 +12,13 @@ import { createLogger } from '../../src/logger.js';
 import { parseModelConfig } from '../../src/registry/model-config.js';
 import { ModelVersion } from '../../src/registry/model-version.js';
 import type { LoadOptions } from '../../src/registry/model-version.js';
-import type { RuntimeInfo } from '../../src/runtimes/runtime.js';
+import type { RuntimeInfo, RuntimeOptions } from '../../src/runtimes/runtime.js';
 import type { WireTensor } from '../../src/runtimes/tensor.js';
 import { InferenceRequest } from '../../src/batching/inference-request.js';
 import { floatTensor } from '../batching/fakes.js';
 
 /** Sessions that answer y = x (same shape) and remember the batch sizes they ran. */
-function fakeThreads(provider: string, ran: number[]): LoadOptions['threads'] {
+function fakeThreads(provider: string, ran: number[], opened: RuntimeOptions[] = []): LoadOptions['threads'] {
   const info: RuntimeInfo = {
     signature: { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }] },
     provider,
@@ -41,16 +41,21 @@ function fakeThreads(provider: string, ran: number[]): LoadOptions['threads'] {
     },
     async close() {},
   };
-  return { open: async () => executor } as unknown as LoadOptions['threads'];
+  return {
+    open: async (options: RuntimeOptions) => {
+      opened.push(options);
+      return executor;
+    },
+  } as unknown as LoadOptions['threads'];
 }
 
-async function load(provider: string, config: object): Promise<{ mv: ModelVersion; ran: number[] }> {
+async function load(provider: string, config: object, opened: RuntimeOptions[] = []): Promise<{ mv: ModelVersion; ran: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'volley-provider-'));
   mkdirSync(join(dir, '1'));
   writeFileSync(join(dir, '1', 'model.onnx'), 'not read: the sessions are fakes');
   const ran: number[] = [];
   const mv = new ModelVersion('m', 1, parseModelConfig('m', config));
-  await mv.load(dir, { cpuThreads: 2, device: 'auto', logger: createLogger('silent'), threads: fakeThreads(provider, ran) });
+  await mv.load(dir, { cpuThreads: 2, device: 'auto', logger: createLogger('silent'), threads: fakeThreads(provider, ran, opened) });
   return { mv, ran };
 }
 
@@ -73,5 +78,17 @@ describe('ModelVersion: the provider in use decides the padding', () => {
     expect(mv.spec?.policy.allowedBatchSizes).toEqual([]);
     await mv.batcher?.submit(new InferenceRequest([floatTensor(3, 2, 0)], 3));
     expect(ran).toEqual([8, 3]);
+  });
+});
+
+describe("ModelVersion: ONNX Runtime's memory switches reach the sessions", () => {
+  it('passes enable_mem_arena and enable_mem_pattern as booleans, and leaves them unset when the config does', async () => {
+    const opened: RuntimeOptions[] = [];
+    await load('cpu', { max_batch_size: 8, parameters: { enable_mem_arena: { string_value: '0' }, enable_mem_pattern: { string_value: 'true' } } }, opened);
+    await load('cpu', { max_batch_size: 8 }, opened);
+    expect(opened.map((o) => [o.memArena, o.memPattern])).toEqual([
+      [false, true],
+      [undefined, undefined],
+    ]);
   });
 });

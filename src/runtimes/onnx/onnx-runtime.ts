@@ -39,6 +39,8 @@ export class OnnxRuntime implements Runtime {
         executionMode: 'sequential',
         intraOpNumThreads: options.intraOpThreads,
         interOpNumThreads: 1,
+        ...(options.memArena === undefined ? {} : { enableCpuMemArena: options.memArena }),
+        ...(options.memPattern === undefined ? {} : { enableMemPattern: options.memPattern }),
         // ORT prints run failures to stderr itself; they reach our JSON log and the client instead.
         logSeverityLevel: 4,
         extra: { session: { intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' } } },
