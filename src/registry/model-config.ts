@@ -162,6 +162,9 @@ export const ModelConfigSchema = z
     }
   });
 
+/** The `parameters` keys Volley reads; a config may carry others (Triton's), which are logged as ignored. */
+export const MODEL_PARAMETERS = ['intra_op_thread_count', 'default_warmup', 'enable_mem_arena', 'enable_mem_pattern'];
+
 const TRUE_WORDS = ['true', '1', 'on', 'yes'];
 const FALSE_WORDS = ['false', '0', 'off', 'no'];
 const BOOL_WORDS = [...TRUE_WORDS, ...FALSE_WORDS].map((w) => `"${w}"`).join(', ');

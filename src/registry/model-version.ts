@@ -19,7 +19,7 @@ import type { RuntimeKind } from '../runtimes/runtime.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
 import type { SessionExecutor, WorkerThreads } from '../runtimes/worker-threads.js';
-import { boolParameter } from './model-config.js';
+import { MODEL_PARAMETERS, boolParameter } from './model-config.js';
 import type { ModelConfig } from './model-config.js';
 import { MonitorFeed } from './monitor-feed.js';
 import type { MonitoringOptions } from './monitor-feed.js';
@@ -106,6 +106,10 @@ export class ModelVersion {
     const started = performance.now();
     const path = join(modelDir, String(this.version), this.config.default_model_filename);
     const instances = this.config.instance_count;
+    const ignored = Object.keys(this.config.parameters).filter((key) => !MODEL_PARAMETERS.includes(key));
+    if (ignored.length > 0) {
+      options.logger.warn({ event: 'config_parameters_ignored', model: this.model, version: this.version, parameters: ignored, known: MODEL_PARAMETERS }, 'config.json parameters that Volley does not read');
+    }
     const intraOpThreads = Number(this.config.parameters.intra_op_thread_count?.string_value ?? Math.max(1, Math.floor(options.cpuThreads / instances)));
     try {
       await access(path).catch(() => {

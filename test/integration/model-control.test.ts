@@ -60,8 +60,11 @@ describe('explicit model control', () => {
     const ok = await infer(server, 'b');
     expect([ok.status, ok.body.outputs[0].data]).toEqual([200, [2, 2, 2, 2]]);
 
-    const override = { parameters: { config: JSON.stringify({ max_batch_size: 2 }) } };
+    // A Triton parameter Volley does not read is accepted, and logged as ignored.
+    const override = { parameters: { config: JSON.stringify({ max_batch_size: 2, parameters: { inter_op_thread_count: { string_value: '2' } } }) } };
     expect((await load(server, 'b', override)).status).toBe(200);
+    expect(await server.waitForLog((l) => l.event === 'config_parameters_ignored')).toMatchObject({ model: 'b', parameters: ['inter_op_thread_count'] });
+    expect(server.logs.filter((l) => l.event === 'config_parameters_ignored')).toHaveLength(1);
     expect((await getJson(`${server.url}/v2/models/b/config`)).body.max_batch_size).toBe(2);
     // The override is for that load: a plain load reads config.json again.
     expect((await load(server, 'b')).status).toBe(200);
