@@ -49,7 +49,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 export async function startServer(spec: ServerSpec, timeoutMs: number): Promise<RunningServer> {
   const started = performance.now();
   const deadline = started + timeoutMs;
-  const child = spawn(process.execPath, spec.args, {
+  // BENCH_SERVER_CPUS=1 (say): the server runs on those cores only (taskset, which execs node, so
+  // the pid is the server's); run the bench itself under `taskset -c 0` to keep the load generator
+  // off them.
+  const cpus = process.env.BENCH_SERVER_CPUS;
+  const [command, args] = cpus ? ['taskset', ['-c', cpus, process.execPath, ...spec.args]] : [process.execPath, spec.args];
+  const child = spawn(command, args, {
     cwd: spec.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: process.env,
