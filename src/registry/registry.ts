@@ -29,6 +29,8 @@ export class ModelRegistry {
   readonly #root: string;
   readonly #options: RegistryOptions & LoadOptions;
   readonly #models = new Map<string, Model>();
+  /** The last explicit load/unload command of each model, so the next one runs after it. */
+  readonly #commands = new Map<string, Promise<unknown>>();
   #loaded = false;
   /** Set first thing in close(): no load, reload or poll may start workers after it. */
   #closed = false;
@@ -90,18 +92,35 @@ export class ModelRegistry {
    */
   async load(name: string, override?: unknown): Promise<void> {
     this.#requireExplicit('load');
-    const dir = await readModel(this.#root, checkName(name));
-    if (dir === null) throw new VolleyError('ERR_MODEL_NOT_FOUND', `the model repository has no model '${name}'`);
-    const failure = await this.#modelFor(name).apply(dir, override, true);
-    if (failure !== null) throw new VolleyError(failure.code, `failed to load '${name}': ${failure.message}`);
+    await this.#inOrder(checkName(name), async () => {
+      const dir = await readModel(this.#root, name);
+      if (dir === null) throw new VolleyError('ERR_MODEL_NOT_FOUND', `the model repository has no model '${name}'`);
+      const failure = await this.#modelFor(name).apply(dir, override, true);
+      if (failure !== null) throw new VolleyError(failure.code, `failed to load '${name}': ${failure.message}`);
+    });
   }
 
   /** Explicit unload: the model's versions drain, then end. */
   async unload(name: string): Promise<void> {
     this.#requireExplicit('unload');
-    const model = this.#models.get(checkName(name));
-    if (model === undefined || !model.active) throw new VolleyError('ERR_MODEL_NOT_FOUND', `model '${name}' is not loaded`);
-    await model.unload('unloaded by request');
+    await this.#inOrder(checkName(name), async () => {
+      const model = this.#models.get(name);
+      if (model === undefined || !model.active) throw new VolleyError('ERR_MODEL_NOT_FOUND', `model '${name}' is not loaded`);
+      await model.unload('unloaded by request');
+    });
+  }
+
+  /**
+   * Load and unload requests for one model take effect in the order they arrived: an unload sent
+   * while a load is reading the repository or warming waits for it, then unloads what it loaded
+   * (before, it was refused as "not loaded" and the model ended up serving).
+   */
+  #inOrder(name: string, command: () => Promise<void>): Promise<void> {
+    const run = (this.#commands.get(name) ?? Promise.resolve()).then(command);
+    const settled = run.catch(() => undefined);
+    this.#commands.set(name, settled);
+    void settled.then(() => this.#commands.get(name) === settled && this.#commands.delete(name));
+    return run;
   }
 
   #requireExplicit(what: string): void {

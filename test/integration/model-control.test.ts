@@ -119,6 +119,21 @@ describe('explicit model control', () => {
     expect((await infer(server, 'b')).body.outputs[0].data).toEqual([2, 2, 2, 2]);
   });
 
+  it('takes load and unload of one model in the order they arrive: an unload sent during a load unloads what it loaded', async () => {
+    server = await startServer(repoAB(), EXPLICIT);
+    for (let round = 0; round < 3; round++) {
+      const loading = load(server, 'b');
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      const unloading = postJson(`${server.url}/v2/repository/models/b/unload`, '');
+      expect([(await loading).status, (await unloading).status]).toEqual([200, 200]);
+      expect((await postJson(`${server.url}/v2/repository/index`, {})).body[1]).toEqual({ name: 'b', state: 'UNLOADED', reason: 'unloaded by request' });
+      expect((await infer(server, 'b')).status).toBe(503);
+    }
+    // A load after the unloads serves again.
+    expect((await load(server, 'b')).status).toBe(200);
+    expect((await infer(server, 'b')).body.outputs[0].data).toEqual([2, 2, 2, 2]);
+  });
+
   it('promotes a canary and rolls it back by hand through the load API with a config override', async () => {
     const repo = repoAB();
     writeVersion(repo, 'a', 2, addConst(20));
