@@ -13,8 +13,10 @@ export class InferenceRequest {
   readonly inputs: Tensor[];
   /** Rows along the batch dimension (1 when the model has none). */
   readonly rows: number;
-  /** Absolute deadline in ms; Infinity when the client set none. */
+  /** Absolute deadline in ms; Infinity when neither the client nor the model's queue policy set one. */
   readonly deadline: number;
+  /** The deadline is the client's own `parameters.timeout`, not the model's default (serving-spec.ts). */
+  deadlineIsClients = false;
   enqueuedAt: number;
   /** Set when the client went away: the request is dropped before batching. */
   cancelled: boolean;

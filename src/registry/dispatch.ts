@@ -23,10 +23,17 @@ function cloneTensor(t: Tensor): Tensor {
   return { name: t.name, datatype: t.datatype, shape: t.shape, data: t.data.slice() };
 }
 
-/** Failures that say something about the version (not the client going away, not a bad request). */
-function countsAgainst(err: unknown): boolean {
+/**
+ * What a failure tells the canary guard about the version: 'failure' (counts toward the error
+ * rate), 'latency' (a deadline the client chose ran out in the queue: no error of the version's,
+ * but the request waited that long, which the latency check should see; a 1 µs timeout then
+ * weighs nothing, a 100 ms one on a slow canary does), or 'nothing' (the client went away, a bad
+ * request). A deadline from the model's own queue policy is a failure.
+ */
+function verdict(err: unknown, request: InferenceRequest): 'failure' | 'latency' | 'nothing' {
   const { category } = asVolleyError(err);
-  return category !== 'cancelled' && category !== 'invalid';
+  if (category === 'cancelled' || category === 'invalid') return 'nothing';
+  return category === 'deadline' && request.deadlineIsClients ? 'latency' : 'failure';
 }
 
 /**
@@ -60,7 +67,8 @@ async function runWatched(model: Model, mv: ModelVersion, table: Model['table'],
   try {
     outputs = await (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request);
   } catch (err) {
-    if (countsAgainst(err)) rollout.observe(table, mv, false, performance.now() - started);
+    const seen = verdict(err, request);
+    if (seen !== 'nothing') rollout.observe(table, mv, seen === 'latency', performance.now() - started);
     throw err;
   }
   rollout.observe(table, mv, true, performance.now() - started);

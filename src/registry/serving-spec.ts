@@ -96,8 +96,20 @@ export function resolveServingSpec(modelName: string, cfg: ModelConfig, signatur
  * allowed, else the model's default; a timeout of 0 means none, as in Triton.
  */
 export function queueDeadline(spec: ServingSpec, requestedUs: number | undefined, now: number): number {
-  const us = requestedUs !== undefined && spec.allowTimeoutOverride ? requestedUs : spec.defaultTimeoutUs;
+  const us = ownTimeout(spec, requestedUs) ? requestedUs : spec.defaultTimeoutUs;
   return us > 0 ? now + us / 1000 : Infinity;
+}
+
+/** A client's request with its queue deadline: its own `parameters.timeout` or the model's default. */
+export function buildTimedRequest(spec: ServingSpec, tensors: readonly Tensor[], timeoutUs: number | undefined, now: number): InferenceRequest {
+  const request = buildInferenceRequest(spec, tensors, queueDeadline(spec, timeoutUs, now));
+  request.deadlineIsClients = ownTimeout(spec, timeoutUs) && timeoutUs > 0;
+  return request;
+}
+
+/** Whether the request's own `parameters.timeout` is the one that applies. */
+export function ownTimeout(spec: ServingSpec, requestedUs: number | undefined): requestedUs is number {
+  return requestedUs !== undefined && spec.allowTimeoutOverride;
 }
 
 function applyOverrides(modelName: string, kind: string, specs: readonly TensorSpec[], overrides: readonly TensorOverride[], batched: boolean): TensorSpec[] {

@@ -10,7 +10,7 @@ import type { InferenceRequest } from '../batching/inference-request.js';
 import { VolleyError, asVolleyError } from '../errors.js';
 import { pickVersion, runRequest } from '../registry/dispatch.js';
 import { giveBuffer } from '../runtimes/buffer-pool.js';
-import { buildInferenceRequest, pickOutputs, queueDeadline, selectOutputs } from '../registry/serving-spec.js';
+import { buildTimedRequest, pickOutputs, selectOutputs } from '../registry/serving-spec.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { Tensor } from '../runtimes/tensor.js';
 import type { VersionStats } from '../metrics/version-stats.js';
@@ -86,7 +86,7 @@ function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, 
     stats = mv.stats;
     const spec = mv.spec as NonNullable<ModelVersion['spec']>;
     const wanted = selectOutputs(spec, payload.outputs);
-    const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
+    const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs, performance.now());
     state.pending.add(request);
     const answer = id;
     runRequest(model, mv, request, version === undefined, payload.routingKey).then(

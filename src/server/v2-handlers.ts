@@ -5,7 +5,7 @@
  */
 import { VolleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { buildInferenceRequest, pickOutputs, queueDeadline, selectOutputs } from '../registry/serving-spec.js';
+import { buildTimedRequest, pickOutputs, selectOutputs } from '../registry/serving-spec.js';
 import { pickVersion, runRequest } from '../registry/dispatch.js';
 import type { Model } from '../registry/model.js';
 import type { ModelRegistry } from '../registry/registry.js';
@@ -220,7 +220,7 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   ex.stats = mv.stats;
   const spec = mv.spec as NonNullable<ModelVersion['spec']>;
   const wanted = selectOutputs(spec, payload.outputs);
-  const request = buildInferenceRequest(spec, payload.inputs, queueDeadline(spec, payload.timeoutUs, performance.now()));
+  const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs, performance.now());
   ex.onAbort = () => request.cancel();
   const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, key), wanted);
   sendOutputs(ex, mv, payload, outputs);

@@ -145,6 +145,18 @@ describe('canary guard', () => {
     expect(r.comparisons.find((c: { kind: string }) => c.kind === 'canary')).toMatchObject({ answered_version: '2', mirrored_version: '1' });
   });
 
+  it("a client's own timeout running out in the queue is not the canary's error: a healthy canary keeps its share", async () => {
+    const guard = { min_requests: 20, window_requests: 50, max_error_rate: 0.1 };
+    server = await serve({ default: 1, canary: { version: 2, percent: 50, guard } }, { 1: addConst(1), 2: addConst(1) });
+    const s = server;
+    // 1 µs: every request's own deadline has passed by the time a batch is formed.
+    const timedOut = await fire(100, 4, () => infer(s, addRequest([0, 0, 0, 0], 1, { parameters: { timeout: 1 } })));
+    expect(timedOut.every((a) => a.status === 504)).toBe(true);
+    const r = await routing(s);
+    expect(r.canary).toMatchObject({ percent: 50, rolled_back: false });
+    expect(s.logs.some((l) => l.event === 'canary_rolled_back')).toBe(false);
+  });
+
   it('a healthy canary keeps its share', async () => {
     const guard = { min_requests: 20, max_error_rate: 0.01, max_disagreement_rate: 0.01 };
     server = await serve({ default: 1, canary: { version: 2, percent: 50, guard } }, { 1: addConst(1), 2: addConst(1) });

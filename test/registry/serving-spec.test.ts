@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AUTO_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE_SIZE, parseModelConfig } from '../../src/registry/model-config.js';
-import { buildInferenceRequest, queueDeadline, resolveServingSpec, selectOutputs } from '../../src/registry/serving-spec.js';
+import { buildInferenceRequest, buildTimedRequest, queueDeadline, resolveServingSpec, selectOutputs } from '../../src/registry/serving-spec.js';
 import type { ModelSignature } from '../../src/runtimes/runtime.js';
 import type { Datatype, Tensor, TensorSpec } from '../../src/runtimes/tensor.js';
 
@@ -194,6 +194,15 @@ describe('queueDeadline', () => {
   it('ignores the request timeout when allow_timeout_override is false', () => {
     const s = spec({ default_timeout_microseconds: 5000, allow_timeout_override: false });
     expect(queueDeadline(s, 1000, 100)).toBe(105);
+  });
+
+  it("marks a request whose deadline is the client's own, not the model default's (the canary guard tells them apart)", () => {
+    const x = [{ name: 'x', datatype: 'FP32' as const, shape: [1, 2], data: new Float32Array(2) }];
+    const own = (s: ReturnType<typeof spec>, us: number | undefined) => buildTimedRequest(s, x, us, 100).deadlineIsClients;
+    const s = spec({ default_timeout_microseconds: 5000 });
+    expect([own(s, undefined), own(s, 1000), own(s, 0), own(spec(), 1000)]).toEqual([false, true, false, true]);
+    expect(own(spec({ default_timeout_microseconds: 5000, allow_timeout_override: false }), 1000)).toBe(false);
+    expect(buildTimedRequest(s, x, 1000, 100).deadline).toBe(101);
   });
 
   it('rejects an unknown timeout_action', () => {
