@@ -135,7 +135,7 @@ function fromRun(name: string, datatype: Datatype, dims: readonly number[], coun
     const out = new Float32Array(count);
     for (let i = 0; i < count; i++) {
       const v = values[i];
-      if (Math.abs(v) > FP32_MAX) throw badInput(`input '${name}': value ${v} is out of range for FP32`);
+      if (overflowsFp32(v)) throw badInput(`input '${name}': value ${v} is out of range for FP32`);
       out[i] = v;
     }
     return out;
@@ -220,7 +220,21 @@ function fillNested(out: TypedArray, data: unknown[], leafLevel: number, level: 
   return offset;
 }
 
-const FP32_MAX = 3.4028234663852886e38;
+/**
+ * A finite value that float32 rounds to infinity. The limit is the rounding midpoint above float32's
+ * largest value, so `3.4028235e38` (how numpy prints float32 max) is accepted. NaN and ±Infinity
+ * are float values and pass (msgpack carries them; JSON cannot, but a literal beyond the double
+ * range, like 1e400, reads as Infinity, as JSON.parse reads it); FP16 is checked the same way.
+ */
+function overflowsFp32(v: number): boolean {
+  return Number.isFinite(v) && !Number.isFinite(Math.fround(v));
+}
+
+/**
+ * INT64/UINT64 values past 2^53 cannot come exactly from JSON: its numbers are read as doubles,
+ * which would round 9007199254740993 to ...992 in silence. msgpack carries them exactly (as BigInt).
+ */
+const EXACT_JSON_INT = Number.MAX_SAFE_INTEGER;
 
 const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
   UINT8: [0, 255],
@@ -240,12 +254,12 @@ function convert(v: unknown, datatype: Datatype, name: string): number | bigint 
       if (typeof v === 'number') return v;
       break;
     case 'FP32':
-      if (typeof v === 'number' && Math.abs(v) <= FP32_MAX) return v;
+      if (typeof v === 'number' && !overflowsFp32(v)) return v;
       if (typeof v === 'number') throw badInput(`input '${name}': value ${v} is out of range for FP32`);
       break;
     case 'FP16':
-      // Values from 65520 up would round to infinity.
-      if (typeof v === 'number' && Math.abs(v) < 65520) return floatToHalf(v);
+      // Finite values from 65520 up would round to infinity.
+      if (typeof v === 'number' && !(Number.isFinite(v) && Math.abs(v) >= 65520)) return floatToHalf(v);
       if (typeof v === 'number') throw badInput(`input '${name}': value ${v} is out of range for FP16`);
       break;
     case 'BOOL':
@@ -254,6 +268,9 @@ function convert(v: unknown, datatype: Datatype, name: string): number | bigint 
     default: {
       const [lo, hi] = INT_RANGE[datatype] as [number, number];
       if (datatype === 'INT64' || datatype === 'UINT64') {
+        if (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) > EXACT_JSON_INT && v >= lo && v < hi) {
+          throw badInput(`input '${name}': value ${v} is beyond ±2^53, which a JSON number cannot carry exactly (it is read as a double); send ${datatype} values this large as binary data or msgpack`);
+        }
         if (typeof v === 'number' && Number.isInteger(v) && v >= lo && v < hi) return BigInt(v);
         // msgpack integers beyond 2^53 arrive as BigInt (msgpack-codec.ts): exact, range-checked here.
         if (typeof v === 'bigint' && v >= BigInt(lo) && v < BigInt(hi)) return v;

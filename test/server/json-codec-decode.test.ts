@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DATATYPES } from '../../src/runtimes/tensor.js';
 import { MAX_TENSOR_ELEMENTS, decodeInferRequest } from '../../src/server/json-codec.js';
+import { decodeMsgpackRequest, packMsgpack } from '../../src/server/msgpack-codec.js';
 
 const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -204,6 +205,35 @@ describe('decodeInferRequest: errors', () => {
     expect(codeOf(one({ datatype: 'INT64', shape: [1], data: [1e19] }))).toBe('ERR_INVALID_INPUT');
     expect(codeOf(one({ datatype: 'INT64', shape: [1], data: [-1e19] }))).toBe('ERR_INVALID_INPUT');
     expect(codeOf(one({ datatype: 'UINT64', shape: [1], data: [2 ** 64] }))).toBe('ERR_INVALID_INPUT');
+  });
+
+  // Regression (adversarial probe): JSON numbers are doubles, so INT64 9007199254740993 arrived as
+  // ...992 with no error. Past 2^53 the value is refused, pointing at binary data or msgpack.
+  it('ERR_INVALID_INPUT for INT64 / UINT64 JSON numbers past 2^53 (they cannot be exact), flat or nested', () => {
+    for (const [datatype, literal] of [['INT64', '9007199254740993'], ['INT64', '-9007199254740993'], ['UINT64', '12345678901234567891']]) {
+      for (const data of [`[${literal}]`, `[[${literal}]]`]) {
+        const body = oneText(`"datatype":"${datatype}","shape":[1${data.startsWith('[[') ? ',1' : ''}],"data":${data}`);
+        expect(() => decodeInferRequest(body)).toThrow(/beyond ±2\^53.*binary data or msgpack/);
+      }
+    }
+    const edge = decodeInferRequest(one({ datatype: 'INT64', shape: [2], data: [2 ** 53 - 1, -(2 ** 53 - 1)] }));
+    expect(Array.from(edge.inputs[0].data as BigInt64Array)).toEqual([9007199254740991n, -9007199254740991n]);
+  });
+
+  // Regression (adversarial probe): numpy prints float32 max as 3.4028235e38, which is just above
+  // it and was refused; a value is out of range only when float32 would round it to infinity.
+  it('FP32 takes float32 max as printed (3.4028235e38) and refuses what rounds to infinity; FP16 likewise at 65520', () => {
+    for (const data of ['[3.4028235e38,-3.4028235e38]', '[[3.4028235e38],[-3.4028235e38]]']) {
+      const shape = data.startsWith('[[') ? '[2,1]' : '[2]';
+      const got = decodeInferRequest(oneText(`"datatype":"FP32","shape":${shape},"data":${data}`));
+      expect(Array.from(got.inputs[0].data as Float32Array)).toEqual([3.4028234663852886e38, -3.4028234663852886e38]);
+      expect(() => decodeInferRequest(oneText(`"datatype":"FP32","shape":${shape},"data":${data.replaceAll('3.4028235e38', '3.41e38')}`))).toThrow(/out of range for FP32/);
+    }
+    // NaN and ±Infinity are float values: msgpack carries them, as binary data does.
+    const special = decodeMsgpackRequest(packMsgpack({ inputs: [{ name: 'x', datatype: 'FP32', shape: [3], data: [Number.NaN, Infinity, -Infinity] }] }));
+    expect(Array.from(special.inputs[0].data as Float32Array)).toEqual([Number.NaN, Infinity, -Infinity]);
+    expect(codeOf(one({ datatype: 'FP16', shape: [1], data: [65519] }))).toBeUndefined();
+    expect(codeOf(one({ datatype: 'FP16', shape: [1], data: [65520] }))).toBe('ERR_INVALID_INPUT');
   });
 });
 
