@@ -67,7 +67,9 @@ export class HttpServer {
     for (const route of routes) {
       const params = (route.pattern.match(/:/g) ?? []).length;
       this.#app[route.method](route.pattern, (res, req) => this.#dispatch(res, req, params, route));
-      allowed.set(route.pattern, [...(allowed.get(route.pattern) ?? []), route.method.toUpperCase()]);
+      // HEAD on a GET route: the same status and headers, no body (Exchange ends it without one).
+      if (route.method === 'get') this.#app.head(route.pattern, (res, req) => this.#dispatch(res, req, params, route));
+      allowed.set(route.pattern, [...(allowed.get(route.pattern) ?? []), ...(route.method === 'get' ? ['GET', 'HEAD'] : ['POST'])]);
     }
     for (const [pattern, methods] of allowed) {
       const allow = methods.join(', ');

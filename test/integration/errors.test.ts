@@ -97,10 +97,42 @@ describe('404, 405', () => {
     expect(get.body.error).toMatch(/GET is not allowed/);
     const post = await postJson(`${server.url}/v2/health/ready`, '{}');
     expect(post.status).toBe(405);
-    expect(post.headers.get('allow')).toBe('GET');
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
     expect((await getJson(`${server.url}/v2/models/mlp_classifier`, 'DELETE')).status).toBe(405);
   });
+
+  // Regression (adversarial probe): HEAD got a 405 whose body a keep-alive client then read as the
+  // start of its next response. Now HEAD answers as GET would, headers only, on any route.
+  it('HEAD: the GET answer without a body (a 405 or 404 too), and the connection reads on cleanly', async () => {
+    const head = (path: string) => `HEAD ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const wire = await rawExchange([head('/v2/health/ready'), head('/v2/models/mlp_classifier/infer'), head('/v3/nothing'), 'GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+    const answers = wire.split(/(?=HTTP\/1\.1 )/);
+    expect(answers.map((a) => a.slice(9, 12))).toEqual(['200', '405', '404', '200']);
+    expect(answers[0]).toMatch(/\r\nContent-Length: 14\r\n/);
+    expect(answers[1]).toMatch(/\r\nAllow: POST\r\n/);
+    for (const a of answers.slice(0, 3)) expect(a.endsWith('\r\n\r\n')).toBe(true);
+    expect(answers[3].endsWith('{"live":true}')).toBe(true);
+  });
 });
+
+/**
+ * Writes `requests` on one connection, each once something has been read since the last (the
+ * server does not take pipelining), and resolves with everything read until the server closes it.
+ */
+function rawExchange(requests: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const queue = [...requests];
+    const socket = connect(server.port, '127.0.0.1', () => socket.write(queue.shift() as string));
+    let got = '';
+    socket.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (queue.length > 0) socket.write(queue.shift() as string);
+    });
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error(`no close within 5 s; read so far: ${got}`)));
+  });
+}
 
 describe('413, 415', () => {
   it('413 for a body over the limit, declared by Content-Length', async () => {
