@@ -313,7 +313,9 @@ export class DynamicBatcher implements Batcher {
   #armDeadline(at: number): void {
     if (this.#deadlineTimer !== null) this.#clock.clearTimer(this.#deadlineTimer);
     this.#deadlineAt = at;
-    this.#deadlineTimer = this.#clock.setTimer(this.#onDeadline, Math.max(0, at - this.#clock.now()));
+    // Node's timers take at most 2^31 - 1 ms (~24.8 days); a longer one would fire after 1 ms, with
+    // a TimeoutOverflowWarning, and re-arm every ms. A deadline further off is re-armed on waking.
+    this.#deadlineTimer = this.#clock.setTimer(this.#onDeadline, Math.min(MAX_TIMER_MS, Math.max(0, at - this.#clock.now())));
   }
 
   #failQueued(error: VolleyError): void {
@@ -324,6 +326,8 @@ export class DynamicBatcher implements Batcher {
     return this.#queue.length === 0 && this.#inflight === 0;
   }
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function isDead(req: InferenceRequest, now: number): boolean {
   return req.cancelled || req.deadline <= now;

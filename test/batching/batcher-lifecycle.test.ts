@@ -48,6 +48,23 @@ describe('DynamicBatcher: deadlines and cancellation', () => {
     expect(c.status).toBe('fulfilled');
   });
 
+  // Regression (adversarial probe): parameters.timeout of 3e12 µs armed a Node timer past 2^31 ms,
+  // which Node fires after 1 ms with a warning on stderr, then again every ms.
+  it('keeps a deadline weeks away, arming timers Node can hold, and expires it on time', async () => {
+    const { clock, executor, batcher } = setup();
+    track(batcher.submit(request(1, 0)));
+    const far = 3e9; // ms, ~35 days
+    const b = track(batcher.submit(request(1, 10, 2, far)));
+    clock.advance(2 ** 31);
+    await flush();
+    expect(b.status).toBe('pending');
+    clock.advance(far - 2 ** 31);
+    await flush();
+    expect(b.error?.code).toBe('ERR_DEADLINE_EXCEEDED');
+    echo(executor.calls[0]);
+    await flush();
+  });
+
   it('rejects a request that expires while its batch waits out the delay', async () => {
     const { clock, executor, batcher } = setup({ maxQueueDelayMs: 100 });
     const a = track(batcher.submit(request(1, 0, 2, 30)));

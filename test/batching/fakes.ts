@@ -20,6 +20,8 @@ export class FakeClock implements Clock {
   }
 
   setTimer(fn: () => void, ms: number): unknown {
+    // Node fires a timer longer than 2^31 - 1 ms after 1 ms instead (TimeoutOverflowWarning).
+    if (ms > 2 ** 31 - 1) throw new Error(`timer of ${ms} ms: Node would fire it after 1 ms`);
     const id = this.#nextId++;
     this.#timers.set(id, { at: this.#now + ms, fn });
     return id;
