@@ -297,6 +297,12 @@ function decodeOutputs(outputs: unknown, binaryDefault: boolean): { names: strin
     if (o.name.length > MAX_NAME_LENGTH) throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}].name is ${o.name.length} characters long, more than the limit of ${MAX_NAME_LENGTH}`);
     const flag = isObject(o.parameters) ? o.parameters.binary_data : undefined;
     if (flag !== undefined && typeof flag !== 'boolean') throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}].parameters.binary_data must be a boolean`);
+    // Triton's classification extension turns an output into top-N "score:index" strings; answering
+    // the raw tensor instead, in silence, would hand the client something it did not ask for.
+    if (isObject(o.parameters) && o.parameters.classification !== undefined) {
+      throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}].parameters.classification: the classification extension is not supported; ask for the output itself and take the top classes client-side`);
+    }
+    if (names.includes(o.name)) throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}]: output '${o.name}' is asked for more than once`);
     names.push(o.name);
     binary.push(flag ?? binaryDefault);
   });

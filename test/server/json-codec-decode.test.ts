@@ -197,6 +197,10 @@ describe('decodeInferRequest: errors', () => {
     for (const outputs of [{ name: 'y' }, 'y', ['y'], [{}], [{ name: 3 }], [null]]) {
       expect(codeOf(encode({ inputs, outputs }))).toBe('ERR_INVALID_OUTPUT');
     }
+    // Regression (adversarial probe): these were accepted, the classification asked for ignored in
+    // silence and the duplicated output answered twice.
+    expect(() => decodeInferRequest(encode({ inputs, outputs: [{ name: 'y', parameters: { classification: 3 } }] }))).toThrow(/classification extension is not supported/);
+    expect(() => decodeInferRequest(encode({ inputs, outputs: [{ name: 'y' }, { name: 'y' }] }))).toThrow(/output 'y' is asked for more than once/);
   });
 
   // Regression: storing BigInt(v) in a BigInt64Array wraps modulo 2^64, so the range must be
