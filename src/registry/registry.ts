@@ -38,7 +38,7 @@ export class ModelRegistry {
 
   constructor(root: string, options: RegistryOptions) {
     this.#root = root;
-    this.#options = { ...options, threads: new WorkerThreads(options.workerThreads ?? 1, (err) => options.logger.error({ event: 'worker_error', err: err.message }, 'a worker thread failed; it is replaced')) };
+    this.#options = { ...options, threads: new WorkerThreads(options.workerThreads ?? 1, (err) => options.logger.error({ event: 'worker_error', err: err.message }, 'a worker thread reported an error outside any batch')) };
   }
 
   /** Worker threads started so far (shared by every model version). */

@@ -8,8 +8,6 @@ import type { WireTensor } from './tensor.js';
 import type { WorkerReply, WorkerTask } from './worker.js';
 
 const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
-/** The longest a task waits for a dead thread's replacement to have its sessions again. */
-const RESTART_WAIT_MS = 30_000;
 
 /**
  * The server's worker threads, shared by every model version. Each thread is a one-thread
@@ -116,9 +114,8 @@ class WorkerHost {
   /** Tasks sent to this thread and not yet answered. */
   pending = 0;
   readonly #pool: Piscina;
-  /** Set from a thread's death until its replacement has every session loaded again. */
+  /** Set from a thread's death until its sessions are sent to load again on the replacement. */
   #restart: Promise<void> | null = null;
-  #endRestart: () => void = () => undefined;
   #closing = false;
 
   constructor(onError: (err: Error) => void) {
@@ -139,41 +136,33 @@ class WorkerHost {
     // Piscina emits 'error' for a thread that fails with no task on it; unheard, that would throw
     // on the main thread and end the server.
     this.#pool.on('error', onError);
-    // A thread died (its batches in flight have failed): Piscina starts a replacement, which has
-    // none of the sessions. Tasks wait (request) until they are loaded on it again; otherwise the
-    // first batches would reach the new thread before the loads and fail.
+    // A thread died (its batches in flight have failed): Piscina starts a replacement, or the next
+    // task does, with none of the sessions. The sessions the dead thread held are sent to load
+    // again, on the next turn (not from inside Piscina's event: a load sent from its workerCreate
+    // event had its reply reported as "Unexpected message from Worker", an 'error' event). Tasks
+    // wait (request) until those loads are sent, not answered: Piscina hands tasks over in order
+    // and the worker makes a batch wait for a session still loading (worker.ts), so no batch
+    // reaches the new thread before its session. Another death before then queues another reload;
+    // sessions opened after the death load themselves (open), once.
     this.#pool.on('workerDestroy', () => {
-      if (this.#closing || this.#restart !== null) return;
-      this.#restart = new Promise((resolve) => (this.#endRestart = resolve));
-      // Should no replacement come (Piscina stops after a thread fails while starting), tasks go
-      // on after a while and fail there, rather than wait for ever.
-      const restart = this.#restart;
-      setTimeout(() => this.#restart === restart && this.#finishRestart(), RESTART_WAIT_MS).unref();
+      if (this.#closing) return;
+      const lost = [...this.sessions];
+      const restart = new Promise<void>((resolve) =>
+        setImmediate(() => {
+          for (const [id, s] of lost) {
+            if (this.#closing || !this.sessions.has(id)) continue;
+            s.onRestart?.();
+            // A session that does not load again answers its batches with "not loaded" (ERR_RUNTIME).
+            this.#pool.run({ op: 'load', session: id, options: s.options } satisfies WorkerTask).catch(() => undefined);
+          }
+          resolve();
+        }),
+      );
+      this.#restart = restart;
+      void restart.then(() => {
+        if (this.#restart === restart) this.#restart = null;
+      });
     });
-    let created = 0;
-    this.#pool.on('workerCreate', () => {
-      if (++created === 1) return;
-      // On the next turn, not inside Piscina's own event: a load sent from here, with batches
-      // already queued for the new thread, had its reply reported as "Unexpected message from
-      // Worker" (an 'error' event) before this change.
-      setImmediate(() => void this.#reload());
-    });
-  }
-
-  async #reload(): Promise<void> {
-    const loads: Promise<unknown>[] = [];
-    for (const [id, s] of this.sessions) {
-      s.onRestart?.();
-      // A session that does not load again answers its batches with "not loaded" (ERR_RUNTIME).
-      loads.push(this.#pool.run({ op: 'load', session: id, options: s.options } satisfies WorkerTask).catch(() => undefined));
-    }
-    await Promise.all(loads);
-    this.#finishRestart();
-  }
-
-  #finishRestart(): void {
-    this.#restart = null;
-    this.#endRestart();
   }
 
   add(id: number, options: RuntimeOptions, onRestart?: () => void): Session {
@@ -198,7 +187,6 @@ class WorkerHost {
 
   destroy(): Promise<void> {
     this.#closing = true;
-    this.#finishRestart();
     return this.#pool.destroy();
   }
 

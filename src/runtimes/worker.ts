@@ -42,6 +42,9 @@ export default async function handle(task: WorkerTask): Promise<unknown> {
     case 'load': {
       // A load failure is kept as a value: runs that were already queued report it.
       const loading = createRuntime(task.options).catch((err: unknown) => asVolleyError(err, 'ERR_MODEL_LOAD').toWire());
+      // A session id is loaded once per thread; should it come again, the earlier one is released.
+      const previous = sessions.get(task.session);
+      if (previous !== undefined) void previous.then((rt) => ('run' in rt ? rt.close() : undefined)).catch(() => undefined);
       sessions.set(task.session, loading);
       const runtime = await loading;
       if (!('run' in runtime)) {
