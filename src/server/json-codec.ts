@@ -68,7 +68,7 @@ export function decodeInferRequest(body: Uint8Array, headerLength = -1): InferPa
  * bytes from the binary section; an input's `data` may also be a byte blob (msgpack bin or typed
  * array), which is used as raw little-endian elements without per-element conversion.
  */
-export function decodeInferObject(req: unknown, binary: BinarySection | null, copyBlobs = false): InferPayload {
+export function decodeInferObject(req: unknown, binary: BinarySection | null, copyBlobs = false, json = true): InferPayload {
   if (!isObject(req)) throw invalid('request body must be a JSON object');
   const { id, inputs, outputs, parameters } = req;
   if (id !== undefined && typeof id !== 'string') throw invalid("'id' must be a string");
@@ -92,13 +92,13 @@ export function decodeInferObject(req: unknown, binary: BinarySection | null, co
       routingKey = parameters.routing_key;
     }
   }
-  const tensors = inputs.map((raw, i) => decodeInput(raw, i, binary, copyBlobs));
+  const tensors = inputs.map((raw, i) => decodeInput(raw, i, binary, copyBlobs, json));
   binary?.assertConsumed();
   const wanted = decodeOutputs(outputs, binaryDefault);
   return { id, inputs: tensors, outputs: wanted?.names, binaryOutputs: wanted?.binary, binaryDefault, timeoutUs, routingKey };
 }
 
-function decodeInput(raw: unknown, index: number, binary: BinarySection | null, copyBlobs: boolean): Tensor {
+function decodeInput(raw: unknown, index: number, binary: BinarySection | null, copyBlobs: boolean, json: boolean): Tensor {
   if (!isObject(raw)) throw invalid(`inputs[${index}] must be an object`);
   const { name, datatype, shape, data, parameters } = raw;
   if (typeof name !== 'string' || name === '') throw invalid(`inputs[${index}].name must be a non-empty string`);
@@ -122,7 +122,7 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null, 
   if (!Array.isArray(data)) throw badInput(`input '${name}': 'data' must be an array (flat or nested) or a byte string`);
   checkDataLength(data, dims, count, name);
   const out = new DATATYPES[datatype].array(count);
-  fillData(out, data, dims, datatype, name);
+  fillData(out, data, dims, datatype, name, json);
   return { name, datatype, shape: dims, data: out };
 }
 
@@ -130,18 +130,17 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null, 
 function fromRun(name: string, datatype: Datatype, dims: readonly number[], count: number, values: Float64Array): TypedArray {
   if (values.length !== count) throw badInput(`input '${name}': shape [${dims}] needs ${count} values but 'data' has ${values.length}`);
   // The run is a view into the parser's reused buffer (valid until the next parse): copy it.
-  if (datatype === 'FP64') return values.slice();
-  if (datatype === 'FP32') {
-    const out = new Float32Array(count);
+  if (datatype === 'FP64' || datatype === 'FP32') {
+    const out = datatype === 'FP64' ? values.slice() : new Float32Array(count);
     for (let i = 0; i < count; i++) {
       const v = values[i];
-      if (overflowsFp32(v)) throw badInput(`input '${name}': value ${v} is out of range for FP32`);
+      if (!Number.isFinite(datatype === 'FP32' ? Math.fround(v) : v)) throw badInput(`input '${name}': value ${v} is out of range for ${datatype}`);
       out[i] = v;
     }
     return out;
   }
   const out = new DATATYPES[datatype].array(count);
-  for (let i = 0; i < count; i++) out[i] = convert(values[i], datatype, name) as never;
+  for (let i = 0; i < count; i++) out[i] = convert(values[i], datatype, name, true) as never;
   return out;
 }
 
@@ -200,39 +199,41 @@ function checkNested(data: unknown[], dims: readonly number[], level: number, na
 }
 
 /** Converts every element into `out`, row-major. Runs after checkDataLength: the structure is right. */
-function fillData(out: TypedArray, data: unknown[], dims: readonly number[], datatype: Datatype, name: string): void {
+function fillData(out: TypedArray, data: unknown[], dims: readonly number[], datatype: Datatype, name: string, json: boolean): void {
   if (data.length > 0 && Array.isArray(data[0])) {
-    fillNested(out, data, dims.length - 1, 0, 0, datatype, name);
+    fillNested(out, data, dims.length - 1, 0, 0, datatype, name, json);
     return;
   }
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
     if (Array.isArray(v)) throw badInput(`input '${name}': 'data' mixes nested arrays and values`);
-    out[i] = convert(v, datatype, name) as never;
+    out[i] = convert(v, datatype, name, json) as never;
   }
 }
 
-function fillNested(out: TypedArray, data: unknown[], leafLevel: number, level: number, offset: number, datatype: Datatype, name: string): number {
+function fillNested(out: TypedArray, data: unknown[], leafLevel: number, level: number, offset: number, datatype: Datatype, name: string, json: boolean): number {
   for (let i = 0; i < data.length; i++) {
-    if (level === leafLevel) out[offset++] = convert(data[i], datatype, name) as never;
-    else offset = fillNested(out, data[i] as unknown[], leafLevel, level + 1, offset, datatype, name);
+    if (level === leafLevel) out[offset++] = convert(data[i], datatype, name, json) as never;
+    else offset = fillNested(out, data[i] as unknown[], leafLevel, level + 1, offset, datatype, name, json);
   }
   return offset;
 }
 
 /**
- * A finite value that float32 rounds to infinity. The limit is the rounding midpoint above float32's
- * largest value, so `3.4028235e38` (how numpy prints float32 max) is accepted. NaN and ±Infinity
- * are float values and pass (msgpack carries them; JSON cannot, but a literal beyond the double
- * range, like 1e400, reads as Infinity, as JSON.parse reads it); FP16 is checked the same way.
+ * Out of range for a float datatype: what it would round to infinity. FP32's limit is the rounding
+ * midpoint above float32's largest value, so `3.4028235e38` (how numpy prints float32 max) is
+ * taken. From JSON text a non-finite value can only be a literal past the double range (1e400,
+ * which JSON.parse reads as Infinity): refused. msgpack carries NaN and ±Infinity as real float
+ * values, as binary data does: taken.
  */
-function overflowsFp32(v: number): boolean {
-  return Number.isFinite(v) && !Number.isFinite(Math.fround(v));
+function floatOutOfRange(v: number, rounded: number, json: boolean): boolean {
+  return Number.isFinite(v) ? !Number.isFinite(rounded) : json;
 }
 
 /**
- * INT64/UINT64 values past 2^53 cannot come exactly from JSON: its numbers are read as doubles,
- * which would round 9007199254740993 to ...992 in silence. msgpack carries them exactly (as BigInt).
+ * INT64/UINT64 values past 2^53 cannot come exactly from JSON text: its numbers are read as
+ * doubles, which would round 9007199254740993 to ...992 in silence. msgpack carries them exactly
+ * (BigInt past 2^53, an exact Number up to it), so the check is for JSON only.
  */
 const EXACT_JSON_INT = Number.MAX_SAFE_INTEGER;
 
@@ -248,27 +249,25 @@ const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
   INT64: [-(2 ** 63), 2 ** 63],
 };
 
-function convert(v: unknown, datatype: Datatype, name: string): number | bigint {
+/** One element of `data`; `json`: it came from JSON text (a double), not msgpack. */
+function convert(v: unknown, datatype: Datatype, name: string, json: boolean): number | bigint {
   switch (datatype) {
     case 'FP64':
-      if (typeof v === 'number') return v;
-      break;
     case 'FP32':
-      if (typeof v === 'number' && !overflowsFp32(v)) return v;
-      if (typeof v === 'number') throw badInput(`input '${name}': value ${v} is out of range for FP32`);
-      break;
-    case 'FP16':
-      // Finite values from 65520 up would round to infinity.
-      if (typeof v === 'number' && !(Number.isFinite(v) && Math.abs(v) >= 65520)) return floatToHalf(v);
-      if (typeof v === 'number') throw badInput(`input '${name}': value ${v} is out of range for FP16`);
-      break;
+    case 'FP16': {
+      if (typeof v !== 'number') break;
+      // FP16: finite values from 65520 up round to infinity.
+      const rounded = datatype === 'FP64' ? v : datatype === 'FP32' ? Math.fround(v) : Math.abs(v) >= 65520 ? Infinity : v;
+      if (floatOutOfRange(v, rounded, json)) throw badInput(`input '${name}': value ${v} is out of range for ${datatype}`);
+      return datatype === 'FP16' ? floatToHalf(v) : v;
+    }
     case 'BOOL':
       if (typeof v === 'boolean') return v ? 1 : 0;
       break;
     default: {
       const [lo, hi] = INT_RANGE[datatype] as [number, number];
       if (datatype === 'INT64' || datatype === 'UINT64') {
-        if (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) > EXACT_JSON_INT && v >= lo && v < hi) {
+        if (json && typeof v === 'number' && Number.isInteger(v) && Math.abs(v) > EXACT_JSON_INT && v >= lo && v < hi) {
           throw badInput(`input '${name}': value ${v} is beyond ±2^53, which a JSON number cannot carry exactly (it is read as a double); send ${datatype} values this large as binary data or msgpack`);
         }
         if (typeof v === 'number' && Number.isInteger(v) && v >= lo && v < hi) return BigInt(v);
@@ -283,7 +282,7 @@ function convert(v: unknown, datatype: Datatype, name: string): number | bigint 
   }
   // A msgpack integer beyond 2^53 (a BigInt, msgpack-codec.ts) is exact for INT64/UINT64 above; any
   // other datatype reads it as a double, as JSON.parse reads a long number (off the numbers' path).
-  if (typeof v === 'bigint') return convert(Number(v), datatype, name);
+  if (typeof v === 'bigint') return convert(Number(v), datatype, name, false);
   throw badInput(`input '${name}': value ${safeJson(v, QUOTE)} is not a valid ${datatype} element`);
 }
 

@@ -30,7 +30,7 @@ export function unpackMsgpack(body: Uint8Array, what = 'request body'): unknown 
 }
 
 export function decodeMsgpackRequest(body: Uint8Array): InferPayload {
-  return decodeInferObject(unpackMsgpack(body), null);
+  return decodeInferObject(unpackMsgpack(body), null, false, false);
 }
 
 /** The packed response. It may share packr's buffer: send it before the next pack (same tick). */

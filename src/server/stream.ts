@@ -80,7 +80,7 @@ function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, 
     if (state.pending.size >= MAX_INFLIGHT) throw new VolleyError('ERR_QUEUE_FULL', `more than ${MAX_INFLIGHT} requests in flight on this socket`, 1);
     if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
     const model = ctx.registry.model(modelName);
-    const payload = decodeInferObject({ ...msg, id: undefined, model_name: undefined, model_version: undefined }, null, true);
+    const payload = decodeInferObject({ ...msg, id: undefined, model_name: undefined, model_version: undefined }, null, true, !binary);
     const version = msg.model_version === '' ? undefined : (msg.model_version as string | undefined);
     const mv = pickVersion(model, version, payload.routingKey);
     stats = mv.stats;

@@ -222,6 +222,10 @@ describe('decodeInferRequest: errors', () => {
     }
     const edge = decodeInferRequest(one({ datatype: 'INT64', shape: [2], data: [2 ** 53 - 1, -(2 ** 53 - 1)] }));
     expect(Array.from(edge.inputs[0].data as BigInt64Array)).toEqual([9007199254740991n, -9007199254740991n]);
+    // msgpack numbers are exact (review finding: the JSON check refused them too): 2^53 arrives as
+    // a Number from msgpackr, 2^60 as a float64 from a JS client packing a plain number.
+    const packed = decodeMsgpackRequest(packMsgpack({ inputs: [{ name: 'x', datatype: 'INT64', shape: [2], data: [2 ** 53, 2 ** 60] }] }));
+    expect(Array.from(packed.inputs[0].data as BigInt64Array)).toEqual([2n ** 53n, 2n ** 60n]);
   });
 
   // Regression (adversarial probe): numpy prints float32 max as 3.4028235e38, which is just above
@@ -232,6 +236,11 @@ describe('decodeInferRequest: errors', () => {
       const got = decodeInferRequest(oneText(`"datatype":"FP32","shape":${shape},"data":${data}`));
       expect(Array.from(got.inputs[0].data as Float32Array)).toEqual([3.4028234663852886e38, -3.4028234663852886e38]);
       expect(() => decodeInferRequest(oneText(`"datatype":"FP32","shape":${shape},"data":${data.replaceAll('3.4028235e38', '3.41e38')}`))).toThrow(/out of range for FP32/);
+    }
+    // From JSON text a non-finite value is a literal past the double range: refused, flat or nested.
+    for (const datatype of ['FP64', 'FP32', 'FP16']) {
+      expect(() => decodeInferRequest(oneText(`"datatype":"${datatype}","shape":[1],"data":[1e400]`))).toThrow(/value Infinity is out of range/);
+      expect(() => decodeInferRequest(oneText(`"datatype":"${datatype}","shape":[1,1],"data":[[-1e400]]`))).toThrow(/value -Infinity is out of range/);
     }
     // NaN and ±Infinity are float values: msgpack carries them, as binary data does.
     const special = decodeMsgpackRequest(packMsgpack({ inputs: [{ name: 'x', datatype: 'FP32', shape: [3], data: [Number.NaN, Infinity, -Infinity] }] }));
