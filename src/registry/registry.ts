@@ -111,12 +111,16 @@ export class ModelRegistry {
   }
 
   /**
-   * Load and unload requests for one model take effect in the order they arrived: an unload sent
-   * while a load is reading the repository or warming waits for it, then unloads what it loaded
+   * Load and unload requests for one model take effect in the order they were received (bodies
+   * read): an unload received while a load is reading the repository or warming waits for it, then unloads what it loaded
    * (before, it was refused as "not loaded" and the model ended up serving).
    */
   #inOrder(name: string, command: () => Promise<void>): Promise<void> {
-    const run = (this.#commands.get(name) ?? Promise.resolve()).then(command);
+    const run = (this.#commands.get(name) ?? Promise.resolve()).then(() => {
+      // A command queued behind a long load may find the server closing by its turn.
+      if (this.#closed) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
+      return command();
+    });
     const settled = run.catch(() => undefined);
     this.#commands.set(name, settled);
     void settled.then(() => this.#commands.get(name) === settled && this.#commands.delete(name));

@@ -116,8 +116,9 @@ describe('404, 405', () => {
 });
 
 /**
- * Writes `requests` on one connection, each once something has been read since the last (the
- * server does not take pipelining), and resolves with everything read until the server closes it.
+ * Writes `requests` on one connection, each once the answer to the last is complete (the server
+ * does not take pipelining; every answer but the last here has no body, so it ends at its blank
+ * line), and resolves with everything read until the server closes the connection.
  */
 function rawExchange(requests: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -126,7 +127,7 @@ function rawExchange(requests: string[]): Promise<string> {
     let got = '';
     socket.on('data', (d: Buffer) => {
       got += d.toString('latin1');
-      if (queue.length > 0) socket.write(queue.shift() as string);
+      if (queue.length > 0 && got.endsWith('\r\n\r\n')) socket.write(queue.shift() as string);
     });
     socket.on('close', () => resolve(got));
     socket.on('error', reject);

@@ -121,9 +121,13 @@ describe('explicit model control', () => {
 
   it('takes load and unload of one model in the order they arrive: an unload sent during a load unloads what it loaded', async () => {
     server = await startServer(repoAB(), EXPLICIT);
+    const s = server;
+    const loadsStarted = () => s.logs.filter((l) => l.event === 'model_state' && l.model === 'b' && l.to === 'LOADING').length;
     for (let round = 0; round < 3; round++) {
       const loading = load(server, 'b');
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      // The unload goes once this round's load is under way (not on a timer: a busy machine may
+      // not have read the load's body within any fixed time).
+      await s.waitForLog(() => loadsStarted() > round);
       const unloading = postJson(`${server.url}/v2/repository/models/b/unload`, '');
       expect([(await loading).status, (await unloading).status]).toEqual([200, 200]);
       expect((await postJson(`${server.url}/v2/repository/index`, {})).body[1]).toEqual({ name: 'b', state: 'UNLOADED', reason: 'unloaded by request' });

@@ -33,18 +33,7 @@ export class OnnxRuntime implements Runtime {
   }
 
   static #create(options: RuntimeOptions, provider: ReturnType<typeof toOrtProvider>): Promise<ort.InferenceSession> {
-    return ort.InferenceSession.create(options.modelPath, {
-        executionProviders: [provider as ort.InferenceSession.ExecutionProviderConfig],
-        graphOptimizationLevel: 'all',
-        executionMode: 'sequential',
-        intraOpNumThreads: options.intraOpThreads,
-        interOpNumThreads: 1,
-        ...(options.memArena === undefined ? {} : { enableCpuMemArena: options.memArena }),
-        ...(options.memPattern === undefined ? {} : { enableMemPattern: options.memPattern }),
-        // ORT prints run failures to stderr itself; they reach our JSON log and the client instead.
-        logSeverityLevel: 4,
-        extra: { session: { intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' } } },
-    });
+    return ort.InferenceSession.create(options.modelPath, sessionOptions(options, provider));
   }
 
   async run(inputs: WireTensor[]): Promise<WireTensor[]> {
@@ -71,6 +60,22 @@ export class OnnxRuntime implements Runtime {
   async close(): Promise<void> {
     await this.#session.release();
   }
+}
+
+/** The ONNX Runtime session options for a version's runtime options and one execution provider. */
+export function sessionOptions(options: RuntimeOptions, provider: ReturnType<typeof toOrtProvider>): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [provider as ort.InferenceSession.ExecutionProviderConfig],
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    intraOpNumThreads: options.intraOpThreads,
+    interOpNumThreads: 1,
+    ...(options.memArena === undefined ? {} : { enableCpuMemArena: options.memArena }),
+    ...(options.memPattern === undefined ? {} : { enableMemPattern: options.memPattern }),
+    // ORT prints run failures to stderr itself; they reach our JSON log and the client instead.
+    logSeverityLevel: 4,
+    extra: { session: { intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' } } },
+  };
 }
 
 /** ORT's messages carry its build paths and colour codes; keep what a user can act on. */
