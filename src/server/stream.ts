@@ -32,6 +32,7 @@ interface SocketState {
 }
 
 export function attachStream(app: TemplatedApp, ctx: ServerContext): void {
+  attachUpgradeRequired(app);
   app.ws<SocketState>('/v2/stream', {
     compression: uWS.DISABLED,
     // uWS cuts a connection off without a close frame past this; below it, onFrame closes with
@@ -154,4 +155,18 @@ function reply(ctx: ServerContext, ws: WebSocket<SocketState>, binary: boolean, 
     return;
   }
   ws.cork(() => ws.send(data, binary));
+}
+
+/**
+ * A plain GET of the stream's path (no WebSocket upgrade) is told what it lacks: 426 with
+ * `Upgrade: websocket` (RFC 9110 §15.5.22), not the 404 of an unknown route. uWS hands a request
+ * that is not an upgrade on from the ws route to this one.
+ */
+function attachUpgradeRequired(app: TemplatedApp): void {
+  const body = JSON.stringify({ error: '/v2/stream is a WebSocket endpoint: connect with a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)' });
+  app.get('/v2/stream', (res) => {
+    res.cork(() => {
+      res.writeStatus('426 Upgrade Required').writeHeader('Upgrade', 'websocket').writeHeader('Connection', 'Upgrade').writeHeader('Content-Type', 'application/json').end(body);
+    });
+  });
 }

@@ -64,6 +64,14 @@ describe('WebSocket stream', () => {
     expect((await getJson(`${server.url}/v2`)).body.extensions).toContain('websocket');
   });
 
+  // Adversarial probe: a plain GET got 404 "no route", as if the endpoint did not exist.
+  it('answers a plain GET (no upgrade) with 426 and Upgrade: websocket', async () => {
+    const res = await getJson(`${server.url}/v2/stream`);
+    expect(res.status).toBe(426);
+    expect(res.headers.get('upgrade')).toBe('websocket');
+    expect(res.body.error).toMatch(/WebSocket endpoint/);
+  });
+
   it('answers 1,000 requests in flight over 4 sockets, each matched by id and correct', async () => {
     const expected = new Map<number, number[]>();
     for (let i = 0; i < 5 * 3; i++) {
