@@ -31,7 +31,7 @@ export class WorkerThreads {
   #nextSession = 1;
   #closed = false;
 
-  /** `onError`: a thread's error that no batch was there to receive (it is replaced). */
+  /** `onError`: an error Piscina reports outside any task (a thread that failed while idle, say). */
   constructor(maxThreads: number, onError: (err: Error) => void = () => undefined) {
     this.#maxThreads = Math.max(1, maxThreads);
     this.#onError = onError;
@@ -155,6 +155,10 @@ class WorkerHost {
             // A session that does not load again answers its batches with "not loaded" (ERR_RUNTIME).
             this.#pool.run({ op: 'load', session: id, options: s.options } satisfies WorkerTask).catch(() => undefined);
           }
+          // Tasks queued for a replacement that died while starting have no thread, and Piscina
+          // starts one only for a new task: with nothing to reload (say an unload was all that was
+          // queued), send one that does nothing (session 0 is never used).
+          if (!this.#closing && this.#pool.threads.length === 0) this.#pool.run({ op: 'unload', session: 0 } satisfies WorkerTask).catch(() => undefined);
           resolve();
         }),
       );
@@ -174,6 +178,8 @@ class WorkerHost {
     this.pending++;
     try {
       while (this.#restart !== null) await this.#restart;
+      // Piscina would start a thread in a destroyed pool for a task sent after destroy().
+      if (this.#closing) throw new VolleyError('ERR_MODEL_NOT_READY', 'server is shutting down');
       return (await this.#pool.run(task, transferList === undefined ? undefined : { transferList })) as WorkerReply;
     } finally {
       this.pending--;

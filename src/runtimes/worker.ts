@@ -41,11 +41,14 @@ export default async function handle(task: WorkerTask): Promise<unknown> {
   switch (task.op) {
     case 'load': {
       // A load failure is kept as a value: runs that were already queued report it.
-      const loading = createRuntime(task.options).catch((err: unknown) => asVolleyError(err, 'ERR_MODEL_LOAD').toWire());
-      // A session id is loaded once per thread; should it come again, the earlier one is released.
-      const previous = sessions.get(task.session);
-      if (previous !== undefined) void previous.then((rt) => ('run' in rt ? rt.close() : undefined)).catch(() => undefined);
-      sessions.set(task.session, loading);
+      // Idempotent: a second load of an id this thread holds (two reloads queued by two quick
+      // deaths) shares the first. Closing the first instead failed a batch that had already taken
+      // it ("Session already disposed"), and loading twice would cost a second session.
+      let loading = sessions.get(task.session);
+      if (loading === undefined) {
+        loading = createRuntime(task.options).catch((err: unknown) => asVolleyError(err, 'ERR_MODEL_LOAD').toWire());
+        sessions.set(task.session, loading);
+      }
       const runtime = await loading;
       if (!('run' in runtime)) {
         if (sessions.get(task.session) === loading) sessions.delete(task.session);

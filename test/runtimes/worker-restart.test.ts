@@ -86,5 +86,43 @@ describe('worker thread restart', () => {
     expect(ys(await b.execute(input()))).toEqual([2, 3, 4, 5]);
     expect(restarts).toEqual([1, 0]);
   });
+
+  // Second review: two quick deaths queue two reloads; a batch between them took the first
+  // load's session, which the second load then closed ("Session already disposed", 3 of 3).
+  it('a batch sent between two quick deaths is answered (a session id loaded twice is loaded once)', async () => {
+    threads = new WorkerThreads(1);
+    const a = await threads.open(options(1), 1);
+    expect(ys(await a.execute(input()))).toEqual([1, 2, 3, 4]);
+    await threads.killThread(0);
+    const between = a.execute(input());
+    await new Promise((resolve) => setImmediate(resolve)); // the first reload is sent, then the batch
+    await threads.killThread(0); // the replacement dies while starting
+    expect(ys(await between)).toEqual([1, 2, 3, 4]);
+    expect(ys(await a.execute(input()))).toEqual([1, 2, 3, 4]);
+  });
+
+  // Second review: with nothing to reload, tasks queued for a replacement that died while
+  // starting had no thread, and waited until the pool closed.
+  it('an unload queued while the replacement dies still completes', async () => {
+    threads = new WorkerThreads(1);
+    const a = await threads.open(options(1), 1);
+    expect(ys(await a.execute(input()))).toEqual([1, 2, 3, 4]);
+    await threads.killThread(0);
+    const closed = a.close().then(() => 'closed');
+    await new Promise((resolve) => setImmediate(resolve));
+    await threads.killThread(0);
+    const waited = new Promise((resolve) => setTimeout(() => resolve('still waiting after 3 s'), 3000).unref());
+    expect(await Promise.race([closed, waited])).toBe('closed');
+  });
+
+  it('refuses work once closed, rather than start a thread in the closed pool', async () => {
+    threads = new WorkerThreads(1);
+    const a = await threads.open(options(1), 1);
+    await threads.killThread(0);
+    const late = a.execute(input());
+    await threads.close();
+    threads = undefined;
+    await expect(late).rejects.toMatchObject({ code: 'ERR_RUNTIME', message: expect.stringMatching(/shutting down/) });
+  });
 });
 
