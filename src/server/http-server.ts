@@ -69,7 +69,7 @@ export class HttpServer {
       this.#app[route.method](route.pattern, (res, req) => this.#dispatch(res, req, params, route));
       // HEAD on a GET route: the same status and headers, no body (Exchange ends it without one).
       if (route.method === 'get') this.#app.head(route.pattern, (res, req) => this.#dispatch(res, req, params, route));
-      allowed.set(route.pattern, [...(allowed.get(route.pattern) ?? []), ...(route.method === 'get' ? ['GET', 'HEAD'] : ['POST'])]);
+      allowed.set(route.pattern, [...(allowed.get(route.pattern) ?? []), route.method.toUpperCase(), ...(route.method === 'get' ? ['HEAD'] : [])]);
     }
     for (const [pattern, methods] of allowed) {
       const allow = methods.join(', ');

@@ -131,11 +131,10 @@ function fromRun(name: string, datatype: Datatype, dims: readonly number[], coun
   if (values.length !== count) throw badInput(`input '${name}': shape [${dims}] needs ${count} values but 'data' has ${values.length}`);
   // The run is a view into the parser's reused buffer (valid until the next parse): copy it.
   if (datatype === 'FP64' || datatype === 'FP32') {
-    const out = datatype === 'FP64' ? values.slice() : new Float32Array(count);
+    // The copy converts (float32 rounds each value); then the one range rule, floatOutOfRange.
+    const out = datatype === 'FP64' ? values.slice() : new Float32Array(values);
     for (let i = 0; i < count; i++) {
-      const v = values[i];
-      if (!Number.isFinite(datatype === 'FP32' ? Math.fround(v) : v)) throw badInput(`input '${name}': value ${v} is out of range for ${datatype}`);
-      out[i] = v;
+      if (floatOutOfRange(values[i], out[i], true)) throw badInput(`input '${name}': value ${values[i]} is out of range for ${datatype}`);
     }
     return out;
   }
