@@ -44,8 +44,12 @@ export interface Batcher {
 /** Told (on the event loop; keep it cheap) of each request leaving the queue and each batch that succeeds. Times in ms. */
 export interface BatchObserver {
   dequeued(waitedMs: number): void;
-  /** `ms` from dispatch to the worker until its outputs came back; `padding`: zero rows added (allowed batch sizes). */
-  executed(rows: number, ms: number, padding: number): void;
+  /**
+   * A batch of `requests` requests, `rows` rows plus `padding` zero rows (allowed batch sizes), in
+   * three steps: its inputs merged (`inputMs`), the worker's round trip (`inferMs`: sent to the
+   * worker until its outputs came back) and its outputs split per request (`outputMs`).
+   */
+  executed(rows: number, requests: number, inputMs: number, inferMs: number, outputMs: number, padding: number): void;
 }
 
 const NO_OBSERVER: BatchObserver = { dequeued: () => {}, executed: () => {} };
@@ -256,12 +260,15 @@ export class DynamicBatcher implements Batcher {
       for (let i = 0; i < batch.length; i++) rows += batch[i].rows;
       const padTo = batched ? paddedRows(this.#policy, rows) : rows;
       // Padded batches come in few sizes: the worker assembles large requests into a buffer it keeps per size.
-      const outputs = await this.#executor.execute(mergeInputs(batch, padTo, (this.#policy.allowedBatchSizes?.length ?? 0) > 0));
+      const merged = mergeInputs(batch, padTo, (this.#policy.allowedBatchSizes?.length ?? 0) > 0);
+      const sent = this.#clock.now();
+      const outputs = await this.#executor.execute(merged);
+      const back = this.#clock.now();
       const perRequest = splitOutputs(outputs, batch, batched, padTo);
       this.stats.batches++;
       this.stats.requests += batch.length;
       this.stats.rows += rows;
-      this.#observer.executed(rows, this.#clock.now() - started, padTo - rows);
+      this.#observer.executed(rows, batch.length, sent - started, back - sent, this.#clock.now() - back, padTo - rows);
       for (let i = 0; i < batch.length; i++) batch[i].resolve(perRequest[i]);
     } catch (err) {
       // A failed batch fails every member, with the same error.

@@ -49,6 +49,17 @@ export class VersionStats implements BatchObserver {
   paddingRows = 0;
   /** The last successful load (workers up, warmup done), seconds; NaN before one. */
   loadSeconds = Number.NaN;
+  /** Failed requests' time from body received to failure, ms (those that failed before a clock started add 0). */
+  failedMs = 0;
+  /**
+   * Triton's statistics extension (GET …/stats): successful batches' times, each member request
+   * counted with its batch's times (as Triton counts compute_input/infer/output), ms.
+   */
+  readonly compute = { requests: 0, inputMs: 0, inferMs: 0, outputMs: 0 };
+  /** Per executed batch size (rows + padding): [executions, inputMs, inferMs, outputMs]. */
+  readonly batchSizes = new Map<number, Float64Array>();
+  /** Date.now() at the last successful batch; 0 before one. */
+  lastInference = 0;
 
   constructor(model: string, version: string) {
     this.model = model;
@@ -60,18 +71,32 @@ export class VersionStats implements BatchObserver {
     this.requestDuration.observe(ms * 1e-3);
   }
 
-  failed(category: ErrorCategory): void {
+  failed(category: ErrorCategory, ms = 0): void {
     this.failures[failureReason(category)]++;
+    this.failedMs += ms;
   }
 
   dequeued(waitedMs: number): void {
     this.queueDuration.observe(waitedMs * 1e-3);
   }
 
-  executed(rows: number, ms: number, padding = 0): void {
+  executed(rows: number, requests: number, inputMs: number, inferMs: number, outputMs: number, padding = 0): void {
     this.batchSize.observe(rows);
     this.paddingRows += padding;
-    this.computeDuration.observe(ms * 1e-3);
+    this.computeDuration.observe((inputMs + inferMs + outputMs) * 1e-3);
+    const c = this.compute;
+    c.requests += requests;
+    c.inputMs += inputMs * requests;
+    c.inferMs += inferMs * requests;
+    c.outputMs += outputMs * requests;
+    const size = rows + padding;
+    let bySize = this.batchSizes.get(size);
+    if (bySize === undefined) this.batchSizes.set(size, (bySize = new Float64Array(4)));
+    bySize[0]++;
+    bySize[1] += inputMs;
+    bySize[2] += inferMs;
+    bySize[3] += outputMs;
+    this.lastInference = Date.now();
   }
 }
 

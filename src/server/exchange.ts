@@ -36,6 +36,8 @@ export class Exchange {
   clientId: string | undefined;
   /** The (model, version) this inference request is counted against, once resolved. */
   stats: VersionStats | null;
+  /** performance.now() once an inference request's body is in (NaN before): its failure's duration starts here. */
+  started: number;
   aborted: boolean;
   /** Called once if the client goes away before the response is written. */
   onAbort: (() => void) | null;
@@ -48,6 +50,7 @@ export class Exchange {
     this.requestId = nextRequestId();
     this.clientId = undefined;
     this.stats = null;
+    this.started = Number.NaN;
     this.aborted = false;
     this.onAbort = null;
     this.#done = false;

@@ -32,6 +32,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'get', pattern: `${VERSION}/ready`, handler: v2.modelReady },
   { method: 'get', pattern: `${MODEL}/config`, handler: v2.modelConfig },
   { method: 'get', pattern: `${VERSION}/config`, handler: v2.modelConfig },
+  { method: 'get', pattern: '/v2/models/stats', handler: v2.allModelStats },
   { method: 'get', pattern: `${MODEL}/stats`, handler: v2.modelStats },
   { method: 'get', pattern: `${VERSION}/stats`, handler: v2.modelStats },
   { method: 'post', pattern: `${MODEL}/infer`, handler: v2.infer, counted: true },
@@ -125,7 +126,7 @@ export class HttpServer {
 
   #fail(ex: Exchange, err: unknown, route: Route): void {
     const error = ex.sendError(err);
-    if (route.counted === true) countFailure(this.#ctx, ex.stats, ex.params[0] ?? '', error);
+    if (route.counted === true) countFailure(this.#ctx, ex.stats, ex.params[0] ?? '', error, Number.isNaN(ex.started) ? 0 : performance.now() - ex.started);
     logFailure(this.#ctx.logger, error, {
       request_id: ex.requestId,
       id: ex.clientId,

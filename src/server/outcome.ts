@@ -18,11 +18,11 @@ export function nextRequestId(): number {
 /**
  * Counts a failed inference request against `stats`, or, when it failed before a version was
  * chosen, against (model, version "") — model "" unless the registry knows the name, so clients
- * cannot mint label values.
+ * cannot mint label values. `ms`: its time from body received to failure, where known.
  */
-export function countFailure(ctx: ServerContext, stats: VersionStats | null, modelName: string, err: unknown): void {
+export function countFailure(ctx: ServerContext, stats: VersionStats | null, modelName: string, err: unknown, ms = 0): void {
   const target = stats ?? ctx.metrics.book.version(ctx.registry.has(modelName) ? modelName : '', '');
-  target.failed(asVolleyError(err).category);
+  target.failed(asVolleyError(err).category, ms);
 }
 
 /** Who a log line is about: the server's request id, the client's id and trace context, the model. */

@@ -101,12 +101,12 @@ function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, 
       (err: unknown) => {
         state.pending.delete(request);
         reply(ctx, ws, binary, encodeError(binary, answer, err));
-        failed(ctx, ws, mv.stats, mv.model, answer, err);
+        failed(ctx, ws, mv.stats, mv.model, answer, err, performance.now() - started);
       },
     );
   } catch (err) {
     reply(ctx, ws, binary, encodeError(binary, id, err));
-    failed(ctx, ws, stats, modelName, id, err);
+    failed(ctx, ws, stats, modelName, id, err, performance.now() - started);
   }
 }
 
@@ -126,8 +126,8 @@ function frameTarget(msg: Record<string, unknown>): string {
 }
 
 /** Counts and logs a failed frame, as the HTTP router does for a failed request. */
-function failed(ctx: ServerContext, ws: WebSocket<SocketState>, stats: VersionStats | null, modelName: string, id: string | number | null, err: unknown): void {
-  countFailure(ctx, stats, modelName, err);
+function failed(ctx: ServerContext, ws: WebSocket<SocketState>, stats: VersionStats | null, modelName: string, id: string | number | null, err: unknown, ms: number): void {
+  countFailure(ctx, stats, modelName, err, ms);
   const traceparent = ws.getUserData().traceparent;
   const fields = { request_id: nextRequestId(), id: id ?? undefined, traceparent: traceparent || undefined, model: stats?.model ?? (modelName || undefined), version: stats?.version, url: '/v2/stream' };
   logFailure(ctx.logger, asVolleyError(err), fields);

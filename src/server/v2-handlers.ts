@@ -11,7 +11,9 @@ import type { Model } from '../registry/model.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ServerMetrics } from '../metrics/index.js';
-import type { Tensor } from '../runtimes/tensor.js';
+import { DATATYPES } from '../runtimes/tensor.js';
+import type { Tensor, TensorSpec } from '../runtimes/tensor.js';
+import type { TensorOverride } from '../registry/model-config.js';
 import { giveBuffer } from '../runtimes/buffer-pool.js';
 import type { Exchange } from './exchange.js';
 import { encodeBinaryResponse, parseHeaderLength } from './binary-codec.js';
@@ -84,6 +86,7 @@ export function modelConfig(ctx: ServerContext, ex: Exchange): void {
   const spec = requireSpec(model, chosen);
   const mv = chosen as ModelVersion;
   const { policy } = spec;
+  const batched = spec.maxBatchSize > 0;
   const config = {
     ...mv.config,
     name: mv.model,
@@ -99,10 +102,15 @@ export function modelConfig(ctx: ServerContext, ex: Exchange): void {
             default_queue_policy: { timeout_action: 'REJECT', default_timeout_microseconds: spec.defaultTimeoutUs, allow_timeout_override: spec.allowTimeoutOverride },
           }
         : undefined,
-    input: spec.inputs,
-    output: spec.outputs,
+    input: spec.inputs.map((t) => configTensor(t, batched)),
+    output: spec.outputs.map((t) => configTensor(t, batched)),
   };
   ex.sendJson(OK, JSON.stringify(config));
+}
+
+/** A tensor as Triton's model config has it: `data_type` TYPE_*, `dims` without the batch dimension. */
+function configTensor(t: TensorSpec, batched: boolean): TensorOverride {
+  return { name: t.name, data_type: DATATYPES[t.datatype].triton, dims: batched ? t.shape.slice(1) : [...t.shape] };
 }
 
 function requireSpec(model: Model, mv: ModelVersion | undefined): NonNullable<ModelVersion['spec']> {
@@ -111,30 +119,60 @@ function requireSpec(model: Model, mv: ModelVersion | undefined): NonNullable<Mo
 }
 
 /**
- * Triton's statistics extension, reduced to what the batcher counts: `inference_count` is rows
- * inferred, `execution_count` batches run, so their ratio is the average batch size.
+ * Triton's statistics extension, in Triton's shape (what perf_analyzer reads for its server-side
+ * figures): `inference_count` rows inferred, `execution_count` batches run, and per request
+ * `inference_stats` (count and cumulative ns). Volley's extras follow (state, provider, this
+ * load's queue-full, timeout and cancel counts, queue depth and batches in flight).
+ * GET /v2/models/stats lists every model's versions, as Triton does.
  */
 export function modelStats(ctx: ServerContext, ex: Exchange): void {
   const { versions, chosen } = lookupVersion(ctx, ex);
   const selected = ex.params.length > 1 ? [chosen as ModelVersion] : versions;
-  const model_stats = selected.map((mv) => {
-    const s = mv.batcher?.stats;
-    return {
-      name: mv.model,
-      version: String(mv.version),
-      state: mv.state,
-      execution_provider: mv.provider,
-      inference_count: s?.rows ?? 0,
-      execution_count: s?.batches ?? 0,
-      request_count: s?.requests ?? 0,
-      queue_full_count: s?.rejectedQueueFull ?? 0,
-      timeout_count: s?.expired ?? 0,
-      cancelled_count: s?.cancelled ?? 0,
-      queue_depth: mv.batcher?.queued() ?? 0,
-      inflight_batches: mv.batcher?.inflight() ?? 0,
-    };
-  });
-  ex.sendJson(OK, JSON.stringify({ model_stats }));
+  ex.sendJson(OK, JSON.stringify({ model_stats: selected.map(versionStats) }));
+}
+
+export function allModelStats(ctx: ServerContext, ex: Exchange): void {
+  ex.sendJson(OK, JSON.stringify({ model_stats: ctx.registry.models().flatMap((m) => m.versions().map(versionStats)) }));
+}
+
+/** Triton's `$duration_stat`: a count and a sum in whole nanoseconds (perf_analyzer reads both as uint64). */
+const duration = (count: number, ms: number) => ({ count, ns: Math.round(ms * 1e6) });
+
+function versionStats(mv: ModelVersion) {
+  const s = mv.stats;
+  const b = mv.batcher?.stats;
+  const c = s.compute;
+  let failures = 0;
+  for (const n of s.failures) failures += n;
+  return {
+    name: mv.model,
+    version: String(mv.version),
+    last_inference: s.lastInference,
+    inference_count: s.batchSize.sum,
+    execution_count: s.batchSize.count,
+    inference_stats: {
+      success: duration(s.requestDuration.count, s.requestDuration.sum * 1e3),
+      fail: duration(failures, s.failedMs),
+      queue: duration(s.queueDuration.count, s.queueDuration.sum * 1e3),
+      compute_input: duration(c.requests, c.inputMs),
+      compute_infer: duration(c.requests, c.inferMs),
+      compute_output: duration(c.requests, c.outputMs),
+      cache_hit: duration(0, 0),
+      cache_miss: duration(0, 0),
+    },
+    batch_stats: [...s.batchSizes]
+      .sort(([a], [b]) => a - b)
+      .map(([size, t]) => ({ batch_size: size, compute_input: duration(t[0], t[1]), compute_infer: duration(t[0], t[2]), compute_output: duration(t[0], t[3]) })),
+    memory_usage: [],
+    state: mv.state,
+    execution_provider: mv.provider,
+    request_count: b?.requests ?? 0,
+    queue_full_count: b?.rejectedQueueFull ?? 0,
+    timeout_count: b?.expired ?? 0,
+    cancelled_count: b?.cancelled ?? 0,
+    queue_depth: mv.batcher?.queued() ?? 0,
+    inflight_batches: mv.batcher?.inflight() ?? 0,
+  };
 }
 
 export async function repositoryIndex(ctx: ServerContext, ex: Exchange): Promise<void> {
@@ -210,6 +248,7 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   checkMediaType(ex, headerLength, msgpack);
   const { body, tail } = await ex.readSplitBody(ctx.maxBodyBytes, headerLength);
   const started = performance.now();
+  ex.started = started;
   if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
   const model = ctx.registry.model(ex.param(0));
   const payload = msgpack ? decodeMsgpackRequest(body) : tail !== null ? decodeSplitRequest(body, tail) : decodeInferRequest(body, headerLength);

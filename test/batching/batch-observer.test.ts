@@ -6,17 +6,17 @@ import { FakeClock, FakeExecutor, echo, flush, policy, request, track } from './
 
 class Recorder implements BatchObserver {
   waits: number[] = [];
-  batches: [number, number][] = [];
+  batches: number[][] = [];
   dequeued(waitedMs: number): void {
     this.waits.push(waitedMs);
   }
-  executed(rows: number, ms: number): void {
-    this.batches.push([rows, ms]);
+  executed(rows: number, requests: number, inputMs: number, inferMs: number, outputMs: number, padding: number): void {
+    this.batches.push([rows, requests, inputMs, inferMs, outputMs, padding]);
   }
 }
 
 describe('DynamicBatcher observer', () => {
-  it('reports each dispatched request’s queue wait and each successful batch’s rows and time (ms)', async () => {
+  it('reports each dispatched request’s queue wait and each successful batch’s rows, requests and times (ms)', async () => {
     const clock = new FakeClock();
     const executor = new FakeExecutor(1);
     const observer = new Recorder();
@@ -34,9 +34,10 @@ describe('DynamicBatcher observer', () => {
     await flush();
     expect([a.status, b.status, c.status]).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
     expect(observer.waits).toEqual([0, 7, 5]);
+    // The fake clock stands still while inputs merge and outputs split: all the time is the worker's.
     expect(observer.batches).toEqual([
-      [1, 10],
-      [3, 4],
+      [1, 1, 0, 10, 0, 0],
+      [3, 2, 0, 4, 0, 0],
     ]);
   });
 

@@ -60,9 +60,9 @@ describe('ServerMetrics', () => {
     s.succeeded(2);
     s.succeeded(30);
     s.dequeued(0.05);
-    s.executed(3, 1.5, 1); // padded to 4
-    s.executed(8, 4, 0);
-    s.executed(5, 2, 3); // padded to 8
+    s.executed(3, 2, 0.25, 1, 0.25, 1); // padded to 4
+    s.executed(8, 3, 0, 4, 0, 0);
+    s.executed(5, 1, 0, 2, 0, 3); // padded to 8
     const scrape = new Scrape(await metrics.text());
     expect(scrape.types.get('volley_request_duration_seconds')).toBe('histogram');
     const request = scrape.histogram('volley_request_duration_seconds', MV);
@@ -78,6 +78,25 @@ describe('ServerMetrics', () => {
     expect(scrape.value('volley_inference_count_total', MV)).toBe(16);
     expect(scrape.value('volley_execution_count_total', MV)).toBe(3);
     expect(scrape.value('volley_padding_rows_total', MV)).toBe(4);
+  });
+
+  it('keeps Triton’s per-request compute sums and per-batch-size executions (padded size)', () => {
+    const { book } = setup();
+    const s = book.version('m', '1');
+    expect(s.lastInference).toBe(0);
+    s.executed(3, 2, 0.25, 1, 0.5, 1); // padded to 4
+    s.executed(8, 3, 0, 4, 0, 0);
+    s.executed(5, 1, 0.5, 2, 0, 3); // padded to 8
+    // Each request counts its batch's times.
+    expect(s.compute).toEqual({ requests: 6, inputMs: 1, inferMs: 16, outputMs: 1 });
+    expect([...s.batchSizes].map(([size, t]) => [size, ...t])).toEqual([
+      [4, 1, 0.25, 1, 0.5],
+      [8, 2, 0.5, 6, 0],
+    ]);
+    expect(s.lastInference).toBeGreaterThan(Date.now() - 60_000);
+    s.failed('internal', 7);
+    s.failed('invalid');
+    expect([s.failures.reduce((a, b) => a + b), s.failedMs]).toEqual([2, 7]);
   });
 
   it('leaves out histogram series with no observation and load durations never measured', async () => {
