@@ -6,6 +6,8 @@ import { WorkerThreads } from '../runtimes/worker-threads.js';
 import type { LoadOptions } from './model-version.js';
 import type { ModelVersion } from './model-version.js';
 import { isValidModelName, readModel, scanRepository } from './repository.js';
+import { Uploads } from './uploads.js';
+import type { UploadedFiles } from './uploads.js';
 
 export type { IndexEntry } from './model.js';
 
@@ -31,6 +33,8 @@ export class ModelRegistry {
   readonly #models = new Map<string, Model>();
   /** The last explicit load/unload command of each model, so the next one runs after it. */
   readonly #commands = new Map<string, Promise<unknown>>();
+  /** Override model directories of models loaded from files sent in the load request. */
+  readonly #uploads = new Uploads();
   #loaded = false;
   /** Set first thing in close(): no load, reload or poll may start workers after it. */
   #closed = false;
@@ -86,17 +90,28 @@ export class ModelRegistry {
   }
 
   /**
-   * Explicit load (or reload) of one model, with an optional config replacing config.json.
-   * Resolves once the new versions serve, or rejects with why they do not (what served before
-   * keeps serving).
+   * Explicit load (or reload) of one model, with an optional config replacing config.json, and
+   * optionally from `files` sent with the request instead of the repository (an override model
+   * directory, uploads.ts; `override` is then required). Resolves once the new versions serve, or
+   * rejects with why they do not (what served before keeps serving).
    */
-  async load(name: string, override?: unknown): Promise<void> {
+  async load(name: string, override?: unknown, files?: UploadedFiles): Promise<void> {
     this.#requireExplicit('load');
+    if (files !== undefined && override === undefined) {
+      throw new VolleyError('ERR_INVALID_REQUEST', "a load with 'file:' parameters needs 'parameters.config' too: it is the configuration of the model directory those files make");
+    }
     await this.#inOrder(checkName(name), async () => {
-      const dir = await readModel(this.#root, name);
-      if (dir === null) throw new VolleyError('ERR_MODEL_NOT_FOUND', `the model repository has no model '${name}'`);
-      const failure = await this.#modelFor(name).apply(dir, override, true);
-      if (failure !== null) throw new VolleyError(failure.code, `failed to load '${name}': ${failure.message}`);
+      const upload = files === undefined ? null : await this.#uploads.write(name, files);
+      try {
+        const dir = await readModel(upload ?? this.#root, name);
+        if (dir === null) throw new VolleyError('ERR_MODEL_NOT_FOUND', `the model repository has no model '${name}'`);
+        const failure = await this.#modelFor(name).apply(dir, override, true);
+        if (failure !== null) throw new VolleyError(failure.code, `failed to load '${name}': ${failure.message}`);
+      } catch (err) {
+        if (upload !== null) await this.#uploads.discard(upload);
+        throw err;
+      }
+      await this.#uploads.serving(name, upload);
     });
   }
 
@@ -107,6 +122,7 @@ export class ModelRegistry {
       const model = this.#models.get(name);
       if (model === undefined || !model.active) throw new VolleyError('ERR_MODEL_NOT_FOUND', `model '${name}' is not loaded`);
       await model.unload('unloaded by request');
+      await this.#uploads.serving(name, null);
     });
   }
 
@@ -193,6 +209,7 @@ export class ModelRegistry {
     await this.#polling?.catch(() => undefined);
     await Promise.all([...this.#models.values()].map((m) => m.unload('server shutting down')));
     await this.#options.threads.close();
+    await this.#uploads.close();
   }
 }
 

@@ -7,7 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
+export const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
 
 export interface ModelDirectory {
   name: string;

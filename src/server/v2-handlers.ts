@@ -14,6 +14,8 @@ import type { ServerMetrics } from '../metrics/index.js';
 import { DATATYPES } from '../runtimes/tensor.js';
 import type { Tensor, TensorSpec } from '../runtimes/tensor.js';
 import type { TensorOverride } from '../registry/model-config.js';
+import { uploadedFiles } from '../registry/uploads.js';
+import type { UploadedFiles } from '../registry/uploads.js';
 import { giveBuffer } from '../runtimes/buffer-pool.js';
 import type { Exchange } from './exchange.js';
 import { encodeBinaryResponse, parseHeaderLength } from './binary-codec.js';
@@ -188,29 +190,34 @@ export async function repositoryIndex(ctx: ServerContext, ex: Exchange): Promise
   ex.sendJson(OK, JSON.stringify(rows));
 }
 
-/** Body of a load request: `{"parameters": {"config": "<JSON text or object>"}}`, all optional (Triton's). */
-function configOverride(body: Uint8Array): unknown {
-  if (body.length === 0) return undefined;
+/**
+ * Body of a load request, all optional (Triton's): `{"parameters": {"config": "<JSON text or
+ * object>", "file:<version>/<file name>": "<base64>", ...}}`. Other parameters are ignored.
+ */
+function loadRequest(body: Uint8Array): { config: unknown; files: UploadedFiles | undefined } {
+  if (body.length === 0) return { config: undefined, files: undefined };
   const req = parseJson(body);
   if (!isObject(req)) throw new VolleyError('ERR_INVALID_REQUEST', 'request body must be a JSON object');
-  if (req.parameters === undefined) return undefined;
+  if (req.parameters === undefined) return { config: undefined, files: undefined };
   if (!isObject(req.parameters)) throw new VolleyError('ERR_INVALID_REQUEST', "'parameters' must be an object");
+  const files = uploadedFiles(req.parameters) ?? undefined;
   const config = req.parameters.config;
-  if (config === undefined || isObject(config)) return config;
+  if (config === undefined || isObject(config)) return { config, files };
   if (typeof config !== 'string') throw new VolleyError('ERR_INVALID_REQUEST', "'parameters.config' must be a JSON string (or object) with the model configuration");
   try {
-    return JSON.parse(config) as unknown;
+    return { config: JSON.parse(config) as unknown, files };
   } catch (err) {
     throw new VolleyError('ERR_INVALID_CONFIG', `'parameters.config' is not valid JSON: ${(err as Error).message}`);
   }
 }
 
-/** Explicit mode: loads (or reloads, load-before-unload) a model; answers once it serves. */
+/** Explicit mode: loads (or reloads, load-before-unload) a model, from the repository or from files in the request; answers once it serves. */
 export async function loadModel(ctx: ServerContext, ex: Exchange): Promise<void> {
   const name = ex.param(0);
   const body = await ex.readBody(ctx.maxBodyBytes);
   if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
-  await ctx.registry.load(name, configOverride(body));
+  const { config, files } = loadRequest(body);
+  await ctx.registry.load(name, config, files);
   ex.sendJson(OK, '{}');
 }
 

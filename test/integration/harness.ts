@@ -25,9 +25,11 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startServer(repo: string, extraArgs: string[] = []): Promise<ServerProcess> {
+/** `env`: added to this process's environment for the server's. */
+export async function startServer(repo: string, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
   const proc = spawn(process.execPath, [join(ROOT, 'bin/volley.js'), 'serve', '--model-repository', repo, '--host', '127.0.0.1', '--port', '0', '--cpu-threads', '1', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   const logs: Record<string, unknown>[] = [];
   const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];

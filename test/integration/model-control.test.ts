@@ -2,10 +2,11 @@
  * Explicit model control over HTTP: --load-model, load (with a config override), unload, reloads
  * that fail and leave the old version serving, path traversal, and the API refused in other modes.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { addConst } from '../../scripts/onnx/versioned.js';
 import { addRequest, emptyRepo, getJson, postJson, startServer, writeConfig, writeVersion } from './harness.js';
 import type { ServerProcess } from './harness.js';
@@ -181,5 +182,66 @@ describe('explicit model control', () => {
     expect(res.body.error).toMatch(/not allowed in model control mode 'none'/);
     expect((await postJson(`${server.url}/v2/repository/models/a/unload`, '')).status).toBe(400);
     expect((await infer(server, 'a')).status).toBe(200);
+  });
+});
+
+describe('explicit model control: files in the load request (Triton\'s override model directory)', () => {
+  const b64 = (c: number) => Buffer.from(addConst(c)).toString('base64');
+  const upload = (c: number, config: unknown = { max_batch_size: 8 }) => ({ parameters: { config: JSON.stringify(config), 'file:1/model.onnx': b64(c) } });
+  /** The upload directories under the server's TMPDIR: `volley-uploads-*` roots, then each root's `<model>-*` directories. */
+  const roots = (tmp: string) => readdirSync(tmp).filter((f) => f.startsWith('volley-uploads-'));
+  const uploads = (tmp: string) => roots(tmp).flatMap((root) => readdirSync(join(tmp, root)).map((d) => `${root}/${d}`));
+
+  it('loads a model from base64 files and its config, replaces it with another upload, and removes the files it no longer serves from', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'volley-upload-test-'));
+    onTestFinished(() => rmSync(tmp, { recursive: true, force: true }));
+    server = await startServer(emptyRepo(), EXPLICIT, { TMPDIR: tmp });
+    expect((await load(server, 'up', upload(3))).status).toBe(200);
+    const first = await infer(server, 'up');
+    expect([first.status, first.body.outputs[0].data]).toEqual([200, [3, 3, 3, 3]]);
+    expect((await getJson(`${server.url}/v2/models/up/config`)).body.max_batch_size).toBe(8);
+    const [dirA] = uploads(tmp);
+    expect(uploads(tmp)).toEqual([expect.stringMatching(/^volley-uploads-[^/]+\/up-/)]);
+
+    expect((await load(server, 'up', upload(5))).status).toBe(200);
+    const second = await infer(server, 'up');
+    expect([second.status, second.body.outputs[0].data]).toEqual([200, [5, 5, 5, 5]]);
+    expect(uploads(tmp)).toHaveLength(1);
+    expect(uploads(tmp)[0]).not.toBe(dirA);
+    expect((await postJson(`${server.url}/v2/repository/index`, {})).body).toEqual([{ name: 'up', version: '1', state: 'READY', reason: '' }]);
+
+    // A failed upload (not an ONNX model) leaves the last one serving and its own files removed.
+    const bad = await load(server, 'up', { parameters: { config: '{}', 'file:1/model.onnx': Buffer.from('not onnx').toString('base64') } });
+    expect(bad.status).toBe(400);
+    expect((await infer(server, 'up')).body.outputs[0].data).toEqual([5, 5, 5, 5]);
+    expect(uploads(tmp)).toHaveLength(1);
+
+    // A plain load reads the repository, which has no such model; an unload removes the files.
+    expect((await load(server, 'up')).status).toBe(404);
+    expect((await postJson(`${server.url}/v2/repository/models/up/unload`, '')).status).toBe(200);
+    expect(uploads(tmp)).toEqual([]);
+    expect((await load(server, 'up', upload(7))).status).toBe(200);
+    await server.stop();
+    expect(roots(tmp)).toEqual([]);
+  });
+
+  it('refuses files without a config, paths that leave the directory, and content that is not base64', async () => {
+    server = await startServer(repoAB(), [...EXPLICIT, '--load-model', 'a']);
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ 'file:1/model.onnx': b64(1) }, /needs 'parameters\.config'/],
+      [{ config: '{}', 'file:../model.onnx': b64(1) }, /file:<version>\/<file name>/],
+      [{ config: '{}', 'file:1/../../../model.onnx': b64(1) }, /file:<version>\/<file name>/],
+      [{ config: '{}', 'file:/etc/model.onnx': b64(1) }, /file:<version>\/<file name>/],
+      [{ config: '{}', 'file:1/': b64(1) }, /file:<version>\/<file name>/],
+      [{ config: '{}', 'file:1/model.onnx': 'not base64!' }, /base64/],
+      [{ config: '{}', 'file:1/model.onnx': 42 }, /base64/],
+      [{ config: '{}', 'file:1/model.onnx': '' }, /base64/],
+    ];
+    for (const [parameters, error] of cases) {
+      const res = await load(server, 'a', { parameters });
+      expect([Object.keys(parameters).join(' '), res.status, res.body.error]).toEqual([Object.keys(parameters).join(' '), 400, expect.stringMatching(error)]);
+    }
+    const still = await infer(server, 'a');
+    expect([still.status, still.body.outputs[0].data]).toEqual([200, [1, 1, 1, 1]]);
   });
 });
