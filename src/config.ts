@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { LOG_LEVELS } from './logger.js';
 import { CONTROL_MODES } from './registry/control-mode.js';
 import { DEVICES } from './runtimes/execution-providers.js';
 import { RUNTIME_KINDS } from './runtimes/runtime.js';
@@ -22,7 +23,7 @@ export const ServerConfigSchema = z
     strictReadiness: z.boolean().default(false),
     /** Execution providers for models whose config.json names none: auto = CUDA if installed, else CPU. */
     device: z.enum(DEVICES).default('auto'),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    logLevel: z.enum(LOG_LEVELS).default('info'),
     /** Cores the runtimes may use; split between a model's instances as ORT intra-op threads. */
     cpuThreads: z.number().int().min(1).max(1024).default(availableParallelism()),
     /** Worker threads shared by every model instance (each holds many sessions); default 1, more when a model has more instances. */

@@ -3,6 +3,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import { VolleyError } from '../errors.js';
 import { Exchange } from './exchange.js';
 import * as observability from './observability-handlers.js';
+import * as logging from './logging-handlers.js';
 import { countFailure, logFailure } from './outcome.js';
 import { attachStream } from './stream.js';
 import * as v2 from './v2-handlers.js';
@@ -44,6 +45,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'get', pattern: `${MODEL}/monitoring`, handler: observability.monitoring },
   { method: 'get', pattern: `${VERSION}/monitoring`, handler: observability.monitoring },
   { method: 'get', pattern: '/metrics', handler: observability.metrics },
+  { method: 'get', pattern: '/v2/logging', handler: logging.getLogging },
+  { method: 'post', pattern: '/v2/logging', handler: logging.postLogging },
 ];
 
 /** The `--metrics-port` listener serves only this. */

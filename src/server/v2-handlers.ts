@@ -25,7 +25,7 @@ import { MSGPACK_TYPES, decodeMsgpackRequest, encodeMsgpackResponse } from './ms
 
 export const SERVER_NAME = 'volley';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['model_repository', 'model_configuration', 'statistics', 'binary_tensor_data', 'msgpack', 'websocket'];
+export const EXTENSIONS = ['model_repository', 'model_configuration', 'statistics', 'logging', 'binary_tensor_data', 'msgpack', 'websocket'];
 
 export interface ServerContext {
   readonly registry: ModelRegistry;
