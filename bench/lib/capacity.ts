@@ -10,6 +10,7 @@ import { buildMlpSmall, MLP_SMALL_CONFIG, MLP_SMALL_FEATURES, writeMlpSmallRepo 
 import { runLoadOrPaced } from './paced-load.js';
 import { sampleProc } from './proc-stats.js';
 import { runBaseline, volley } from './servers.js';
+import { fetchMetrics, newSpaceMBFrom } from './volley-metrics.js';
 
 export interface ExtraOptions {
   root: string;
@@ -26,6 +27,12 @@ export interface MultiModelPoint {
   idleRssMB: number;
   /** VmRSS after the measured window (load spread over every model), MB. */
   loadedRssMB: number;
+  /**
+   * The main thread's V8 new space after the window, MB (absent in older results). It grows with
+   * the load to its ceiling (64 MB with --max-semi-space-size=32), and not always within the
+   * window: two points compare like with like only where it is the same.
+   */
+  newSpaceMB?: number;
   load: LoadResult;
 }
 
@@ -73,8 +80,9 @@ export async function benchMultiModel(small: Target, n: number, o: ExtraOptions)
         if (!check.ok) throw new Error(`sanity request failed: ${check.note}`);
         await runLoad(cfg, o.warmupS);
         const load = await measured(server, cfg, o.durationS);
-        say(`${describeLoad(load)}; idle RSS ${((idle?.rssBytes ?? NaN) / 2 ** 20).toFixed(0)} MB`);
-        return { models: count, idleRssMB: (idle?.rssBytes ?? NaN) / 2 ** 20, loadedRssMB: load.proc?.rssAfterMB ?? NaN, load };
+        const newSpaceMB = await fetchMetrics(server.baseUrl).then(newSpaceMBFrom, () => NaN);
+        say(`${describeLoad(load)}; idle RSS ${((idle?.rssBytes ?? NaN) / 2 ** 20).toFixed(0)} MB; new space ${newSpaceMB.toFixed(0)} MB`);
+        return { models: count, idleRssMB: (idle?.rssBytes ?? NaN) / 2 ** 20, loadedRssMB: load.proc?.rssAfterMB ?? NaN, newSpaceMB, load };
       }),
     );
   }

@@ -55,10 +55,14 @@ export function renderExtras(r: Report): string[] {
   const mm = r.multiModel;
   if (mm) {
     out.push(`## multi: ${mm.points[1].models} copies of mlp_small loaded at once`, '', `Each connection cycles through every loaded model; ${r.config.connections} connections.`, '');
-    out.push('| models | req/s | p50 ms | p99 ms | errors + non-2xx | server CPU µs/req | idle RSS MB | RSS after load MB |', '|---:|---:|---:|---:|---:|---:|---:|---:|');
+    out.push('| models | req/s | p50 ms | p99 ms | errors + non-2xx | server CPU µs/req | idle RSS MB | RSS after load MB | V8 new space after load MB |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const p of mm.points) {
       const l = p.load;
-      out.push(`| ${p.models} | ${fmt(l.rps, 0)} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${l.errors + l.non2xx} | ${fmt(l.proc?.cpuUsPerRequest, 0)} | ${fmt(p.idleRssMB, 0)} | ${fmt(p.loadedRssMB, 0)} |`);
+      out.push(`| ${p.models} | ${fmt(l.rps, 0)} | ${fmt(l.latencyMs.p50, 2)} | ${fmt(l.latencyMs.p99, 2)} | ${l.errors + l.non2xx} | ${fmt(l.proc?.cpuUsPerRequest, 0)} | ${fmt(p.idleRssMB, 0)} | ${fmt(p.loadedRssMB, 0)} | ${fmt(p.newSpaceMB, 0)} |`);
+    }
+    const [a, b] = mm.points.map((p) => p.newSpaceMB);
+    if (a !== undefined && b !== undefined && Math.abs(a - b) >= 1) {
+      out.push('', `The two points' V8 new spaces differ (${fmt(a, 0)} and ${fmt(b, 0)} MB): the young generation had grown further in one window than in the other, and that difference is in the RSS ratio too.`);
     }
     out.push('', `RSS per model beyond the first: ${fmt(mm.perExtraModelMB, 1)} MB (each model version has its own ONNX Runtime session; the versions share the worker threads, --worker-threads).`);
     if (mm.floor) {

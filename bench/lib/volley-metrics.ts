@@ -129,3 +129,8 @@ export function runtimeFrom(text: string): RuntimeSnapshot {
     lagMaxS: value(text, /^nodejs_eventloop_lag_max_seconds (\S+)$/m),
   };
 }
+
+/** The main thread's V8 new space (young generation) now, MB: it grows under load up to 2 × --max-semi-space-size, and RSS with it. */
+export function newSpaceMBFrom(text: string): number {
+  return value(text, /^nodejs_heap_space_size_total_bytes\{space="new"\} (\S+)$/m) / 2 ** 20;
+}
