@@ -45,11 +45,12 @@ export interface Batcher {
 export interface BatchObserver {
   dequeued(waitedMs: number): void;
   /**
-   * A batch of `requests` requests, `rows` rows plus `padding` zero rows (allowed batch sizes), in
-   * three steps: its inputs merged (`inputMs`), the worker's round trip (`inferMs`: sent to the
-   * worker until its outputs came back) and its outputs split per request (`outputMs`).
+   * A batch of `rows` rows plus `padding` zero rows (allowed batch sizes), in three steps: its
+   * inputs merged (`inputMs`), the worker's round trip (`inferMs`: sent to the worker until its
+   * outputs came back) and its outputs split per request (`outputMs`). Each member request
+   * carries the same times (InferenceRequest) when it resolves.
    */
-  executed(rows: number, requests: number, inputMs: number, inferMs: number, outputMs: number, padding: number): void;
+  executed(rows: number, inputMs: number, inferMs: number, outputMs: number, padding: number): void;
 }
 
 const NO_OBSERVER: BatchObserver = { dequeued: () => {}, executed: () => {} };
@@ -244,7 +245,8 @@ export class DynamicBatcher implements Batcher {
         this.#rejectDead(req, now);
       } else {
         batch.push(req);
-        this.#observer.dequeued(now - req.enqueuedAt);
+        req.queuedMs = now - req.enqueuedAt;
+        this.#observer.dequeued(req.queuedMs);
       }
     }
     if (batch.length === 0) return;
@@ -268,8 +270,15 @@ export class DynamicBatcher implements Batcher {
       this.stats.batches++;
       this.stats.requests += batch.length;
       this.stats.rows += rows;
-      this.#observer.executed(rows, batch.length, sent - started, back - sent, this.#clock.now() - back, padTo - rows);
-      for (let i = 0; i < batch.length; i++) batch[i].resolve(perRequest[i]);
+      const [inputMs, inferMs, outputMs] = [sent - started, back - sent, this.#clock.now() - back];
+      this.#observer.executed(rows, inputMs, inferMs, outputMs, padTo - rows);
+      for (let i = 0; i < batch.length; i++) {
+        const req = batch[i];
+        req.inputMs = inputMs;
+        req.inferMs = inferMs;
+        req.outputMs = outputMs;
+        req.resolve(perRequest[i]);
+      }
     } catch (err) {
       // A failed batch fails every member, with the same error.
       const error = asVolleyError(err, 'ERR_RUNTIME');

@@ -18,6 +18,14 @@ export class InferenceRequest {
   /** The deadline is the client's own `parameters.timeout`, not the model's default (serving-spec.ts). */
   deadlineIsClients = false;
   enqueuedAt: number;
+  /**
+   * Set by the batcher, for Triton's statistics (counted when the request succeeds, as Triton
+   * counts them): ms queued, and its batch's input merge, worker round trip and output split.
+   */
+  queuedMs = 0;
+  inputMs = 0;
+  inferMs = 0;
+  outputMs = 0;
   /** Set when the client went away: the request is dropped before batching. */
   cancelled: boolean;
   resolve: (outputs: Tensor[]) => void;

@@ -5,6 +5,7 @@
  * the same version (a reload is not a counter reset) and after an unload.
  */
 import type { BatchObserver } from '../batching/batcher.js';
+import type { InferenceRequest } from '../batching/inference-request.js';
 import type { ErrorCategory } from '../errors.js';
 import { BATCH_SIZE_BUCKETS, DURATION_BUCKETS, FixedHistogram } from './histogram.js';
 
@@ -52,10 +53,11 @@ export class VersionStats implements BatchObserver {
   /** Failed requests' time from body received to failure, ms (those that failed before a clock started add 0). */
   failedMs = 0;
   /**
-   * Triton's statistics extension (GET …/stats): successful batches' times, each member request
-   * counted with its batch's times (as Triton counts compute_input/infer/output), ms.
+   * Triton's statistics extension (GET …/stats): successful requests' times in the queue and in
+   * their batches (each member of a batch counted with its batch's times), ms. As Triton, only
+   * successful requests count here; their number is `requestDuration.count`.
    */
-  readonly compute = { requests: 0, inputMs: 0, inferMs: 0, outputMs: 0 };
+  readonly succeededTimes = { queueMs: 0, inputMs: 0, inferMs: 0, outputMs: 0 };
   /** Per executed batch size (rows + padding): [executions, inputMs, inferMs, outputMs]. */
   readonly batchSizes = new Map<number, Float64Array>();
   /** Date.now() at the last successful batch; 0 before one. */
@@ -66,9 +68,15 @@ export class VersionStats implements BatchObserver {
     this.version = version;
   }
 
-  succeeded(ms: number): void {
+  /** A request answered `ms` after its body arrived; `req`: its times in the queue and batch. */
+  succeeded(ms: number, req: InferenceRequest): void {
     this.successes++;
     this.requestDuration.observe(ms * 1e-3);
+    const t = this.succeededTimes;
+    t.queueMs += req.queuedMs;
+    t.inputMs += req.inputMs;
+    t.inferMs += req.inferMs;
+    t.outputMs += req.outputMs;
   }
 
   failed(category: ErrorCategory, ms = 0): void {
@@ -80,15 +88,10 @@ export class VersionStats implements BatchObserver {
     this.queueDuration.observe(waitedMs * 1e-3);
   }
 
-  executed(rows: number, requests: number, inputMs: number, inferMs: number, outputMs: number, padding = 0): void {
+  executed(rows: number, inputMs: number, inferMs: number, outputMs: number, padding = 0): void {
     this.batchSize.observe(rows);
     this.paddingRows += padding;
     this.computeDuration.observe((inputMs + inferMs + outputMs) * 1e-3);
-    const c = this.compute;
-    c.requests += requests;
-    c.inputMs += inputMs * requests;
-    c.inferMs += inferMs * requests;
-    c.outputMs += outputMs * requests;
     const size = rows + padding;
     let bySize = this.batchSizes.get(size);
     if (bySize === undefined) this.batchSizes.set(size, (bySize = new Float64Array(4)));

@@ -79,6 +79,8 @@ export class ModelVersion {
   stats: VersionStats;
   /** Drift monitoring of sampled requests (null when off). */
   feed: MonitorFeed | null;
+  /** The model directory its files were loaded from ('' before a load): a worker thread that restarts reloads from it. */
+  modelDir: string;
   #executor: SessionExecutor | null;
   #logger: Logger | null;
 
@@ -95,12 +97,14 @@ export class ModelVersion {
     this.provider = '';
     this.stats = new VersionStats(model, String(version));
     this.feed = null;
+    this.modelDir = '';
     this.#executor = null;
   }
 
   /** Loads the model in its workers; never throws: a failure leaves the version FAILED with a reason. `avoid`: versions whose threads it should not load on if it can help it. */
   async load(modelDir: string, options: LoadOptions, avoid: readonly ModelVersion[] = []): Promise<void> {
     this.#logger = options.logger;
+    this.modelDir = modelDir;
     this.stats = options.stats?.version(this.model, String(this.version)) ?? this.stats;
     this.#transition('LOADING');
     const started = performance.now();

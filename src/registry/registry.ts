@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { VolleyError } from '../errors.js';
 import type { ControlMode } from './control-mode.js';
 import { Model } from './model.js';
@@ -107,11 +108,10 @@ export class ModelRegistry {
         if (dir === null) throw new VolleyError('ERR_MODEL_NOT_FOUND', `the model repository has no model '${name}'`);
         const failure = await this.#modelFor(name).apply(dir, override, true);
         if (failure !== null) throw new VolleyError(failure.code, `failed to load '${name}': ${failure.message}`);
-      } catch (err) {
-        if (upload !== null) await this.#uploads.discard(upload);
-        throw err;
+      } finally {
+        // A load that failed for one version may have swapped in another from the same files.
+        await this.#uploads.prune(name, this.#dirsInUse(name));
       }
-      await this.#uploads.serving(name, upload);
     });
   }
 
@@ -122,7 +122,7 @@ export class ModelRegistry {
       const model = this.#models.get(name);
       if (model === undefined || !model.active) throw new VolleyError('ERR_MODEL_NOT_FOUND', `model '${name}' is not loaded`);
       await model.unload('unloaded by request');
-      await this.#uploads.serving(name, null);
+      await this.#uploads.prune(name, this.#dirsInUse(name));
     });
   }
 
@@ -141,6 +141,12 @@ export class ModelRegistry {
     this.#commands.set(name, settled);
     void settled.then(() => this.#commands.get(name) === settled && this.#commands.delete(name));
     return run;
+  }
+
+  /** The repositories (readModel's root) `name`'s loading, serving or draining versions loaded from. */
+  #dirsInUse(name: string): Set<string> {
+    const live: readonly string[] = ['LOADING', 'WARMING', 'READY', 'DRAINING'];
+    return new Set((this.#models.get(name)?.versions() ?? []).filter((v) => live.includes(v.state)).map((v) => dirname(v.modelDir)));
   }
 
   #requireExplicit(what: string): void {

@@ -96,7 +96,7 @@ function onFrame(ctx: ServerContext, ws: WebSocket<SocketState>, frame: Buffer, 
         reply(ctx, ws, binary, encodeAnswer(binary, answer, mv, pickOutputs(outputs, wanted)));
         // The inputs were this request's own copies (copyBlobs): reusable once answered.
         for (const t of request.inputs) giveBuffer(t.data.buffer);
-        mv.stats.succeeded(performance.now() - started);
+        mv.stats.succeeded(performance.now() - started, request);
       },
       (err: unknown) => {
         state.pending.delete(request);

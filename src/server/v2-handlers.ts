@@ -122,9 +122,10 @@ function requireSpec(model: Model, mv: ModelVersion | undefined): NonNullable<Mo
 
 /**
  * Triton's statistics extension, in Triton's shape (what perf_analyzer reads for its server-side
- * figures): `inference_count` rows inferred, `execution_count` batches run, and per request
- * `inference_stats` (count and cumulative ns). Volley's extras follow (state, provider, this
- * load's queue-full, timeout and cancel counts, queue depth and batches in flight).
+ * figures): `inference_count` rows inferred, `execution_count` batches run, and per successful
+ * request `inference_stats` (count and cumulative ns; failures in `fail` only, as Triton). Volley's
+ * extras follow (state, provider, this load's queue-full, timeout and cancel counts, queue depth
+ * and batches in flight).
  * GET /v2/models/stats lists every model's versions, as Triton does.
  */
 export function modelStats(ctx: ServerContext, ex: Exchange): void {
@@ -143,7 +144,8 @@ const duration = (count: number, ms: number) => ({ count, ns: Math.round(ms * 1e
 function versionStats(mv: ModelVersion) {
   const s = mv.stats;
   const b = mv.batcher?.stats;
-  const c = s.compute;
+  const t = s.succeededTimes;
+  const ok = s.requestDuration.count;
   let failures = 0;
   for (const n of s.failures) failures += n;
   return {
@@ -153,12 +155,12 @@ function versionStats(mv: ModelVersion) {
     inference_count: s.batchSize.sum,
     execution_count: s.batchSize.count,
     inference_stats: {
-      success: duration(s.requestDuration.count, s.requestDuration.sum * 1e3),
+      success: duration(ok, s.requestDuration.sum * 1e3),
       fail: duration(failures, s.failedMs),
-      queue: duration(s.queueDuration.count, s.queueDuration.sum * 1e3),
-      compute_input: duration(c.requests, c.inputMs),
-      compute_infer: duration(c.requests, c.inferMs),
-      compute_output: duration(c.requests, c.outputMs),
+      queue: duration(ok, t.queueMs),
+      compute_input: duration(ok, t.inputMs),
+      compute_infer: duration(ok, t.inferMs),
+      compute_output: duration(ok, t.outputMs),
       cache_hit: duration(0, 0),
       cache_miss: duration(0, 0),
     },
@@ -201,11 +203,17 @@ function loadRequest(body: Uint8Array): { config: unknown; files: UploadedFiles 
   if (req.parameters === undefined) return { config: undefined, files: undefined };
   if (!isObject(req.parameters)) throw new VolleyError('ERR_INVALID_REQUEST', "'parameters' must be an object");
   const files = uploadedFiles(req.parameters) ?? undefined;
-  const config = req.parameters.config;
-  if (config === undefined || isObject(config)) return { config, files };
+  const config = parseConfigParameter(req.parameters.config);
+  // The files' directory has no config.json: the request's is its configuration.
+  if (files !== undefined && config !== undefined && !isObject(config)) throw new VolleyError('ERR_INVALID_REQUEST', "with 'file:' parameters, 'parameters.config' must be a JSON object (the configuration of the model directory those files make)");
+  return { config, files };
+}
+
+function parseConfigParameter(config: unknown): unknown {
+  if (config === undefined || isObject(config)) return config;
   if (typeof config !== 'string') throw new VolleyError('ERR_INVALID_REQUEST', "'parameters.config' must be a JSON string (or object) with the model configuration");
   try {
-    return { config: JSON.parse(config) as unknown, files };
+    return JSON.parse(config) as unknown;
   } catch (err) {
     throw new VolleyError('ERR_INVALID_CONFIG', `'parameters.config' is not valid JSON: ${(err as Error).message}`);
   }
@@ -274,7 +282,7 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   // or took what it needed).
   ex.recycleBody();
   for (const t of request.inputs) giveBuffer(t.data.buffer);
-  mv.stats.succeeded(performance.now() - started);
+  mv.stats.succeeded(performance.now() - started, request);
 }
 
 function sendOutputs(ex: Exchange, mv: ModelVersion, payload: InferPayload, outputs: Tensor[]): void {

@@ -225,6 +225,33 @@ describe('explicit model control: files in the load request (Triton\'s override 
     expect(roots(tmp)).toEqual([]);
   });
 
+  it('keeps the files of a version that loaded when another version of the same upload failed', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'volley-upload-test-'));
+    onTestFinished(() => rmSync(tmp, { recursive: true, force: true }));
+    server = await startServer(emptyRepo(), EXPLICIT, { TMPDIR: tmp });
+    const parameters = { config: JSON.stringify({ max_batch_size: 8, version_policy: { all: {} } }), 'file:1/model.onnx': b64(3), 'file:2/model.onnx': Buffer.from('not onnx').toString('base64') };
+    expect((await load(server, 'up', { parameters })).status).toBe(400);
+    const index = (await postJson(`${server.url}/v2/repository/index`, {})).body as { version: string; state: string }[];
+    expect(index.map((r) => [r.version, r.state])).toEqual([
+      ['1', 'READY'],
+      ['2', 'FAILED'],
+    ]);
+    expect((await infer(server, 'up')).body.outputs[0].data).toEqual([3, 3, 3, 3]);
+    // Version 1 serves from the upload: its files stay (a restarted worker thread reloads from them).
+    const [dir] = uploads(tmp);
+    expect(readdirSync(join(tmp, dir, 'up', '1'))).toEqual(['model.onnx']);
+  });
+
+  it('removes the uploads at exit when the drain times out', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'volley-upload-test-'));
+    onTestFinished(() => rmSync(tmp, { recursive: true, force: true }));
+    server = await startServer(emptyRepo(), [...EXPLICIT, '--drain-timeout-ms', '0'], { TMPDIR: tmp });
+    expect((await load(server, 'up', upload(3))).status).toBe(200);
+    expect(uploads(tmp)).toHaveLength(1);
+    await server.stop();
+    expect(roots(tmp)).toEqual([]);
+  });
+
   it('refuses files without a config, paths that leave the directory, and content that is not base64', async () => {
     server = await startServer(repoAB(), [...EXPLICIT, '--load-model', 'a']);
     const cases: [Record<string, unknown>, RegExp][] = [
@@ -236,6 +263,9 @@ describe('explicit model control: files in the load request (Triton\'s override 
       [{ config: '{}', 'file:1/model.onnx': 'not base64!' }, /base64/],
       [{ config: '{}', 'file:1/model.onnx': 42 }, /base64/],
       [{ config: '{}', 'file:1/model.onnx': '' }, /base64/],
+      [{ config: 'null', 'file:1/model.onnx': b64(1) }, /must be a JSON object/],
+      [{ config: '{}', 'file:1/model.onnx': b64(1), 'file:1/model.onnx/x': b64(1) }, /clash/],
+      [{ config: '{}', [`file:1/${'é'.repeat(200)}`]: b64(1) }, /file:<version>\/<file name>/],
     ];
     for (const [parameters, error] of cases) {
       const res = await load(server, 'a', { parameters });

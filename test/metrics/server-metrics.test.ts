@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { register as globalRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { InferenceRequest } from '../../src/batching/inference-request.js';
 import { ERROR_CODES } from '../../src/errors.js';
 import type { ErrorCategory } from '../../src/errors.js';
 import { FAILURE_REASONS, ServerMetrics, StatsBook, failureReason } from '../../src/metrics/index.js';
@@ -41,8 +42,8 @@ describe('ServerMetrics', () => {
   it('exposes request counters by outcome and reason, with zeros for a known version', async () => {
     const { book, metrics } = setup();
     const s = book.version('m', '1');
-    s.succeeded(2);
-    s.succeeded(30);
+    s.succeeded(2, new InferenceRequest([], 1));
+    s.succeeded(30, new InferenceRequest([], 1));
     for (const c of ['invalid', 'not-found', 'unavailable', 'deadline', 'deadline', 'internal'] as ErrorCategory[]) s.failed(c);
     book.version('', '').failed('not-found');
     const scrape = new Scrape(await metrics.text());
@@ -57,12 +58,12 @@ describe('ServerMetrics', () => {
   it('exposes fixed-bucket histograms in seconds, cumulative by le, with _sum and _count', async () => {
     const { book, metrics } = setup();
     const s = book.version('m', '1');
-    s.succeeded(2);
-    s.succeeded(30);
+    s.succeeded(2, new InferenceRequest([], 1));
+    s.succeeded(30, new InferenceRequest([], 1));
     s.dequeued(0.05);
-    s.executed(3, 2, 0.25, 1, 0.25, 1); // padded to 4
-    s.executed(8, 3, 0, 4, 0, 0);
-    s.executed(5, 1, 0, 2, 0, 3); // padded to 8
+    s.executed(3, 0.25, 1, 0.25, 1); // padded to 4
+    s.executed(8, 0, 4, 0, 0);
+    s.executed(5, 0, 2, 0, 3); // padded to 8
     const scrape = new Scrape(await metrics.text());
     expect(scrape.types.get('volley_request_duration_seconds')).toBe('histogram');
     const request = scrape.histogram('volley_request_duration_seconds', MV);
@@ -80,23 +81,26 @@ describe('ServerMetrics', () => {
     expect(scrape.value('volley_padding_rows_total', MV)).toBe(4);
   });
 
-  it('keeps Triton’s per-request compute sums and per-batch-size executions (padded size)', () => {
+  it('keeps Triton’s times of successful requests and per-batch-size executions (padded size)', () => {
     const { book } = setup();
     const s = book.version('m', '1');
     expect(s.lastInference).toBe(0);
-    s.executed(3, 2, 0.25, 1, 0.5, 1); // padded to 4
-    s.executed(8, 3, 0, 4, 0, 0);
-    s.executed(5, 1, 0.5, 2, 0, 3); // padded to 8
-    // Each request counts its batch's times.
-    expect(s.compute).toEqual({ requests: 6, inputMs: 1, inferMs: 16, outputMs: 1 });
+    s.executed(3, 0.25, 1, 0.5, 1); // padded to 4
+    s.executed(8, 0, 4, 0, 0);
+    s.executed(5, 0.5, 2, 0, 3); // padded to 8
     expect([...s.batchSizes].map(([size, t]) => [size, ...t])).toEqual([
       [4, 1, 0.25, 1, 0.5],
       [8, 2, 0.5, 6, 0],
     ]);
     expect(s.lastInference).toBeGreaterThan(Date.now() - 60_000);
+    // Each successful request adds its own queue wait and its batch's times.
+    const req = (queuedMs: number, inputMs: number, inferMs: number, outputMs: number) => Object.assign(new InferenceRequest([], 1), { queuedMs, inputMs, inferMs, outputMs });
+    s.succeeded(5, req(1, 0.25, 1, 0.5));
+    s.succeeded(6, req(2, 0.25, 1, 0.5));
+    expect([s.requestDuration.count, s.succeededTimes]).toEqual([2, { queueMs: 3, inputMs: 0.5, inferMs: 2, outputMs: 1 }]);
     s.failed('internal', 7);
     s.failed('invalid');
-    expect([s.failures.reduce((a, b) => a + b), s.failedMs]).toEqual([2, 7]);
+    expect([s.failures.reduce((a, b) => a + b), s.failedMs, s.requestDuration.count]).toEqual([2, 7, 2]);
   });
 
   it('leaves out histogram series with no observation and load durations never measured', async () => {
