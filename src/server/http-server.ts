@@ -3,6 +3,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import { VolleyError } from '../errors.js';
 import { Exchange } from './exchange.js';
 import * as observability from './observability-handlers.js';
+import * as repository from './repository-handlers.js';
 import * as logging from './logging-handlers.js';
 import { countFailure, logFailure } from './outcome.js';
 import { attachStream } from './stream.js';
@@ -33,14 +34,14 @@ export const ROUTES: readonly Route[] = [
   { method: 'get', pattern: `${VERSION}/ready`, handler: v2.modelReady },
   { method: 'get', pattern: `${MODEL}/config`, handler: v2.modelConfig },
   { method: 'get', pattern: `${VERSION}/config`, handler: v2.modelConfig },
-  { method: 'get', pattern: '/v2/models/stats', handler: v2.allModelStats },
-  { method: 'get', pattern: `${MODEL}/stats`, handler: v2.modelStats },
-  { method: 'get', pattern: `${VERSION}/stats`, handler: v2.modelStats },
+  { method: 'get', pattern: '/v2/models/stats', handler: observability.allModelStats },
+  { method: 'get', pattern: `${MODEL}/stats`, handler: observability.modelStats },
+  { method: 'get', pattern: `${VERSION}/stats`, handler: observability.modelStats },
   { method: 'post', pattern: `${MODEL}/infer`, handler: v2.infer, counted: true },
   { method: 'post', pattern: `${VERSION}/infer`, handler: v2.infer, counted: true },
-  { method: 'post', pattern: '/v2/repository/index', handler: v2.repositoryIndex },
-  { method: 'post', pattern: '/v2/repository/models/:model/load', handler: v2.loadModel },
-  { method: 'post', pattern: '/v2/repository/models/:model/unload', handler: v2.unloadModel },
+  { method: 'post', pattern: '/v2/repository/index', handler: repository.repositoryIndex },
+  { method: 'post', pattern: '/v2/repository/models/:model/load', handler: repository.loadModel },
+  { method: 'post', pattern: '/v2/repository/models/:model/unload', handler: repository.unloadModel },
   { method: 'get', pattern: `${MODEL}/routing`, handler: v2.modelRouting },
   { method: 'get', pattern: `${MODEL}/monitoring`, handler: observability.monitoring },
   { method: 'get', pattern: `${VERSION}/monitoring`, handler: observability.monitoring },

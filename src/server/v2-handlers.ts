@@ -1,5 +1,6 @@
 /**
- * KServe Open Inference Protocol v2 endpoints (plus Triton's repository index and model config).
+ * KServe Open Inference Protocol v2 endpoints (plus Triton's model configuration and routing).
+ * Repository control is in repository-handlers.ts, statistics in observability-handlers.ts.
  * Handlers take an Exchange whose headers and URL parameters were read up front, and throw
  * VolleyErrors; the router turns those into `{"error": ...}` responses.
  */
@@ -14,12 +15,10 @@ import type { ServerMetrics } from '../metrics/index.js';
 import { DATATYPES } from '../runtimes/tensor.js';
 import type { Tensor, TensorSpec } from '../runtimes/tensor.js';
 import type { TensorOverride } from '../registry/model-config.js';
-import { uploadedFiles } from '../registry/uploads.js';
-import type { UploadedFiles } from '../registry/uploads.js';
 import { giveBuffer } from '../runtimes/buffer-pool.js';
 import type { Exchange } from './exchange.js';
 import { encodeBinaryResponse, parseHeaderLength } from './binary-codec.js';
-import { decodeInferRequest, decodeSplitRequest, encodeData, encodeInferResponse, isObject, parseJson } from './json-codec.js';
+import { decodeInferRequest, decodeSplitRequest, encodeData, encodeInferResponse } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
 import { MSGPACK_TYPES, decodeMsgpackRequest, encodeMsgpackResponse } from './msgpack-codec.js';
 
@@ -118,122 +117,6 @@ function configTensor(t: TensorSpec, batched: boolean): TensorOverride {
 function requireSpec(model: Model, mv: ModelVersion | undefined): NonNullable<ModelVersion['spec']> {
   if (mv === undefined || mv.spec === null) throw model.notReady(mv);
   return mv.spec;
-}
-
-/**
- * Triton's statistics extension, in Triton's shape (what perf_analyzer reads for its server-side
- * figures): `inference_count` rows inferred, `execution_count` batches run, and per successful
- * request `inference_stats` (count and cumulative ns; failures in `fail` only, as Triton). Volley's
- * extras follow (state, provider, this load's queue-full, timeout and cancel counts, queue depth
- * and batches in flight).
- * GET /v2/models/stats lists every model's versions, as Triton does.
- */
-export function modelStats(ctx: ServerContext, ex: Exchange): void {
-  const { versions, chosen } = lookupVersion(ctx, ex);
-  const selected = ex.params.length > 1 ? [chosen as ModelVersion] : versions;
-  ex.sendJson(OK, JSON.stringify({ model_stats: selected.map(versionStats) }));
-}
-
-export function allModelStats(ctx: ServerContext, ex: Exchange): void {
-  ex.sendJson(OK, JSON.stringify({ model_stats: ctx.registry.models().flatMap((m) => m.versions().map(versionStats)) }));
-}
-
-/** Triton's `$duration_stat`: a count and a sum in whole nanoseconds (perf_analyzer reads both as uint64). */
-const duration = (count: number, ms: number) => ({ count, ns: Math.round(ms * 1e6) });
-
-function versionStats(mv: ModelVersion) {
-  const s = mv.stats;
-  const b = mv.batcher?.stats;
-  const t = s.succeededTimes;
-  const ok = s.requestDuration.count;
-  let failures = 0;
-  for (const n of s.failures) failures += n;
-  return {
-    name: mv.model,
-    version: String(mv.version),
-    last_inference: s.lastInference,
-    inference_count: s.batchSize.sum,
-    execution_count: s.batchSize.count,
-    inference_stats: {
-      success: duration(ok, s.requestDuration.sum * 1e3),
-      fail: duration(failures, s.failedMs),
-      queue: duration(ok, t.queueMs),
-      compute_input: duration(ok, t.inputMs),
-      compute_infer: duration(ok, t.inferMs),
-      compute_output: duration(ok, t.outputMs),
-      cache_hit: duration(0, 0),
-      cache_miss: duration(0, 0),
-    },
-    batch_stats: [...s.batchSizes]
-      .sort(([a], [b]) => a - b)
-      .map(([size, t]) => ({ batch_size: size, compute_input: duration(t[0], t[1]), compute_infer: duration(t[0], t[2]), compute_output: duration(t[0], t[3]) })),
-    memory_usage: [],
-    state: mv.state,
-    execution_provider: mv.provider,
-    request_count: b?.requests ?? 0,
-    queue_full_count: b?.rejectedQueueFull ?? 0,
-    timeout_count: b?.expired ?? 0,
-    cancelled_count: b?.cancelled ?? 0,
-    queue_depth: mv.batcher?.queued() ?? 0,
-    inflight_batches: mv.batcher?.inflight() ?? 0,
-  };
-}
-
-export async function repositoryIndex(ctx: ServerContext, ex: Exchange): Promise<void> {
-  const body = await ex.readBody(ctx.maxBodyBytes);
-  let readyOnly = false;
-  if (body.length > 0) {
-    const req = parseJson(body);
-    if (!isObject(req)) throw new VolleyError('ERR_INVALID_REQUEST', 'request body must be a JSON object');
-    if (req.ready !== undefined && typeof req.ready !== 'boolean') throw new VolleyError('ERR_INVALID_REQUEST', "'ready' must be a boolean");
-    readyOnly = req.ready === true;
-  }
-  const rows = (await ctx.registry.repositoryIndex()).filter((r) => !readyOnly || r.state === 'READY');
-  ex.sendJson(OK, JSON.stringify(rows));
-}
-
-/**
- * Body of a load request, all optional (Triton's): `{"parameters": {"config": "<JSON text or
- * object>", "file:<version>/<file name>": "<base64>", ...}}`. Other parameters are ignored.
- */
-function loadRequest(body: Uint8Array): { config: unknown; files: UploadedFiles | undefined } {
-  if (body.length === 0) return { config: undefined, files: undefined };
-  const req = parseJson(body);
-  if (!isObject(req)) throw new VolleyError('ERR_INVALID_REQUEST', 'request body must be a JSON object');
-  if (req.parameters === undefined) return { config: undefined, files: undefined };
-  if (!isObject(req.parameters)) throw new VolleyError('ERR_INVALID_REQUEST', "'parameters' must be an object");
-  const files = uploadedFiles(req.parameters) ?? undefined;
-  const config = parseConfigParameter(req.parameters.config);
-  // The files' directory has no config.json: the request's is its configuration.
-  if (files !== undefined && config !== undefined && !isObject(config)) throw new VolleyError('ERR_INVALID_REQUEST', "with 'file:' parameters, 'parameters.config' must be a JSON object (the configuration of the model directory those files make)");
-  return { config, files };
-}
-
-function parseConfigParameter(config: unknown): unknown {
-  if (config === undefined || isObject(config)) return config;
-  if (typeof config !== 'string') throw new VolleyError('ERR_INVALID_REQUEST', "'parameters.config' must be a JSON string (or object) with the model configuration");
-  try {
-    return JSON.parse(config) as unknown;
-  } catch (err) {
-    throw new VolleyError('ERR_INVALID_CONFIG', `'parameters.config' is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
-/** Explicit mode: loads (or reloads, load-before-unload) a model, from the repository or from files in the request; answers once it serves. */
-export async function loadModel(ctx: ServerContext, ex: Exchange): Promise<void> {
-  const name = ex.param(0);
-  const body = await ex.readBody(ctx.maxBodyBytes);
-  if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
-  const { config, files } = loadRequest(body);
-  await ctx.registry.load(name, config, files);
-  ex.sendJson(OK, '{}');
-}
-
-export async function unloadModel(ctx: ServerContext, ex: Exchange): Promise<void> {
-  const name = ex.param(0);
-  await ex.readBody(ctx.maxBodyBytes);
-  await ctx.registry.unload(name);
-  ex.sendJson(OK, '{}');
 }
 
 /** The model's routing in force: primary, canary (and whether the guard rolled it back), shadow, comparisons. */
