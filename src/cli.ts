@@ -26,6 +26,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--repository-poll-secs <s>', 'poll mode: seconds between repository scans (default 15, env VOLLEY_REPOSITORY_POLL_SECS)')
     .option('--load-model <name...>', "explicit mode: model(s) to load at start, repeatable or comma-separated; '*' = all (env VOLLEY_LOAD_MODEL)")
     .option('--metrics-port <n>', 'also serve GET /metrics on this port (same host); 0 picks a free one (default: none, /metrics is on the main port anyway; env VOLLEY_METRICS_PORT)')
+    .option('--grpc-port <n>', 'serve the KServe v2 gRPC API on this port too (same host; Triton uses 8001); 0 picks a free one (default: none, env VOLLEY_GRPC_PORT)')
     .option('--monitoring-sample-rate <r>', 'fraction of inference requests sampled for drift monitoring, 0 = off (default 0.01, env VOLLEY_MONITORING_SAMPLE_RATE)')
     .option('--monitoring-reference-rows <n>', 'sampled rows captured as the drift reference after load, unless the model has monitoring_reference.json (default 1000, env VOLLEY_MONITORING_REFERENCE_ROWS)')
     .option('--monitoring-window-rows <n>', 'sampled rows in the sliding window compared with the reference (default 1000, env VOLLEY_MONITORING_WINDOW_ROWS)')

@@ -38,6 +38,8 @@ export const ServerConfigSchema = z
     loadModel: z.array(z.string().min(1)).default([]),
     /** A second listener serving only GET /metrics, on the same host; absent = none (0 picks a free port). */
     metricsPort: z.number().int().min(0).max(65535).optional(),
+    /** The KServe v2 gRPC endpoint's port (Triton's is 8001), on the same host; absent = none (0 picks a free port). */
+    grpcPort: z.number().int().min(0).max(65535).optional(),
     /** Fraction of inference requests handed to the drift monitor; 0 turns monitoring off. */
     monitoringSampleRate: z.number().min(0).max(1).default(0.01),
     /** Sampled rows captured as the drift reference after load (when the model has no monitoring_reference.json). */
@@ -55,6 +57,9 @@ export const ServerConfigSchema = z
     }
     if (cfg.metricsPort !== undefined && cfg.metricsPort !== 0 && cfg.metricsPort === cfg.httpPort) {
       ctx.addIssue({ code: 'custom', path: ['metricsPort'], message: `is the HTTP port (${cfg.httpPort}); /metrics is served there already, leave --metrics-port out or pick another` });
+    }
+    if (cfg.grpcPort !== undefined && cfg.grpcPort !== 0 && (cfg.grpcPort === cfg.httpPort || cfg.grpcPort === cfg.metricsPort)) {
+      ctx.addIssue({ code: 'custom', path: ['grpcPort'], message: `is already the ${cfg.grpcPort === cfg.httpPort ? 'HTTP' : 'metrics'} port (${cfg.grpcPort}); gRPC needs a port of its own` });
     }
   });
 
@@ -79,6 +84,7 @@ const SETTINGS: Readonly<Record<Key, Kind>> = {
   repositoryPollSecs: 'number',
   loadModel: 'list',
   metricsPort: 'number',
+  grpcPort: 'number',
   monitoringSampleRate: 'number',
   monitoringReferenceRows: 'number',
   monitoringWindowRows: 'number',

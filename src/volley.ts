@@ -4,6 +4,7 @@ import type { Logger } from './logger.js';
 import { ServerMetrics, StatsBook } from './metrics/index.js';
 import type { MonitoringOptions } from './registry/monitor-feed.js';
 import { ModelRegistry } from './registry/registry.js';
+import { GrpcServer } from './server/grpc-server.js';
 import { HttpServer, METRICS_ROUTES } from './server/http-server.js';
 import type { ServerContext } from './server/v2-handlers.js';
 
@@ -11,6 +12,8 @@ export interface VolleyHandle {
   readonly port: number;
   /** The `--metrics-port` listener's port; undefined when there is none. */
   readonly metricsPort: number | undefined;
+  /** The `--grpc-port` listener's port; undefined when there is none. */
+  readonly grpcPort: number | undefined;
   readonly metrics: ServerMetrics;
   readonly registry: ModelRegistry;
   readonly logger: Logger;
@@ -43,6 +46,9 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
   const port = await http.listen(config.host, config.httpPort);
   logger.info({ event: 'listening', host: config.host, port }, 'listening');
   const { server: metricsHttp, port: metricsPort } = await listenMetrics(ctx, config);
+  const grpc = config.grpcPort === undefined ? null : new GrpcServer(ctx);
+  const grpcPort = grpc === null ? undefined : await grpc.listen(config.host, config.grpcPort as number);
+  if (grpc !== null) logger.info({ event: 'grpc_listening', host: config.host, port: grpcPort }, 'serving the KServe v2 gRPC API');
   const loaded = registry.loadAll().then(
     () => logger.info({ event: 'repository_loaded', models: registry.index() }, 'initial model load finished'),
     (err: unknown) => {
@@ -67,11 +73,12 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
       await withTimeout(registry.close(), config.drainTimeoutMs);
       http.close();
       metricsHttp?.close();
+      await grpc?.close();
       logger.info({ event: 'stopped' }, 'stopped');
     })();
     return closing;
   };
-  return { port, metricsPort, metrics, registry, logger, loaded, close };
+  return { port, metricsPort, grpcPort, metrics, registry, logger, loaded, close };
 }
 
 /** The `--metrics-port` listener, when configured: GET /metrics only, on the same host. */

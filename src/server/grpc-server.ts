@@ -1,0 +1,244 @@
+/**
+ * The KServe v2 gRPC endpoint (`--grpc-port`, proto/inference.proto): ServerLive, ServerReady,
+ * ModelReady, ServerMetadata, ModelMetadata and ModelInfer, over @grpc/grpc-js, beside the HTTP
+ * front end and into the same registry, batchers and statistics.
+ *
+ * A ModelInfer request is turned into the request object the HTTP and msgpack paths decode
+ * (decodeInferObject): `raw_input_contents` become byte blobs (used as the tensors' little-endian
+ * elements, no per-element conversion), typed `contents` become value arrays, checked as msgpack
+ * values are. So every input rule and error message is the HTTP path's. Answers carry
+ * `raw_output_contents`. Errors are gRPC statuses with the same message a 4xx/5xx body would carry.
+ */
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { VolleyError, asVolleyError } from '../errors.js';
+import type { ErrorCategory } from '../errors.js';
+import type { VersionStats } from '../metrics/version-stats.js';
+import { pickVersion, runRequest } from '../registry/dispatch.js';
+import type { ModelVersion } from '../registry/model-version.js';
+import { buildTimedRequest, pickOutputs, selectOutputs } from '../registry/serving-spec.js';
+import { giveBuffer } from '../runtimes/buffer-pool.js';
+import type { Tensor } from '../runtimes/tensor.js';
+import { decodeInferObject, isObject } from './json-codec.js';
+import type { InferPayload } from './json-codec.js';
+import { countFailure, logFailure, nextRequestId } from './outcome.js';
+import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from './v2-handlers.js';
+import type { ServerContext } from './v2-handlers.js';
+
+const PROTO = fileURLToPath(new URL('../../proto/inference.proto', import.meta.url));
+const INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+
+/** int64 fields as decimal strings (exact past 2^53), bytes as Buffers, oneofs named. */
+const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
+
+const STATUS: Record<ErrorCategory, grpc.status> = {
+  invalid: grpc.status.INVALID_ARGUMENT,
+  'not-found': grpc.status.NOT_FOUND,
+  'method-not-allowed': grpc.status.UNIMPLEMENTED,
+  'too-large': grpc.status.RESOURCE_EXHAUSTED,
+  'unsupported-media': grpc.status.INVALID_ARGUMENT,
+  unavailable: grpc.status.UNAVAILABLE,
+  deadline: grpc.status.DEADLINE_EXCEEDED,
+  cancelled: grpc.status.CANCELLED,
+  internal: grpc.status.INTERNAL,
+};
+
+type Unary = (call: grpc.ServerUnaryCall<Record<string, any>, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
+
+export class GrpcServer {
+  readonly #server: grpc.Server;
+
+  constructor(ctx: ServerContext) {
+    // grpc-js refuses messages over 4 MB by default: take what the HTTP front end takes.
+    this.#server = new grpc.Server({ 'grpc.max_receive_message_length': ctx.maxBodyBytes, 'grpc.max_send_message_length': -1 });
+    const proto = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO, LOADER_OPTIONS)) as any;
+    const unary = (fn: (request: Record<string, any>) => unknown): Unary => (call, callback) => {
+      try {
+        callback(null, fn(call.request));
+      } catch (err) {
+        callback(toStatus(err));
+      }
+    };
+    this.#server.addService(proto.inference.GRPCInferenceService.service, {
+      ServerLive: unary(() => ({ live: true })),
+      ServerReady: unary(() => ({ ready: !ctx.draining && ctx.registry.allSettled(ctx.strictReadiness) })),
+      ModelReady: unary((req) => {
+        const { model, chosen } = ctx.registry.lookup(req.name, req.version || undefined);
+        return { ready: chosen !== undefined && chosen.state === 'READY' && model.active };
+      }),
+      ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS })),
+      ModelMetadata: unary((req) => modelMetadata(ctx, req)),
+      ModelInfer: ((call, callback) => {
+        infer(ctx, call).then(
+          (response) => callback(null, response),
+          (err: unknown) => callback(toStatus(err)),
+        );
+      }) satisfies Unary,
+    });
+  }
+
+  /** Binds `host:port` (0: a free port); resolves with the port. */
+  listen(host: string, port: number): Promise<number> {
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    return new Promise((resolve, reject) => this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))));
+  }
+
+  /** Stops taking calls; calls in flight may finish (the registry has drained them by now), then every connection closes. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      const force = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, 1_000);
+      this.#server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+}
+
+function toStatus(err: unknown): Partial<grpc.StatusObject> {
+  const e = asVolleyError(err);
+  return { code: STATUS[e.category], details: e.message };
+}
+
+function modelMetadata(ctx: ServerContext, req: Record<string, any>): unknown {
+  const { model, versions, chosen } = ctx.registry.lookup(req.name, req.version || undefined);
+  if (chosen === undefined || chosen.spec === null) throw model.notReady(chosen);
+  return {
+    name: chosen.model,
+    versions: versions.filter((v) => v.state === 'READY').map((v) => String(v.version)),
+    platform: 'onnxruntime_onnx',
+    inputs: chosen.spec.inputs,
+    outputs: chosen.spec.outputs,
+  };
+}
+
+/** ModelInfer, as POST …/infer does it (v2-handlers.ts `infer`): counted, logged when it fails. */
+async function infer(ctx: ServerContext, call: grpc.ServerUnaryCall<Record<string, any>, unknown>): Promise<unknown> {
+  const started = performance.now();
+  const msg = call.request;
+  const modelName = String(msg.model_name);
+  let stats: VersionStats | null = null;
+  let id: string | undefined;
+  try {
+    if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
+    const model = ctx.registry.model(modelName);
+    const payload = decodeGrpcInfer(msg);
+    id = payload.id;
+    const version = msg.model_version === '' ? undefined : String(msg.model_version);
+    const mv = pickVersion(model, version, payload.routingKey);
+    stats = mv.stats;
+    const spec = mv.spec as NonNullable<ModelVersion['spec']>;
+    const wanted = selectOutputs(spec, payload.outputs);
+    const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs ?? deadlineUs(call, started), performance.now());
+    call.on('cancelled', () => request.cancel());
+    const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, payload.routingKey), wanted);
+    const response = inferResponse(mv, msg.id, outputs);
+    for (const t of request.inputs) giveBuffer(t.data.buffer);
+    mv.stats.succeeded(performance.now() - started, request);
+    return response;
+  } catch (err) {
+    const error = asVolleyError(err);
+    countFailure(ctx, stats, modelName, error, performance.now() - started);
+    logFailure(ctx.logger, error, { request_id: nextRequestId(), id, model: stats?.model ?? (modelName || undefined), version: stats?.version, url: INFER_PATH });
+    throw error;
+  }
+}
+
+/** The client's gRPC deadline as a queue timeout (µs), when it set one and the request's parameters did not. */
+function deadlineUs(call: grpc.ServerUnaryCall<unknown, unknown>, now: number): number | undefined {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (!Number.isFinite(at)) return undefined;
+  return Math.max(0, Math.floor((at - Date.now() - (performance.now() - now)) * 1000));
+}
+
+function inferResponse(mv: ModelVersion, id: string, outputs: readonly Tensor[]): unknown {
+  return {
+    model_name: mv.model,
+    model_version: String(mv.version),
+    id,
+    outputs: outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
+    raw_output_contents: outputs.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+  };
+}
+
+/** A ModelInferRequest (as @grpc/proto-loader gives it: int64s as strings, bytes as Buffers) decoded as the HTTP path decodes a request. */
+export function decodeGrpcInfer(msg: Record<string, any>): InferPayload {
+  return decodeInferObject(inferObject(msg), null, false, false);
+}
+
+/** The protobuf request as the KServe request object decodeInferObject reads. */
+function inferObject(msg: Record<string, any>): Record<string, unknown> {
+  const raw: Buffer[] = msg.raw_input_contents ?? [];
+  const inputs: Record<string, any>[] = msg.inputs ?? [];
+  if (raw.length > 0 && raw.length !== inputs.length) {
+    throw new VolleyError('ERR_INVALID_REQUEST', `raw_input_contents has ${raw.length} entries for ${inputs.length} inputs: send one per input, in the order of 'inputs'`);
+  }
+  return {
+    id: msg.id,
+    parameters: parameters(msg.parameters),
+    inputs: inputs.map((t, i) => ({
+      name: t.name,
+      datatype: t.datatype,
+      shape: (t.shape as string[]).map(Number),
+      data: raw.length > 0 ? withoutContents(t, raw[i]) : typedContents(t),
+    })),
+    outputs: (msg.outputs as Record<string, any>[]).length === 0 ? undefined : (msg.outputs as Record<string, any>[]).map((o) => ({ name: o.name, parameters: parameters(o.parameters) })),
+  };
+}
+
+/** A map<string, InferParameter> as plain values (int64s as numbers where exact). */
+function parameters(map: Record<string, Record<string, unknown>> | undefined): Record<string, unknown> | undefined {
+  if (map === undefined || Object.keys(map).length === 0) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [key, p] of Object.entries(map)) {
+    const value = p[p.parameter_choice as string];
+    out[key] = typeof value === 'string' && (p.parameter_choice === 'int64_param' || p.parameter_choice === 'uint64_param') ? exactNumber(value) : value;
+  }
+  return out;
+}
+
+const exactNumber = (s: string): number | bigint => (Number.isSafeInteger(Number(s)) ? Number(s) : BigInt(s));
+
+/** The contents field each datatype takes its values from (FP16 only travels raw). */
+const CONTENTS: Record<string, string> = {
+  BOOL: 'bool_contents',
+  INT8: 'int_contents',
+  INT16: 'int_contents',
+  INT32: 'int_contents',
+  INT64: 'int64_contents',
+  UINT8: 'uint_contents',
+  UINT16: 'uint_contents',
+  UINT32: 'uint_contents',
+  UINT64: 'uint64_contents',
+  FP32: 'fp32_contents',
+  FP64: 'fp64_contents',
+};
+
+function filledContents(t: Record<string, any>): string[] {
+  const c = t.contents as Record<string, unknown[]> | null | undefined;
+  return isObject(c) ? Object.keys(c).filter((k) => Array.isArray(c[k]) && c[k].length > 0) : [];
+}
+
+function withoutContents(t: Record<string, any>, raw: Buffer): Buffer {
+  if (filledContents(t).length > 0) throw new VolleyError('ERR_INVALID_INPUT', `input '${t.name}': the request has raw_input_contents, so its inputs' contents must be empty`);
+  return raw;
+}
+
+function typedContents(t: Record<string, any>): unknown[] {
+  const field = CONTENTS[t.datatype as string];
+  const filled = filledContents(t);
+  if (field === undefined) {
+    // Unknown datatypes are refused with the HTTP path's message; FP16 (known) has no typed field.
+    if (t.datatype === 'FP16') throw new VolleyError('ERR_INVALID_INPUT', `input '${t.name}': FP16 travels only as raw_input_contents`);
+    return [];
+  }
+  const other = filled.find((k) => k !== field);
+  if (other !== undefined) throw new VolleyError('ERR_INVALID_INPUT', `input '${t.name}' is ${t.datatype}: its values go in contents.${field}, not contents.${other}`);
+  const values = (t.contents?.[field] ?? []) as unknown[];
+  return field === 'int64_contents' || field === 'uint64_contents' ? values.map((v) => exactNumber(String(v))) : values;
+}

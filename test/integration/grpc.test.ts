@@ -1,0 +1,115 @@
+/**
+ * The KServe v2 gRPC endpoint (--grpc-port), spoken to with @grpc/grpc-js and the repository's
+ * proto/inference.proto: health, metadata, inference with raw and typed contents (every datatype,
+ * extremes included), and errors as gRPC statuses, on a server that keeps serving.
+ */
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXTREMES, FIXTURES, ROOT, getJson, postJson, startServer } from './harness.js';
+import type { ServerProcess } from './harness.js';
+
+let server: ServerProcess;
+let client: any;
+
+beforeAll(async () => {
+  server = await startServer(FIXTURES, ['--grpc-port', '0', '--max-body-bytes', '65536']);
+  const { port } = (await server.waitForLog((l) => l.event === 'grpc_listening')) as { port: number };
+  const proto = protoLoader.loadSync(fileURLToPath(new URL('proto/inference.proto', `file://${ROOT}/`)), { keepCase: true, longs: String, defaults: true, oneofs: true });
+  const { inference } = grpc.loadPackageDefinition(proto) as any;
+  client = new inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+});
+afterAll(async () => {
+  client?.close();
+  await server?.stop();
+});
+
+/** One unary call: resolves with the response, or with the error (its gRPC `code` and `details`). */
+function call(method: string, request: unknown): Promise<{ ok: true; res: any } | { ok: false; code: number; details: string }> {
+  return new Promise((resolve) => client[method](request, (err: grpc.ServiceError | null, res: unknown) => resolve(err ? { ok: false, code: err.code, details: err.details } : { ok: true, res })));
+}
+
+const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const mlpRequest = (rows: number) => ({ model_name: 'mlp_classifier', id: 'r1', inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 4] }], raw_input_contents: [bytes(new Float32Array(rows * 4).fill(0.5))] });
+
+describe('gRPC (KServe v2)', () => {
+  it('answers health and metadata', async () => {
+    expect(await call('ServerLive', {})).toEqual({ ok: true, res: { live: true } });
+    expect(await call('ServerReady', {})).toEqual({ ok: true, res: { ready: true } });
+    expect(await call('ModelReady', { name: 'mlp_classifier' })).toEqual({ ok: true, res: { ready: true } });
+    expect(await call('ModelReady', { name: 'broken', version: '1' })).toEqual({ ok: true, res: { ready: false } });
+    const meta = await call('ServerMetadata', {});
+    expect(meta.ok && meta.res.name).toBe('volley');
+    const model = await call('ModelMetadata', { name: 'two_inputs' });
+    expect(model.ok && model.res).toMatchObject({
+      name: 'two_inputs',
+      versions: ['1'],
+      platform: 'onnxruntime_onnx',
+      inputs: [
+        { name: 'a', datatype: 'FP32', shape: ['-1', '4'] },
+        { name: 'b', datatype: 'INT32', shape: ['-1', '4'] },
+      ],
+    });
+  });
+
+  it('infers with raw contents, as the HTTP endpoint does, and counts it in the statistics', async () => {
+    const before = (await getJson(`${server.url}/v2/models/mlp_classifier/stats`)).body.model_stats[0].inference_stats.success.count;
+    const answer = await call('ModelInfer', mlpRequest(2));
+    if (!answer.ok) throw new Error(answer.details);
+    expect(answer.res).toMatchObject({ model_name: 'mlp_classifier', model_version: '1', id: 'r1', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: ['2', '3'] }] });
+    const raw: Buffer = answer.res.raw_output_contents[0];
+    const probabilities = Array.from(new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)));
+    const http = await postJson(`${server.url}/v2/models/mlp_classifier/infer`, { inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 4], data: new Array(8).fill(0.5) }] });
+    expect(probabilities).toEqual(http.body.outputs[0].data);
+    const after = (await getJson(`${server.url}/v2/models/mlp_classifier/stats`)).body.model_stats[0].inference_stats.success.count;
+    expect(after - before).toBe(2);
+  });
+
+  it('round-trips every datatype exactly as raw contents', async () => {
+    const inputs = Object.keys(EXTREMES).map((dt) => ({ name: `in_${dt.toLowerCase()}`, datatype: dt, shape: [2, 2] }));
+    const answer = await call('ModelInfer', { model_name: 'identity_all', inputs, raw_input_contents: Object.values(EXTREMES).map(bytes) });
+    if (!answer.ok) throw new Error(answer.details);
+    for (const [dt, sent] of Object.entries(EXTREMES)) {
+      const i = answer.res.outputs.findIndex((o: { name: string }) => o.name === `out_${dt.toLowerCase()}`);
+      expect([dt, answer.res.outputs[i].datatype, answer.res.raw_output_contents[i]]).toEqual([dt, dt, bytes(sent)]);
+    }
+  });
+
+  it('takes typed contents (every datatype is checked in test/server/grpc-request.test.ts)', async () => {
+    const b = [-2147483648, 2147483647, 0, -1];
+    const request = {
+      model_name: 'two_inputs',
+      inputs: [
+        { name: 'a', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [0.5, 1, 2, 3] } },
+        { name: 'b', datatype: 'INT32', shape: [1, 4], contents: { int_contents: b } },
+      ],
+      outputs: [{ name: 'b_doubled' }],
+    };
+    const answer = await call('ModelInfer', request);
+    if (!answer.ok) throw new Error(answer.details);
+    expect(answer.res.outputs.map((o: { name: string }) => o.name)).toEqual(['b_doubled']);
+    const raw: Buffer = answer.res.raw_output_contents[0];
+    expect(Array.from(new Int32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)))).toEqual(Array.from(Int32Array.from(b, (v) => v * 2)));
+  });
+
+  it('answers bad requests with gRPC statuses and the HTTP path’s messages, and keeps serving', async () => {
+    const cases: [unknown, grpc.status, RegExp][] = [
+      [{ ...mlpRequest(1), model_name: 'nope' }, grpc.status.NOT_FOUND, /nope/],
+      [{ ...mlpRequest(1), model_name: 'broken' }, grpc.status.UNAVAILABLE, /FAILED|not ready/i],
+      [{ ...mlpRequest(1), inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 5] }] }, grpc.status.INVALID_ARGUMENT, /input/],
+      [{ ...mlpRequest(1), raw_input_contents: [] }, grpc.status.INVALID_ARGUMENT, /input/],
+      [{ ...mlpRequest(1), raw_input_contents: [Buffer.alloc(16), Buffer.alloc(16)] }, grpc.status.INVALID_ARGUMENT, /raw_input_contents has 2 entries for 1 inputs/],
+      [{ model_name: 'mlp_classifier', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], contents: { fp64_contents: [1, 2, 3, 4] } }] }, grpc.status.INVALID_ARGUMENT, /contents\.fp32_contents, not contents\.fp64_contents/],
+      [{ model_name: 'identity_all', inputs: [{ name: 'in_fp16', datatype: 'FP16', shape: [2, 2], contents: { fp32_contents: [1, 2, 3, 4] } }] }, grpc.status.INVALID_ARGUMENT, /FP16 travels only as raw_input_contents/],
+      [{ ...mlpRequest(1), outputs: [{ name: 'nope' }] }, grpc.status.INVALID_ARGUMENT, /nope/],
+      // Over --max-body-bytes (64 KiB here): refused by gRPC itself.
+      [mlpRequest(64 * 64), grpc.status.RESOURCE_EXHAUSTED, /./],
+    ];
+    for (const [request, code, details] of cases) {
+      const answer = await call('ModelInfer', request);
+      expect(answer).toMatchObject({ ok: false, code, details: expect.stringMatching(details) });
+    }
+    expect((await call('ModelInfer', mlpRequest(1))).ok).toBe(true);
+  });
+});
