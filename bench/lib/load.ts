@@ -1,7 +1,7 @@
 // Load generation with autocannon, run in this process (so it shares the CPU
 // with the server under test; see the note in the report).
 import autocannon from 'autocannon';
-import { MAX_WARMUP_S, MeasureWindow, type WindowSpec } from './measure-window.js';
+import { MAX_WARMUP_S, MeasureWindow, settleInflight, type WindowSpec } from './measure-window.js';
 import type { PacedStats } from './paced-load.js';
 import type { ProcCost } from './proc-stats.js';
 
@@ -120,15 +120,20 @@ export async function runLoadWindowed(cfg: LoadConfig, spec: WindowSpec): Promis
   void window.closed.then(() => instance.stop());
   const r = await instance;
   window.dispose();
+  return windowResult(spec, window.warmupS, { ...count, resets: r.resets }, statusCodes, latencies);
+}
+
+/** A windowed closed-loop run's result (runLoadWindowed and the WebSocket and gRPC generators): counts of answers inside the window. */
+export function windowResult(spec: WindowSpec, warmupS: number, count: { ok: number; non2xx: number; errors: number; timeouts: number; resets: number }, statusCodes: Record<string, number>, latencies: LatencyLog): LoadResult {
   return {
     durationS: spec.durationS,
-    warmupS: window.warmupS,
+    warmupS,
     rps: count.ok / spec.durationS,
     ok2xx: count.ok,
     non2xx: count.non2xx,
     errors: count.errors,
     timeouts: count.timeouts,
-    resets: r.resets,
+    resets: count.resets,
     statusCodes,
     latencyMs: latencies.summary(),
   };
@@ -204,5 +209,61 @@ export async function checkInfer(cfg: LoadConfig, expected: readonly number[], e
     return { ok: true, status: 200, bytes, note: `ok (${expected.length} probabilities, max diff ${diff.toExponential(1)})`, sample };
   } catch (err) {
     return { ok: false, status: 0, bytes: 0, note: `request failed: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * The tally of a closed-loop generator with one request in flight per slot (the WebSocket and
+ * gRPC generators): answers in the warm-up only re-send, answers inside the window are counted
+ * (a 200 only when `check` finds a real answer in it), answers after it are not, and `finish`
+ * waits for the last ones. Times are performance.now() ms.
+ */
+export class SlotTally {
+  readonly #window: MeasureWindow;
+  readonly #latencies = new LatencyLog();
+  readonly #statusCodes: Record<string, number> = {};
+  readonly #count = { ok: 0, non2xx: 0, errors: 0 };
+  #inflight = 0;
+  #running = true;
+  #onIdle = (): void => {};
+
+  constructor(window: MeasureWindow) {
+    this.#window = window;
+  }
+
+  sent(): void {
+    this.#inflight++;
+  }
+
+  /** An error that is no answer to a slot (an unknown id, a lost socket), counted inside the window. */
+  stray(): void {
+    if (this.#running) this.#count.errors++;
+  }
+
+  /** The answer to a request sent at `sentAt`, with `status` ('200' or the error's); true when its slot should send again. */
+  answered<T>(now: number, sentAt: number, status: string, answer: T, check: (answer: T) => boolean): boolean {
+    this.#inflight--;
+    if (!this.#running) {
+      // Past the window: not counted, like autocannon's unfinished requests.
+      if (this.#inflight === 0) this.#onIdle();
+      return false;
+    }
+    if (!this.#window.answered(now)) return true; // warm-up
+    this.#statusCodes[status] = (this.#statusCodes[status] ?? 0) + 1;
+    if (status !== '200') this.#count.non2xx++;
+    else if (!check(answer)) this.#count.errors++;
+    else {
+      this.#count.ok++;
+      this.#latencies.add(now - sentAt);
+    }
+    return true;
+  }
+
+  /** Once the window has closed: stops counting, lets the requests in flight finish, and gives the result. */
+  async finish(spec: WindowSpec): Promise<LoadResult> {
+    this.#running = false;
+    this.#window.dispose();
+    await settleInflight(this.#inflight, (idle) => (this.#onIdle = idle));
+    return windowResult(spec, this.#window.warmupS, { ...this.#count, timeouts: this.#inflight, resets: 0 }, this.#statusCodes, this.#latencies);
   }
 }

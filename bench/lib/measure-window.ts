@@ -82,3 +82,15 @@ export class MeasureWindow {
     }, this.#spec.durationS * 1000);
   }
 }
+
+/**
+ * After a window closes: waits until the requests still in flight are answered (`whenIdle` is
+ * handed the function to call when the last one is), at most `graceMs`, so the next measurement
+ * starts on an idle server. Those still unanswered then count as timeouts.
+ */
+export async function settleInflight(inflight: number, whenIdle: (idle: () => void) => void, graceMs = 10_000): Promise<void> {
+  if (inflight === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([new Promise<void>((resolve) => whenIdle(resolve)), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+  clearTimeout(timer);
+}

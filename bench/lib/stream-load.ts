@@ -11,7 +11,7 @@
 // once, and they go out unmasked-in-effect (see `zeroMask`).
 import { Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
-import { LatencyLog, type LoadResult } from './load.js';
+import { type LoadResult, SlotTally } from './load.js';
 import { MeasureWindow, type WindowSpec } from './measure-window.js';
 
 export interface StreamLoadConfig {
@@ -23,9 +23,6 @@ export interface StreamLoadConfig {
   /** How many values each answer's first output must carry (10 probabilities). */
   outputValues: number;
 }
-
-/** After the window, how long answers still in flight may take before they count as timeouts. */
-const GRACE_MS = 10_000;
 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
@@ -70,83 +67,39 @@ export async function runStreamLoad(cfg: StreamLoadConfig, spec: WindowSpec): Pr
   const window = new MeasureWindow(spec, slots);
   const sentAt = new Float64Array(slots);
   const busy = new Uint8Array(slots);
-  const latencies = new LatencyLog();
-  const statusCodes: Record<string, number> = {};
-  const count = { ok: 0, non2xx: 0, errors: 0, inflight: 0 };
-  let running = true;
-  let onIdle = () => {};
+  const tally = new SlotTally(window);
+  const check = (frame: AnswerFrame) => carriesProbabilities(frame, cfg.outputValues);
 
   const send = (slot: number) => {
     const ws = sockets[slot % sockets.length];
     if (ws.readyState !== WebSocket.OPEN) return; // counted when it closed
     busy[slot] = 1;
-    count.inflight++;
+    tally.sent();
     sentAt[slot] = performance.now();
     ws.send(cfg.frames[slot]);
   };
-  // Invariants: busy[slot] is 1 exactly while slot's request is unanswered;
-  // count.inflight is the number of busy slots; times are performance.now() ms.
+  // Invariant: busy[slot] is 1 exactly while slot's request is unanswered; times are performance.now() ms.
   const onAnswer = (data: Buffer) => {
     const now = performance.now();
     const frame = unpackr.unpack(data) as AnswerFrame;
     const slot = Number(frame.id);
     if (!Number.isInteger(slot) || slot < 0 || slot >= slots || busy[slot] === 0) {
-      count.errors++; // an answer to nothing we asked
+      tally.stray(); // an answer to nothing we asked
       return;
     }
     busy[slot] = 0;
-    count.inflight--;
-    if (!running) {
-      // Past the window: not counted, like autocannon's unfinished requests.
-      if (count.inflight === 0) onIdle();
-      return;
-    }
-    if (!window.answered(now)) {
-      send(slot); // warm-up
-      return;
-    }
     const status = frame.error === undefined ? '200' : String(frame.status);
-    statusCodes[status] = (statusCodes[status] ?? 0) + 1;
-    if (frame.error !== undefined) count.non2xx++;
-    else if (!carriesProbabilities(frame, cfg.outputValues)) count.errors++;
-    else {
-      count.ok++;
-      latencies.add(now - sentAt[slot]);
-    }
-    send(slot);
+    if (tally.answered(now, sentAt[slot], status, frame, check)) send(slot);
   };
   for (const ws of sockets) {
     ws.on('message', onAnswer);
-    ws.on('error', () => count.errors++);
-    ws.on('close', () => {
-      if (running) count.errors++; // a socket lost mid-run
-    });
+    ws.on('error', () => tally.stray());
+    ws.on('close', () => tally.stray()); // a socket lost mid-run
   }
 
   for (let slot = 0; slot < slots; slot++) send(slot);
   await window.closed;
-  running = false;
-  window.dispose();
-  // Let the last answers drain so the next measurement starts on an idle server.
-  if (count.inflight > 0) {
-    const idle = new Promise<void>((resolve) => (onIdle = resolve));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([idle, new Promise((resolve) => (timer = setTimeout(resolve, GRACE_MS)))]);
-    clearTimeout(timer);
-  }
-  const timeouts = count.inflight;
+  const result = await tally.finish(spec);
   for (const ws of sockets) ws.terminate();
-
-  return {
-    durationS: spec.durationS,
-    warmupS: window.warmupS,
-    rps: count.ok / spec.durationS,
-    ok2xx: count.ok,
-    non2xx: count.non2xx,
-    errors: count.errors,
-    timeouts,
-    resets: 0,
-    statusCodes,
-    latencyMs: latencies.summary(),
-  };
+  return result;
 }
