@@ -3,8 +3,9 @@
 //
 //   volley-grpc   Volley's ModelInfer, raw_input_contents (bench/lib/grpc-load.ts: 64 calls in
 //                 flight over 4 connections, grpc-js's client in this process)
-//   echo-grpc     grpc-js alone answering a prebuilt answer (bench/baselines/grpc-echo.ts), same
-//                 client: the gRPC transport's ceiling on this machine
+//   volley-stream Volley's ModelStreamInfer (Triton's), the same 64 requests in flight on 4 streams
+//   echo-grpc, echo-stream  grpc-js alone answering a prebuilt answer (bench/baselines/grpc-echo.ts),
+//                 same client and calls: the gRPC transport's ceiling on this machine
 //   volley-http   the same Volley process over HTTP, Triton binary tensors, autocannon at 64
 //                 connections (what the core bench's small scenario measures in JSON)
 //
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeLoad, measured, withServer } from './lib/bench-one.js';
+import type { RunningServer } from './lib/server.js';
 import { runGrpcLoad } from './lib/grpc-load.js';
 import { type LoadResult, runLoad } from './lib/load.js';
 import { MLP_SMALL, MLP_SMALL_FEATURES, mlpSmallRow } from './lib/mlp-small.js';
@@ -66,26 +68,34 @@ const quiet = (): void => {};
 interface Round {
   rep: number;
   volleyGrpc: LoadResult;
+  volleyStream: LoadResult;
   volleyHttp: LoadResult;
   echoGrpc: LoadResult;
+  echoStream: LoadResult;
 }
 
-async function volleyRound(): Promise<{ grpc: LoadResult; http: LoadResult }> {
+/** Both gRPC modes against `server` (its gRPC on `port`), with its CPU and RSS over each window. */
+async function grpcModes(server: RunningServer, port: number): Promise<{ unary: LoadResult; stream: LoadResult }> {
+  const run = (mode: 'unary' | 'stream') => measured(server, { url: '', body: '', connections: CONCURRENCY }, DURATION_S, () => runGrpcLoad({ address: `127.0.0.1:${port}`, request, concurrency: CONCURRENCY, channels: CHANNELS, check, mode }, window));
+  return { unary: await run('unary'), stream: await run('stream') };
+}
+
+async function volleyRound(): Promise<{ grpc: LoadResult; stream: LoadResult; http: LoadResult }> {
   const port = await freePort();
   return withServer(volley(ROOT, small.repository, { args: ['--grpc-port', String(port)] }), quiet, async (server) => {
-    const grpc = await measured(server, { url: '', body: '', connections: CONCURRENCY }, DURATION_S, () => runGrpcLoad({ address: `127.0.0.1:${port}`, request, concurrency: CONCURRENCY, channels: CHANNELS, check }, window));
+    const { unary, stream } = await grpcModes(server, port);
     const cfg = { url: `${server.baseUrl}${small.path}`, ...httpBinary, connections: CONCURRENCY };
     await runLoad(cfg, WARMUP_S);
     const http = await measured(server, cfg, DURATION_S);
-    return { grpc, http };
+    return { grpc: unary, stream, http };
   });
 }
 
-async function echoRound(): Promise<LoadResult> {
+async function echoRound(): Promise<{ unary: LoadResult; stream: LoadResult }> {
   const port = await freePort();
   const outputs = [{ name: 'probabilities', datatype: 'FP32', shape: [1, expected.length], data: expected }];
   const spec = { id: 'echo-grpc', label: 'grpc-js echo', args: tsxArgs('grpc-echo.ts', '--host', '127.0.0.1', '--port', '0', '--grpc-port', String(port), '--outputs', JSON.stringify(outputs)), cwd: ROOT };
-  return withServer(spec, quiet, (server) => measured(server, { url: '', body: '', connections: CONCURRENCY }, DURATION_S, () => runGrpcLoad({ address: `127.0.0.1:${port}`, request, concurrency: CONCURRENCY, channels: CHANNELS, check }, window)));
+  return withServer(spec, quiet, (server) => grpcModes(server, port));
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -93,8 +103,8 @@ const startedAt = new Date().toISOString();
 const rounds: Round[] = [];
 for (let rep = 1; rep <= REPS; rep++) {
   // Rotating order: neither server always runs first after a quiet spell.
-  let v: { grpc: LoadResult; http: LoadResult };
-  let e: LoadResult;
+  let v: { grpc: LoadResult; stream: LoadResult; http: LoadResult };
+  let e: { unary: LoadResult; stream: LoadResult };
   if (rep % 2 === 1) {
     v = await volleyRound();
     e = await echoRound();
@@ -102,18 +112,25 @@ for (let rep = 1; rep <= REPS; rep++) {
     e = await echoRound();
     v = await volleyRound();
   }
-  rounds.push({ rep, volleyGrpc: v.grpc, volleyHttp: v.http, echoGrpc: e });
-  console.log(`round ${rep}: volley gRPC ${describeLoad(v.grpc)}\n         volley HTTP binary ${describeLoad(v.http)}\n         echo gRPC ${describeLoad(e)}`);
+  rounds.push({ rep, volleyGrpc: v.grpc, volleyStream: v.stream, volleyHttp: v.http, echoGrpc: e.unary, echoStream: e.stream });
+  console.log(
+    `round ${rep}: volley gRPC ${describeLoad(v.grpc)}\n         volley gRPC stream ${describeLoad(v.stream)}\n         volley HTTP binary ${describeLoad(v.http)}\n` +
+      `         echo gRPC ${describeLoad(e.unary)}\n         echo gRPC stream ${describeLoad(e.stream)}`,
+  );
 }
 rmSync(tmp, { recursive: true, force: true });
+const ratio = (a: (r: Round) => LoadResult, b: (r: Round) => LoadResult) => median(rounds.map((r) => a(r).rps / b(r).rps));
 const ratios = {
-  grpcVsEcho: median(rounds.map((r) => r.volleyGrpc.rps / r.echoGrpc.rps)),
-  grpcVsHttpBinary: median(rounds.map((r) => r.volleyGrpc.rps / r.volleyHttp.rps)),
+  grpcVsEcho: ratio((r) => r.volleyGrpc, (r) => r.echoGrpc),
+  grpcVsHttpBinary: ratio((r) => r.volleyGrpc, (r) => r.volleyHttp),
+  streamVsEcho: ratio((r) => r.volleyStream, (r) => r.echoStream),
+  streamVsHttpBinary: ratio((r) => r.volleyStream, (r) => r.volleyHttp),
 };
 const medianRps = (pick: (r: Round) => LoadResult) => Math.round(median(rounds.map((r) => pick(r).rps)));
 console.log(
-  `\nmedians of ${REPS} rounds: volley gRPC ${medianRps((r) => r.volleyGrpc)} req/s, volley HTTP binary ${medianRps((r) => r.volleyHttp)} req/s, echo gRPC ${medianRps((r) => r.echoGrpc)} req/s; ` +
-    `volley gRPC ÷ echo gRPC ${ratios.grpcVsEcho.toFixed(2)}×, ÷ volley HTTP binary ${ratios.grpcVsHttpBinary.toFixed(2)}×`,
+  `\nmedians of ${REPS} rounds (req/s): volley gRPC ${medianRps((r) => r.volleyGrpc)}, gRPC stream ${medianRps((r) => r.volleyStream)}, HTTP binary ${medianRps((r) => r.volleyHttp)}; ` +
+    `echo gRPC ${medianRps((r) => r.echoGrpc)}, stream ${medianRps((r) => r.echoStream)}\n` +
+    `volley gRPC ÷ echo ${ratios.grpcVsEcho.toFixed(2)}×, ÷ HTTP binary ${ratios.grpcVsHttpBinary.toFixed(2)}×; stream ÷ echo stream ${ratios.streamVsEcho.toFixed(2)}×, ÷ HTTP binary ${ratios.streamVsHttpBinary.toFixed(2)}×`,
 );
 const report = { kind: 'grpc', startedAt, machine: machineInfo(), node: process.version, git: gitInfo(ROOT), config: { reps: REPS, durationS: DURATION_S, warmupS: WARMUP_S, concurrency: CONCURRENCY, channels: CHANNELS, model: MLP_SMALL }, rounds, ratios };
 const file = join(ROOT, 'bench', 'results', `grpc-${startedAt.replace(/[:.]/g, '-')}.json`);

@@ -30,6 +30,10 @@ const answer = {
 const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
 server.addService(proto.inference.GRPCInferenceService.service, {
   ModelInfer: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, { ...answer, id: call.request.id }),
+  ModelStreamInfer: (call: grpc.ServerDuplexStream<{ id: string }, unknown>) => {
+    call.on('data', (request: { id: string }) => call.write({ error_message: '', infer_response: { ...answer, id: request.id } }));
+    call.on('end', () => call.end());
+  },
   ServerLive: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { live: true }),
 });
 server.bindAsync(`${host}:${grpcPort}`, grpc.ServerCredentials.createInsecure(), (err) => {

@@ -1,7 +1,7 @@
 /**
  * The KServe v2 gRPC endpoint (`--grpc-port`, proto/inference.proto): ServerLive, ServerReady,
- * ModelReady, ServerMetadata, ModelMetadata and ModelInfer, over @grpc/grpc-js, beside the HTTP
- * front end and into the same registry, batchers and statistics.
+ * ModelReady, ServerMetadata, ModelMetadata and ModelInfer, plus Triton's ModelStreamInfer, over
+ * @grpc/grpc-js, beside the HTTP front end and into the same registry, batchers and statistics.
  *
  * A ModelInfer request is turned into the request object the HTTP and msgpack paths decode
  * (decodeInferObject): `raw_input_contents` become byte blobs (used as the tensors' little-endian
@@ -14,6 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { VolleyError, asVolleyError } from '../errors.js';
 import type { ErrorCategory } from '../errors.js';
+import type { InferenceRequest } from '../batching/inference-request.js';
 import type { VersionStats } from '../metrics/version-stats.js';
 import { pickVersion, runRequest } from '../registry/dispatch.js';
 import type { ModelVersion } from '../registry/model-version.js';
@@ -23,11 +24,13 @@ import type { Tensor } from '../runtimes/tensor.js';
 import { decodeInferObject, isObject } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
 import { countFailure, logFailure, nextRequestId } from './outcome.js';
+import { MAX_INFLIGHT } from './stream.js';
 import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from './v2-handlers.js';
 import type { ServerContext } from './v2-handlers.js';
 
 const PROTO = fileURLToPath(new URL('../../proto/inference.proto', import.meta.url));
 const INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+const STREAM_PATH = '/inference.GRPCInferenceService/ModelStreamInfer';
 
 /** int64 fields as decimal strings (exact past 2^53), bytes as Buffers, oneofs named. */
 const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
@@ -70,11 +73,13 @@ export class GrpcServer {
       ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS })),
       ModelMetadata: unary((req) => modelMetadata(ctx, req)),
       ModelInfer: ((call, callback) => {
-        infer(ctx, call).then(
+        const deadline = deadlineUs(call);
+        infer(ctx, call.request, deadline, (request) => call.on('cancelled', () => request.cancel()), INFER_PATH).then(
           (response) => callback(null, response),
           (err: unknown) => callback(toStatus(err)),
         );
       }) satisfies Unary,
+      ModelStreamInfer: (call: grpc.ServerDuplexStream<Record<string, any>, unknown>) => stream(ctx, call),
     });
   }
 
@@ -116,10 +121,76 @@ function modelMetadata(ctx: ServerContext, req: Record<string, any>): unknown {
   };
 }
 
-/** ModelInfer, as POST …/infer does it (v2-handlers.ts `infer`): counted, logged when it fails. */
-async function infer(ctx: ServerContext, call: grpc.ServerUnaryCall<Record<string, any>, unknown>): Promise<unknown> {
+/**
+ * Triton's ModelStreamInfer: requests on one bidirectional stream, each answered on it as it
+ * finishes (`infer_response`, or `error_message` with the request's id), as the WebSocket stream
+ * does (stream.ts): at most MAX_INFLIGHT in flight, answers beyond `--ws-max-buffered-bytes`
+ * unread end the stream (RESOURCE_EXHAUSTED), a cancelled stream drops its queued requests, and
+ * the stream ends once the client has half-closed and every answer is written.
+ */
+function stream(ctx: ServerContext, call: grpc.ServerDuplexStream<Record<string, any>, unknown>): void {
+  const pending = new Set<InferenceRequest>();
+  let inflight = 0;
+  let ended = false;
+  let closed = false;
+  const write = (answer: unknown): void => {
+    if (closed) return;
+    if (call.writableLength > ctx.wsMaxBufferedBytes) {
+      closed = true;
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `more than ${ctx.wsMaxBufferedBytes} bytes of answers unread on this stream` });
+      return;
+    }
+    call.write(answer);
+  };
+  const endIfDone = (): void => {
+    if (ended && inflight === 0 && !closed) {
+      closed = true;
+      call.end();
+    }
+  };
+  const drop = (): void => {
+    closed = true;
+    for (const request of pending) request.cancel();
+    pending.clear();
+  };
+  call.on('data', (msg: Record<string, any>) => {
+    const echo = { id: msg.id, model_name: msg.model_name, model_version: msg.model_version };
+    if (inflight >= MAX_INFLIGHT) {
+      write({ error_message: `more than ${MAX_INFLIGHT} requests in flight on this stream`, infer_response: echo });
+      return;
+    }
+    inflight++;
+    let request: InferenceRequest | null = null;
+    const track = (r: InferenceRequest): void => {
+      request = r;
+      pending.add(r);
+    };
+    infer(ctx, msg, undefined, track, STREAM_PATH)
+      .then(
+        (response) => write({ error_message: '', infer_response: response }),
+        (err: unknown) => write({ error_message: asVolleyError(err).message, infer_response: echo }),
+      )
+      .finally(() => {
+        if (request !== null) pending.delete(request);
+        inflight--;
+        endIfDone();
+      });
+  });
+  call.on('end', () => {
+    ended = true;
+    endIfDone();
+  });
+  call.on('cancelled', drop);
+  call.on('error', drop);
+}
+
+/**
+ * One ModelInferRequest, as POST …/infer does it (v2-handlers.ts `infer`): counted, logged when
+ * it fails. `deadline`: a queue timeout (µs) for requests whose parameters set none; `track` is
+ * handed the request before it is queued, so that a cancelled call can cancel it.
+ */
+async function infer(ctx: ServerContext, msg: Record<string, any>, deadline: number | undefined, track: (request: InferenceRequest) => void, url: string): Promise<unknown> {
   const started = performance.now();
-  const msg = call.request;
   const modelName = String(msg.model_name);
   let stats: VersionStats | null = null;
   let id: string | undefined;
@@ -133,8 +204,8 @@ async function infer(ctx: ServerContext, call: grpc.ServerUnaryCall<Record<strin
     stats = mv.stats;
     const spec = mv.spec as NonNullable<ModelVersion['spec']>;
     const wanted = selectOutputs(spec, payload.outputs);
-    const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs ?? deadlineUs(call, started), performance.now());
-    call.on('cancelled', () => request.cancel());
+    const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs ?? deadline, performance.now());
+    track(request);
     const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, payload.routingKey), wanted);
     const response = inferResponse(mv, msg.id, outputs);
     for (const t of request.inputs) giveBuffer(t.data.buffer);
@@ -143,17 +214,17 @@ async function infer(ctx: ServerContext, call: grpc.ServerUnaryCall<Record<strin
   } catch (err) {
     const error = asVolleyError(err);
     countFailure(ctx, stats, modelName, error, performance.now() - started);
-    logFailure(ctx.logger, error, { request_id: nextRequestId(), id, model: stats?.model ?? (modelName || undefined), version: stats?.version, url: INFER_PATH });
+    logFailure(ctx.logger, error, { request_id: nextRequestId(), id, model: stats?.model ?? (modelName || undefined), version: stats?.version, url });
     throw error;
   }
 }
 
-/** The client's gRPC deadline as a queue timeout (µs), when it set one and the request's parameters did not. */
-function deadlineUs(call: grpc.ServerUnaryCall<unknown, unknown>, now: number): number | undefined {
+/** The call's gRPC deadline as a queue timeout (µs from now); undefined when it has none. */
+function deadlineUs(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   if (!Number.isFinite(at)) return undefined;
-  return Math.max(0, Math.floor((at - Date.now() - (performance.now() - now)) * 1000));
+  return Math.max(0, Math.floor((at - Date.now()) * 1000));
 }
 
 function inferResponse(mv: ModelVersion, id: string, outputs: readonly Tensor[]): unknown {

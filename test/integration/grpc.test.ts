@@ -93,6 +93,30 @@ describe('gRPC (KServe v2)', () => {
     expect(Array.from(new Int32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)))).toEqual(Array.from(Int32Array.from(b, (v) => v * 2)));
   });
 
+  it('streams (Triton’s ModelStreamInfer): every request answered on the stream by id, errors as error_message, then the stream ends', async () => {
+    const stream = client.ModelStreamInfer();
+    const answers: { error_message: string; infer_response: any }[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('data', (a: { error_message: string; infer_response: unknown }) => answers.push(a as never));
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    for (let i = 0; i < 20; i++) stream.write({ ...mlpRequest(1 + (i % 3)), id: `s${i}` });
+    stream.write({ ...mlpRequest(1), id: 'bad', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 5] }] });
+    stream.write({ ...mlpRequest(1), id: 'nobody', model_name: 'nope' });
+    stream.end();
+    await done;
+    expect(answers).toHaveLength(22);
+    const byId = new Map(answers.map((a) => [a.infer_response.id, a]));
+    for (let i = 0; i < 20; i++) {
+      const a = byId.get(`s${i}`);
+      expect([i, a?.error_message, a?.infer_response.outputs[0].shape]).toEqual([i, '', [String(1 + (i % 3)), '3']]);
+      expect(a?.infer_response.raw_output_contents[0].byteLength).toBe((1 + (i % 3)) * 3 * 4);
+    }
+    expect(byId.get('bad')?.error_message).toMatch(/input/);
+    expect(byId.get('nobody')).toMatchObject({ error_message: expect.stringMatching(/nope/), infer_response: { model_name: 'nope' } });
+  });
+
   it('answers bad requests with gRPC statuses and the HTTP path’s messages, and keeps serving', async () => {
     const cases: [unknown, grpc.status, RegExp][] = [
       [{ ...mlpRequest(1), model_name: 'nope' }, grpc.status.NOT_FOUND, /nope/],
