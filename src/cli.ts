@@ -49,7 +49,10 @@ async function serve(opts: Record<string, string | boolean | undefined>): Promis
   }
   const logger = createLogger(config.logLevel);
   process.on('unhandledRejection', (reason) => logger.error({ event: 'unhandled_rejection', err: String(reason) }, 'unhandled promise rejection'));
-  const handle = await startVolley(config, logger);
+  const handle = await startVolley(config, logger).catch((err: unknown) => {
+    logger.fatal({ event: 'start_failed', err: (err as Error).message }, 'could not start');
+    process.exit(1);
+  });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) process.exit(1);

@@ -47,8 +47,19 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
   logger.info({ event: 'listening', host: config.host, port }, 'listening');
   const { server: metricsHttp, port: metricsPort } = await listenMetrics(ctx, config);
   const grpc = config.grpcPort === undefined ? null : new GrpcServer(ctx);
-  const grpcPort = grpc === null ? undefined : await grpc.listen(config.host, config.grpcPort as number);
-  if (grpc !== null) logger.info({ event: 'grpc_listening', host: config.host, port: grpcPort }, 'serving the KServe v2 gRPC API');
+  let grpcPort: number | undefined;
+  if (grpc !== null) {
+    try {
+      grpcPort = await grpc.listen(config.host, config.grpcPort as number);
+    } catch (err) {
+      // Say why in the log's own format, and let go of the ports already taken.
+      logger.fatal({ event: 'grpc_listen_failed', host: config.host, port: config.grpcPort, err: (err as Error).message }, 'cannot serve gRPC on that port');
+      http.close();
+      metricsHttp?.close();
+      throw err;
+    }
+    logger.info({ event: 'grpc_listening', host: config.host, port: grpcPort }, 'serving the KServe v2 gRPC API');
+  }
   const loaded = registry.loadAll().then(
     () => logger.info({ event: 'repository_loaded', models: registry.index() }, 'initial model load finished'),
     (err: unknown) => {

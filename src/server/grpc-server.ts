@@ -25,12 +25,16 @@ import { decodeInferObject, isObject } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
 import { countFailure, logFailure, nextRequestId } from './outcome.js';
 import { MAX_INFLIGHT } from './stream.js';
-import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from './v2-handlers.js';
+import { SERVER_NAME, SERVER_VERSION } from './v2-handlers.js';
 import type { ServerContext } from './v2-handlers.js';
 
 const PROTO = fileURLToPath(new URL('../../proto/inference.proto', import.meta.url));
 const INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
 const STREAM_PATH = '/inference.GRPCInferenceService/ModelStreamInfer';
+/** Longest error message sent as a status's details, characters. */
+const MAX_DETAILS = 1024;
+/** Concurrent calls (HTTP/2 streams) per connection. */
+const MAX_STREAMS = 1024;
 
 /** int64 fields as decimal strings (exact past 2^53), bytes as Buffers, oneofs named. */
 const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
@@ -53,8 +57,9 @@ export class GrpcServer {
   readonly #server: grpc.Server;
 
   constructor(ctx: ServerContext) {
-    // grpc-js refuses messages over 4 MB by default: take what the HTTP front end takes.
-    this.#server = new grpc.Server({ 'grpc.max_receive_message_length': ctx.maxBodyBytes, 'grpc.max_send_message_length': -1 });
+    // grpc-js refuses messages over 4 MB by default: take what the HTTP front end takes. Streams
+    // per connection are bounded (grpc-js's default is 2^32 - 1).
+    this.#server = new grpc.Server({ 'grpc.max_receive_message_length': ctx.maxBodyBytes, 'grpc.max_send_message_length': -1, 'grpc.max_concurrent_streams': MAX_STREAMS });
     const proto = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO, LOADER_OPTIONS)) as any;
     const unary = (fn: (request: Record<string, any>) => unknown): Unary => (call, callback) => {
       try {
@@ -66,15 +71,17 @@ export class GrpcServer {
     this.#server.addService(proto.inference.GRPCInferenceService.service, {
       ServerLive: unary(() => ({ live: true })),
       ServerReady: unary(() => ({ ready: !ctx.draining && ctx.registry.allSettled(ctx.strictReadiness) })),
-      ModelReady: unary((req) => {
-        const { model, chosen } = ctx.registry.lookup(req.name, req.version || undefined);
-        return { ready: chosen !== undefined && chosen.state === 'READY' && model.active };
-      }),
-      ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS })),
+      // As Triton: an unknown model or version is not ready (an answer, not an error).
+      ModelReady: unary((req) => ({ ready: !ctx.draining && modelReady(ctx, req.name, req.version) })),
+      // The HTTP API's extensions are not served here (no ModelConfig, ModelStatistics, ...).
+      ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [] })),
       ModelMetadata: unary((req) => modelMetadata(ctx, req)),
       ModelInfer: ((call, callback) => {
-        const deadline = deadlineUs(call);
-        infer(ctx, call.request, deadline, (request) => call.on('cancelled', () => request.cancel()), INFER_PATH).then(
+        // grpc-js cancels the call when its deadline passes: that request then expires in the
+        // queue at the same deadline (counted as a timeout), rather than being dropped as a
+        // client that went away.
+        const cancelled = (request: InferenceRequest) => () => void (deadlinePassed(call) || request.cancel());
+        infer(ctx, call.request, deadlineUs(call), (request) => call.on('cancelled', cancelled(request)), INFER_PATH).then(
           (response) => callback(null, response),
           (err: unknown) => callback(toStatus(err)),
         );
@@ -104,9 +111,19 @@ export class GrpcServer {
   }
 }
 
+/** The error as a gRPC status. Details are cut to MAX_DETAILS: messages may quote the client's strings, and a grpc-message trailer of ~64 KB stalls the whole connection (nghttp2). */
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
   const e = asVolleyError(err);
-  return { code: STATUS[e.category], details: e.message };
+  return { code: STATUS[e.category], details: clip(e.message) };
+}
+
+const clip = (s: string): string => (s.length > MAX_DETAILS ? `${s.slice(0, MAX_DETAILS)}…` : s);
+
+function modelReady(ctx: ServerContext, name: string, version: string): boolean {
+  if (!ctx.registry.has(name)) return false;
+  const model = ctx.registry.model(name);
+  const chosen = version === '' ? model.defaultVersion() : model.versions().find((v) => String(v.version) === version);
+  return chosen !== undefined && chosen.state === 'READY' && model.active;
 }
 
 function modelMetadata(ctx: ServerContext, req: Record<string, any>): unknown {
@@ -168,7 +185,7 @@ function stream(ctx: ServerContext, call: grpc.ServerDuplexStream<Record<string,
     infer(ctx, msg, undefined, track, STREAM_PATH)
       .then(
         (response) => write({ error_message: '', infer_response: response }),
-        (err: unknown) => write({ error_message: asVolleyError(err).message, infer_response: echo }),
+        (err: unknown) => write({ error_message: clip(asVolleyError(err).message), infer_response: echo }),
       )
       .finally(() => {
         if (request !== null) pending.delete(request);
@@ -204,7 +221,9 @@ async function infer(ctx: ServerContext, msg: Record<string, any>, deadline: num
     stats = mv.stats;
     const spec = mv.spec as NonNullable<ModelVersion['spec']>;
     const wanted = selectOutputs(spec, payload.outputs);
-    const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs ?? deadline, performance.now());
+    // The call's deadline bounds the queue like a `timeout` parameter, unless the model's own default is shorter.
+    const byDeadline = deadline !== undefined && (spec.defaultTimeoutUs === 0 || deadline < spec.defaultTimeoutUs) ? deadline : undefined;
+    const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs ?? byDeadline, performance.now());
     track(request);
     const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, payload.routingKey), wanted);
     const response = inferResponse(mv, msg.id, outputs);
@@ -214,17 +233,25 @@ async function infer(ctx: ServerContext, msg: Record<string, any>, deadline: num
   } catch (err) {
     const error = asVolleyError(err);
     countFailure(ctx, stats, modelName, error, performance.now() - started);
-    logFailure(ctx.logger, error, { request_id: nextRequestId(), id, model: stats?.model ?? (modelName || undefined), version: stats?.version, url });
+    // The model name only when the registry knows it: the client's string is unbounded.
+    logFailure(ctx.logger, error, { request_id: nextRequestId(), id, model: stats?.model ?? (ctx.registry.has(modelName) ? modelName : undefined), version: stats?.version, url });
     throw error;
   }
 }
 
-/** The call's gRPC deadline as a queue timeout (µs from now); undefined when it has none. */
+/** The call's gRPC deadline as a queue timeout (µs from now, at least 1: 0 would mean none); undefined when it has none. */
 function deadlineUs(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
+  const at = deadlineMs(call);
+  return Number.isFinite(at) ? Math.max(1, Math.floor((at - Date.now()) * 1000)) : undefined;
+}
+
+function deadlinePassed(call: grpc.ServerUnaryCall<unknown, unknown>): boolean {
+  return Date.now() >= deadlineMs(call);
+}
+
+function deadlineMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   const deadline = call.getDeadline();
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  if (!Number.isFinite(at)) return undefined;
-  return Math.max(0, Math.floor((at - Date.now()) * 1000));
+  return deadline instanceof Date ? deadline.getTime() : deadline;
 }
 
 function inferResponse(mv: ModelVersion, id: string, outputs: readonly Tensor[]): unknown {
@@ -301,7 +328,7 @@ function withoutContents(t: Record<string, any>, raw: Buffer): Buffer {
 }
 
 function typedContents(t: Record<string, any>): unknown[] {
-  const field = CONTENTS[t.datatype as string];
+  const field = Object.hasOwn(CONTENTS, t.datatype) ? CONTENTS[t.datatype as string] : undefined;
   const filled = filledContents(t);
   if (field === undefined) {
     // Unknown datatypes are refused with the HTTP path's message; FP16 (known) has no typed field.

@@ -65,13 +65,15 @@ export async function postLogging(ctx: ServerContext, ex: Exchange): Promise<voi
       case 'log_warnings':
       case 'log_errors':
         if (typeof value !== 'boolean') throw new VolleyError('ERR_INVALID_REQUEST', `'${key}' must be a boolean`);
+        // A switch set to what it reads now changes nothing (at 'fatal', errors read false: no-op, not 'silent').
+        changed ||= value !== switches[key];
         switches[key] = value;
-        changed = true;
         break;
       case 'log_verbose_level':
         if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 2 ** 32 - 1) throw new VolleyError('ERR_INVALID_REQUEST', "'log_verbose_level' must be an integer ≥ 0");
-        switches.log_verbose_level = value;
-        changed = true;
+        // Levels above 2 are all trace (read back as 2).
+        changed ||= Math.min(value, 2) !== switches.log_verbose_level;
+        switches.log_verbose_level = Math.min(value, 2);
         break;
       case 'log_level':
         if (!LOG_LEVELS.includes(value as Level)) throw new VolleyError('ERR_INVALID_REQUEST', `'log_level' must be one of ${LOG_LEVELS.join(', ')}`);
@@ -87,7 +89,8 @@ export async function postLogging(ctx: ServerContext, ex: Exchange): Promise<voi
         throw new VolleyError('ERR_INVALID_REQUEST', `unknown log setting '${key}' (known: log_file, log_info, log_warnings, log_errors, log_verbose_level, log_format, log_level)`);
     }
   }
-  if (changed && req.log_level !== undefined) throw new VolleyError('ERR_INVALID_REQUEST', "set either 'log_level' or Triton's switches (log_info, log_warnings, log_errors, log_verbose_level), not both");
+  const switchKeys = ['log_info', 'log_warnings', 'log_errors', 'log_verbose_level'];
+  if (req.log_level !== undefined && switchKeys.some((k) => k in req)) throw new VolleyError('ERR_INVALID_REQUEST', "set either 'log_level' or Triton's switches (log_info, log_warnings, log_errors, log_verbose_level), not both");
   if (changed) level = levelOf(switches);
   if (level !== from) {
     // At warn, under the more verbose of the two thresholds: the line is there unless both are quieter.

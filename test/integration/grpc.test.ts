@@ -7,18 +7,24 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXTREMES, FIXTURES, ROOT, getJson, postJson, startServer } from './harness.js';
+import { EXTREMES, FIXTURES, ROOT, getJson, makeRepo, postJson, startServer } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 let server: ServerProcess;
 let client: any;
 
+const proto = protoLoader.loadSync(fileURLToPath(new URL('proto/inference.proto', `file://${ROOT}/`)), { keepCase: true, longs: String, defaults: true, oneofs: true });
+const { inference } = grpc.loadPackageDefinition(proto) as any;
+
+/** A client of `s`'s gRPC port. */
+async function connect(s: ServerProcess): Promise<any> {
+  const { port } = (await s.waitForLog((l) => l.event === 'grpc_listening')) as { port: number };
+  return new inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+}
+
 beforeAll(async () => {
   server = await startServer(FIXTURES, ['--grpc-port', '0', '--max-body-bytes', '65536']);
-  const { port } = (await server.waitForLog((l) => l.event === 'grpc_listening')) as { port: number };
-  const proto = protoLoader.loadSync(fileURLToPath(new URL('proto/inference.proto', `file://${ROOT}/`)), { keepCase: true, longs: String, defaults: true, oneofs: true });
-  const { inference } = grpc.loadPackageDefinition(proto) as any;
-  client = new inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  client = await connect(server);
 });
 afterAll(async () => {
   client?.close();
@@ -26,8 +32,8 @@ afterAll(async () => {
 });
 
 /** One unary call: resolves with the response, or with the error (its gRPC `code` and `details`). */
-function call(method: string, request: unknown): Promise<{ ok: true; res: any } | { ok: false; code: number; details: string }> {
-  return new Promise((resolve) => client[method](request, (err: grpc.ServiceError | null, res: unknown) => resolve(err ? { ok: false, code: err.code, details: err.details } : { ok: true, res })));
+function call(method: string, request: unknown, options: grpc.CallOptions = {}, on: any = client): Promise<{ ok: true; res: any } | { ok: false; code: number; details: string }> {
+  return new Promise((resolve) => on[method](request, options, (err: grpc.ServiceError | null, res: unknown) => resolve(err ? { ok: false, code: err.code, details: err.details } : { ok: true, res })));
 }
 
 const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -39,8 +45,11 @@ describe('gRPC (KServe v2)', () => {
     expect(await call('ServerReady', {})).toEqual({ ok: true, res: { ready: true } });
     expect(await call('ModelReady', { name: 'mlp_classifier' })).toEqual({ ok: true, res: { ready: true } });
     expect(await call('ModelReady', { name: 'broken', version: '1' })).toEqual({ ok: true, res: { ready: false } });
+    // As Triton: an unknown model or version is not ready, not an error.
+    expect(await call('ModelReady', { name: 'nope' })).toEqual({ ok: true, res: { ready: false } });
+    expect(await call('ModelReady', { name: 'mlp_classifier', version: '9' })).toEqual({ ok: true, res: { ready: false } });
     const meta = await call('ServerMetadata', {});
-    expect(meta.ok && meta.res.name).toBe('volley');
+    expect(meta.ok && meta.res).toMatchObject({ name: 'volley', extensions: [] });
     const model = await call('ModelMetadata', { name: 'two_inputs' });
     expect(model.ok && model.res).toMatchObject({
       name: 'two_inputs',
@@ -134,6 +143,29 @@ describe('gRPC (KServe v2)', () => {
       const answer = await call('ModelInfer', request);
       expect(answer).toMatchObject({ ok: false, code, details: expect.stringMatching(details) });
     }
+    // A message quoting a long client string is cut: a status trailer this long (percent-encoded, ~120 KB) stalls the connection.
+    const long = await call('ModelMetadata', { name: 'é'.repeat(20_000) });
+    expect(long).toMatchObject({ ok: false, code: grpc.status.NOT_FOUND });
+    expect((long as { details: string }).details.length).toBeLessThanOrEqual(1025);
     expect((await call('ModelInfer', mlpRequest(1))).ok).toBe(true);
+  });
+});
+
+describe('gRPC deadlines', () => {
+  it('a call whose deadline passes in the queue is a timeout in the statistics, not a client gone', async () => {
+    // Batches wait up to 5 s for more rows: a lone request sits in the queue past its 300 ms deadline.
+    const repo = makeRepo({ slow: { from: 'mlp_classifier', config: { max_batch_size: 64, dynamic_batching: { max_queue_delay_microseconds: 5_000_000 } } } });
+    const s = await startServer(repo, ['--grpc-port', '0']);
+    const c = await connect(s);
+    try {
+      const answer = await call('ModelInfer', { ...mlpRequest(1), model_name: 'slow' }, { deadline: Date.now() + 300 }, c);
+      expect(answer).toMatchObject({ ok: false, code: grpc.status.DEADLINE_EXCEEDED });
+      await s.waitForLog((l) => l.event === 'request_error' && l.code === 'ERR_DEADLINE_EXCEEDED');
+      const stats = (await getJson(`${s.url}/v2/models/slow/stats`)).body.model_stats[0];
+      expect([stats.timeout_count, stats.cancelled_count]).toEqual([1, 0]);
+    } finally {
+      c.close();
+      await s.stop();
+    }
   });
 });

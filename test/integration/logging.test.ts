@@ -36,6 +36,9 @@ describe('logging extension', () => {
     expect((await logging({ log_level: 'info' })).body).toMatchObject({ log_info: true, log_warnings: true, log_level: 'info' });
     expect(loggedBadRequest('quiet again')).toBe(false);
     expect((await logging({ log_errors: false, log_warnings: false, log_info: false })).body.log_level).toBe('silent');
+    // At fatal the switches all read false: setting one to what it reads changes nothing.
+    expect((await logging({ log_level: 'fatal' })).body.log_errors).toBe(false);
+    expect((await logging({ log_verbose_level: 0, log_errors: false })).body.log_level).toBe('fatal');
     expect((await logging({ log_level: 'info' })).status).toBe(200);
   });
 
