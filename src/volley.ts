@@ -4,7 +4,7 @@ import type { Logger } from './logger.js';
 import { ServerMetrics, StatsBook } from './metrics/index.js';
 import type { MonitoringOptions } from './registry/monitor-feed.js';
 import { ModelRegistry } from './registry/registry.js';
-import { GrpcServer } from './server/grpc-server.js';
+import type { GrpcServer } from './server/grpc-server.js';
 import { HttpServer, METRICS_ROUTES } from './server/http-server.js';
 import type { ServerContext } from './server/v2-handlers.js';
 
@@ -46,7 +46,8 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
   const port = await http.listen(config.host, config.httpPort);
   logger.info({ event: 'listening', host: config.host, port }, 'listening');
   const { server: metricsHttp, port: metricsPort } = await listenMetrics(ctx, config);
-  const grpc = config.grpcPort === undefined ? null : new GrpcServer(ctx);
+  // Loaded only when asked for: grpc-js and protobufjs are ~30 MB of RSS in a server that does not serve gRPC.
+  const grpc: GrpcServer | null = config.grpcPort === undefined ? null : new (await import('./server/grpc-server.js')).GrpcServer(ctx);
   let grpcPort: number | undefined;
   if (grpc !== null) {
     try {
