@@ -46,12 +46,13 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
   const port = await http.listen(config.host, config.httpPort);
   logger.info({ event: 'listening', host: config.host, port }, 'listening');
   const { server: metricsHttp, port: metricsPort } = await listenMetrics(ctx, config);
-  // Loaded only when asked for: grpc-js and protobufjs are ~30 MB of RSS in a server that does not serve gRPC.
-  const grpc: GrpcServer | null = config.grpcPort === undefined ? null : new (await import('./server/grpc-server.js')).GrpcServer(ctx);
+  let grpc: GrpcServer | null = null;
   let grpcPort: number | undefined;
-  if (grpc !== null) {
+  if (config.grpcPort !== undefined) {
     try {
-      grpcPort = await grpc.listen(config.host, config.grpcPort as number);
+      // Loaded only when asked for: grpc-js and protobufjs are ~30 MB of RSS in a server that does not serve gRPC.
+      grpc = new (await import('./server/grpc-server.js')).GrpcServer(ctx);
+      grpcPort = await grpc.listen(config.host, config.grpcPort);
     } catch (err) {
       // Say why in the log's own format, and let go of the ports already taken.
       logger.fatal({ event: 'grpc_listen_failed', host: config.host, port: config.grpcPort, err: (err as Error).message }, 'cannot serve gRPC on that port');

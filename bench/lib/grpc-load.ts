@@ -41,6 +41,8 @@ export async function runGrpcLoad(cfg: GrpcLoadConfig, spec: WindowSpec): Promis
   const window = new MeasureWindow(spec, cfg.concurrency);
   const tally = new SlotTally(window);
   const sentAt = new Float64Array(cfg.concurrency);
+  /** 1 exactly while the slot's request is unanswered (a duplicate or unknown answer is a stray). */
+  const busy = new Uint8Array(cfg.concurrency);
   let send: (slot: number) => void;
   let streams: grpc.ClientDuplexStream<unknown, { error_message: string; infer_response: InferAnswer }>[] = [];
   if (cfg.mode === 'unary') {
@@ -56,16 +58,18 @@ export async function runGrpcLoad(cfg: GrpcLoadConfig, spec: WindowSpec): Promis
     streams = clients.map((c) => c.ModelStreamInfer());
     send = (slot) => {
       sentAt[slot] = performance.now();
+      busy[slot] = 1;
       tally.sent();
       streams[slot % streams.length].write(requests[slot]);
     };
     for (const s of streams) {
       s.on('data', ({ error_message, infer_response }) => {
         const slot = Number(infer_response?.id);
-        if (!(slot >= 0 && slot < cfg.concurrency)) return tally.stray();
+        if (!Number.isInteger(slot) || slot < 0 || slot >= cfg.concurrency || busy[slot] === 0) return tally.stray();
+        busy[slot] = 0;
         if (tally.answered(performance.now(), sentAt[slot], error_message === '' ? '200' : 'stream-error', infer_response, cfg.check)) send(slot);
       });
-      s.on('error', () => tally.stray());
+      s.on('error', () => tally.lost());
     }
   }
   for (let slot = 0; slot < cfg.concurrency; slot++) send(slot);

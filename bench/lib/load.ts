@@ -235,8 +235,13 @@ export class SlotTally {
     this.#inflight++;
   }
 
-  /** An error that is no answer to a slot (an unknown id, a lost socket), counted inside the window. */
+  /** An error that is no answer to a slot (an answer with an unknown id, a connection error): always counted, as before the window closed or after. */
   stray(): void {
+    this.#count.errors++;
+  }
+
+  /** A connection lost: counted while the run is on (the generator closes its own at the end). */
+  lost(): void {
     if (this.#running) this.#count.errors++;
   }
 

@@ -94,7 +94,7 @@ export async function runStreamLoad(cfg: StreamLoadConfig, spec: WindowSpec): Pr
   for (const ws of sockets) {
     ws.on('message', onAnswer);
     ws.on('error', () => tally.stray());
-    ws.on('close', () => tally.stray()); // a socket lost mid-run
+    ws.on('close', () => tally.lost()); // a socket lost mid-run
   }
 
   for (let slot = 0; slot < slots; slot++) send(slot);

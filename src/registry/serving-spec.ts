@@ -100,10 +100,15 @@ export function queueDeadline(spec: ServingSpec, requestedUs: number | undefined
   return us > 0 ? now + us / 1000 : Infinity;
 }
 
-/** A client's request with its queue deadline: its own `parameters.timeout` or the model's default. */
-export function buildTimedRequest(spec: ServingSpec, tensors: readonly Tensor[], timeoutUs: number | undefined, now: number): InferenceRequest {
-  const request = buildInferenceRequest(spec, tensors, queueDeadline(spec, timeoutUs, now));
-  request.deadlineIsClients = ownTimeout(spec, timeoutUs) && timeoutUs > 0;
+/**
+ * A client's request with its queue deadline: its own `parameters.timeout` or the model's default,
+ * or `callDeadline` (absolute ms, performance.now clock: a gRPC call's deadline, past which nobody
+ * waits for the answer) where that is sooner, whatever the model allows.
+ */
+export function buildTimedRequest(spec: ServingSpec, tensors: readonly Tensor[], timeoutUs: number | undefined, now: number, callDeadline = Infinity): InferenceRequest {
+  const byPolicy = queueDeadline(spec, timeoutUs, now);
+  const request = buildInferenceRequest(spec, tensors, Math.min(byPolicy, callDeadline));
+  request.deadlineIsClients = callDeadline < byPolicy || (ownTimeout(spec, timeoutUs) && timeoutUs > 0);
   return request;
 }
 

@@ -111,14 +111,7 @@ export class Uploads {
   #rootDir(): Promise<string> {
     this.#root ??= mkdtemp(join(tmpdir(), 'volley-uploads-')).then(
       (root) => {
-        // At exit too: `process.exit` after a drain timeout, or a second signal, skips close().
-        process.once('exit', () => {
-          try {
-            rmSync(root, { recursive: true, force: true });
-          } catch {
-            // Nothing more can be done while exiting.
-          }
-        });
+        removeAtExit(root);
         return root;
       },
       (err: unknown) => {
@@ -133,6 +126,24 @@ export class Uploads {
     this.#dirs.get(model)?.delete(dir);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/** Upload roots of every Uploads in the process, removed at exit: `process.exit` after a drain timeout, or a second signal, skips close(). One listener for all. */
+const exitRoots = new Set<string>();
+
+function removeAtExit(root: string): void {
+  if (exitRoots.size === 0) {
+    process.once('exit', () => {
+      for (const r of exitRoots) {
+        try {
+          rmSync(r, { recursive: true, force: true });
+        } catch {
+          // Nothing more can be done while exiting.
+        }
+      }
+    });
+  }
+  exitRoots.add(root);
 }
 
 const shuttingDown = () => new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);

@@ -35,6 +35,8 @@ const STREAM_PATH = '/inference.GRPCInferenceService/ModelStreamInfer';
 const MAX_DETAILS = 1024;
 /** Concurrent calls (HTTP/2 streams) per connection. */
 const MAX_STREAMS = 1024;
+/** A call cancelled this close to its request's queue deadline was cancelled by that deadline. */
+const DEADLINE_SLACK_MS = 5;
 
 /** int64 fields as decimal strings (exact past 2^53), bytes as Buffers, oneofs named. */
 const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
@@ -77,11 +79,12 @@ export class GrpcServer {
       ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [] })),
       ModelMetadata: unary((req) => modelMetadata(ctx, req)),
       ModelInfer: ((call, callback) => {
-        // grpc-js cancels the call when its deadline passes: that request then expires in the
-        // queue at the same deadline (counted as a timeout), rather than being dropped as a
-        // client that went away.
-        const cancelled = (request: InferenceRequest) => () => void (deadlinePassed(call) || request.cancel());
-        infer(ctx, call.request, deadlineUs(call), (request) => call.on('cancelled', cancelled(request)), INFER_PATH).then(
+        // grpc-js cancels the call when its deadline passes. The request's queue deadline is that
+        // deadline at the latest, so a request due about now is left to expire in the queue
+        // (counted as a timeout) rather than dropped as a client that went away. (Node timers
+        // may fire ~1 ms early: hence the slack.)
+        const cancelled = (request: InferenceRequest) => () => void (request.deadline > performance.now() + DEADLINE_SLACK_MS && request.cancel());
+        infer(ctx, call.request, deadlineAt(call), (request) => call.on('cancelled', cancelled(request)), INFER_PATH).then(
           (response) => callback(null, response),
           (err: unknown) => callback(toStatus(err)),
         );
@@ -117,7 +120,8 @@ function toStatus(err: unknown): Partial<grpc.StatusObject> {
   return { code: STATUS[e.category], details: clip(e.message) };
 }
 
-const clip = (s: string): string => (s.length > MAX_DETAILS ? `${s.slice(0, MAX_DETAILS)}…` : s);
+// Not inside a surrogate pair: grpc-js's encodeURI of the details would throw (and the call hang).
+const clip = (s: string): string => (s.length > MAX_DETAILS ? `${s.slice(0, MAX_DETAILS).replace(/[\uD800-\uDBFF]$/, '')}…` : s);
 
 function modelReady(ctx: ServerContext, name: string, version: string): boolean {
   if (!ctx.registry.has(name)) return false;
@@ -140,24 +144,38 @@ function modelMetadata(ctx: ServerContext, req: Record<string, any>): unknown {
 
 /**
  * Triton's ModelStreamInfer: requests on one bidirectional stream, each answered on it as it
- * finishes (`infer_response`, or `error_message` with the request's id), as the WebSocket stream
- * does (stream.ts): at most MAX_INFLIGHT in flight, answers beyond `--ws-max-buffered-bytes`
- * unread end the stream (RESOURCE_EXHAUSTED), a cancelled stream drops its queued requests, and
- * the stream ends once the client has half-closed and every answer is written.
+ * finishes (`infer_response`, or `error_message` with the request's id), bounded as the WebSocket
+ * stream is (stream.ts): at most MAX_INFLIGHT in flight (more are answered ERR_QUEUE_FULL), and
+ * answers are counted in bytes until grpc-js has handed them to HTTP/2. Past
+ * `--ws-max-buffered-bytes` unread, the stream stops: queued requests are dropped, nothing more is
+ * read or written, and it ends with RESOURCE_EXHAUSTED (sent once the client reads again: grpc-js
+ * offers no way to reset one stream; what was written stays buffered until then, about the limit
+ * at most). A cancelled stream drops its queued requests; the stream ends once the client has
+ * half-closed and every answer is written. A stream's own gRPC deadline cancels what is pending
+ * (counted as cancelled, not as timeouts).
  */
 function stream(ctx: ServerContext, call: grpc.ServerDuplexStream<Record<string, any>, unknown>): void {
   const pending = new Set<InferenceRequest>();
   let inflight = 0;
   let ended = false;
   let closed = false;
-  const write = (answer: unknown): void => {
+  /** Bytes of answers written to grpc-js and not yet passed on to HTTP/2 (call.writableLength counts messages). */
+  let unsent = 0;
+  const drop = (): void => {
+    closed = true;
+    for (const request of pending) request.cancel();
+    pending.clear();
+  };
+  const write = (answer: unknown, bytes: number): void => {
     if (closed) return;
-    if (call.writableLength > ctx.wsMaxBufferedBytes) {
-      closed = true;
+    if (unsent + bytes > ctx.wsMaxBufferedBytes) {
+      drop();
+      call.pause();
       call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `more than ${ctx.wsMaxBufferedBytes} bytes of answers unread on this stream` });
       return;
     }
-    call.write(answer);
+    unsent += bytes;
+    call.write(answer, () => (unsent -= bytes));
   };
   const endIfDone = (): void => {
     if (ended && inflight === 0 && !closed) {
@@ -165,15 +183,14 @@ function stream(ctx: ServerContext, call: grpc.ServerDuplexStream<Record<string,
       call.end();
     }
   };
-  const drop = (): void => {
-    closed = true;
-    for (const request of pending) request.cancel();
-    pending.clear();
-  };
   call.on('data', (msg: Record<string, any>) => {
+    if (closed) return;
     const echo = { id: msg.id, model_name: msg.model_name, model_version: msg.model_version };
     if (inflight >= MAX_INFLIGHT) {
-      write({ error_message: `more than ${MAX_INFLIGHT} requests in flight on this stream`, infer_response: echo });
+      const error = new VolleyError('ERR_QUEUE_FULL', `more than ${MAX_INFLIGHT} requests in flight on this stream`, 1);
+      countFailure(ctx, null, String(msg.model_name), error);
+      logFailure(ctx.logger, error, { request_id: nextRequestId(), id: msg.id, url: STREAM_PATH });
+      write({ error_message: error.message, infer_response: echo }, answerBytes(echo, error.message));
       return;
     }
     inflight++;
@@ -182,10 +199,13 @@ function stream(ctx: ServerContext, call: grpc.ServerDuplexStream<Record<string,
       request = r;
       pending.add(r);
     };
-    infer(ctx, msg, undefined, track, STREAM_PATH)
+    infer(ctx, msg, Infinity, track, STREAM_PATH)
       .then(
-        (response) => write({ error_message: '', infer_response: response }),
-        (err: unknown) => write({ error_message: clip(asVolleyError(err).message), infer_response: echo }),
+        (response) => write({ error_message: '', infer_response: response }, answerBytes(response, '')),
+        (err: unknown) => {
+          const message = clip(asVolleyError(err).message);
+          write({ error_message: message, infer_response: echo }, answerBytes(echo, message));
+        },
       )
       .finally(() => {
         if (request !== null) pending.delete(request);
@@ -201,12 +221,19 @@ function stream(ctx: ServerContext, call: grpc.ServerDuplexStream<Record<string,
   call.on('error', drop);
 }
 
+/** An answer's size on the wire, near enough: its output bytes and strings, and room for the rest of the message. */
+function answerBytes(response: { id?: string; model_name?: string; raw_output_contents?: Buffer[] }, error: string): number {
+  let bytes = 128 + error.length + String(response.id ?? '').length + String(response.model_name ?? '').length;
+  for (const b of response.raw_output_contents ?? []) bytes += b.byteLength;
+  return bytes;
+}
+
 /**
  * One ModelInferRequest, as POST …/infer does it (v2-handlers.ts `infer`): counted, logged when
- * it fails. `deadline`: a queue timeout (µs) for requests whose parameters set none; `track` is
- * handed the request before it is queued, so that a cancelled call can cancel it.
+ * it fails. `deadline`: the call's deadline (absolute ms, performance.now clock; Infinity: none);
+ * `track` is handed the request before it is queued, so that a cancelled call can cancel it.
  */
-async function infer(ctx: ServerContext, msg: Record<string, any>, deadline: number | undefined, track: (request: InferenceRequest) => void, url: string): Promise<unknown> {
+async function infer(ctx: ServerContext, msg: Record<string, any>, deadline: number, track: (request: InferenceRequest) => void, url: string): Promise<ReturnType<typeof inferResponse>> {
   const started = performance.now();
   const modelName = String(msg.model_name);
   let stats: VersionStats | null = null;
@@ -221,9 +248,8 @@ async function infer(ctx: ServerContext, msg: Record<string, any>, deadline: num
     stats = mv.stats;
     const spec = mv.spec as NonNullable<ModelVersion['spec']>;
     const wanted = selectOutputs(spec, payload.outputs);
-    // The call's deadline bounds the queue like a `timeout` parameter, unless the model's own default is shorter.
-    const byDeadline = deadline !== undefined && (spec.defaultTimeoutUs === 0 || deadline < spec.defaultTimeoutUs) ? deadline : undefined;
-    const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs ?? byDeadline, performance.now());
+    // The call's deadline bounds its time in the queue, where sooner than what the request or model sets.
+    const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs, performance.now(), deadline);
     track(request);
     const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, payload.routingKey), wanted);
     const response = inferResponse(mv, msg.id, outputs);
@@ -239,22 +265,14 @@ async function infer(ctx: ServerContext, msg: Record<string, any>, deadline: num
   }
 }
 
-/** The call's gRPC deadline as a queue timeout (µs from now, at least 1: 0 would mean none); undefined when it has none. */
-function deadlineUs(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
-  const at = deadlineMs(call);
-  return Number.isFinite(at) ? Math.max(1, Math.floor((at - Date.now()) * 1000)) : undefined;
-}
-
-function deadlinePassed(call: grpc.ServerUnaryCall<unknown, unknown>): boolean {
-  return Date.now() >= deadlineMs(call);
-}
-
-function deadlineMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+/** The call's gRPC deadline on the performance.now() clock (ms); Infinity when it has none. */
+function deadlineAt(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   const deadline = call.getDeadline();
-  return deadline instanceof Date ? deadline.getTime() : deadline;
+  const epochMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(epochMs) ? performance.now() + (epochMs - Date.now()) : Infinity;
 }
 
-function inferResponse(mv: ModelVersion, id: string, outputs: readonly Tensor[]): unknown {
+function inferResponse(mv: ModelVersion, id: string, outputs: readonly Tensor[]): { id: string; model_name: string; raw_output_contents: Buffer[] } & Record<string, unknown> {
   return {
     model_name: mv.model,
     model_version: String(mv.version),

@@ -136,6 +136,9 @@ describe('gRPC (KServe v2)', () => {
       [{ model_name: 'mlp_classifier', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], contents: { fp64_contents: [1, 2, 3, 4] } }] }, grpc.status.INVALID_ARGUMENT, /contents\.fp32_contents, not contents\.fp64_contents/],
       [{ model_name: 'identity_all', inputs: [{ name: 'in_fp16', datatype: 'FP16', shape: [2, 2], contents: { fp32_contents: [1, 2, 3, 4] } }] }, grpc.status.INVALID_ARGUMENT, /FP16 travels only as raw_input_contents/],
       [{ ...mlpRequest(1), outputs: [{ name: 'nope' }] }, grpc.status.INVALID_ARGUMENT, /nope/],
+      // Cut at 1,024 characters, never inside a surrogate pair (grpc-js would throw encoding the status, and the call hang).
+      [{ ...mlpRequest(1), model_name: `${'😀'.repeat(700)}` }, grpc.status.NOT_FOUND, /unknown model/],
+      [{ ...mlpRequest(1), model_name: `a${'😀'.repeat(700)}` }, grpc.status.NOT_FOUND, /unknown model/],
       // Over --max-body-bytes (64 KiB here): refused by gRPC itself.
       [mlpRequest(64 * 64), grpc.status.RESOURCE_EXHAUSTED, /./],
     ];
@@ -152,17 +155,54 @@ describe('gRPC (KServe v2)', () => {
 });
 
 describe('gRPC deadlines', () => {
-  it('a call whose deadline passes in the queue is a timeout in the statistics, not a client gone', async () => {
+  it('a call whose deadline passes in the queue is a timeout in the statistics, not a client gone, whatever the request or model set', async () => {
     // Batches wait up to 5 s for more rows: a lone request sits in the queue past its 300 ms deadline.
-    const repo = makeRepo({ slow: { from: 'mlp_classifier', config: { max_batch_size: 64, dynamic_batching: { max_queue_delay_microseconds: 5_000_000 } } } });
+    const slow = { max_batch_size: 64, dynamic_batching: { max_queue_delay_microseconds: 5_000_000 } };
+    const strict = { max_batch_size: 64, dynamic_batching: { max_queue_delay_microseconds: 5_000_000, default_queue_policy: { allow_timeout_override: false } } };
+    const repo = makeRepo({ slow: { from: 'mlp_classifier', config: slow }, strict: { from: 'mlp_classifier', config: strict } });
     const s = await startServer(repo, ['--grpc-port', '0']);
     const c = await connect(s);
+    const tenSeconds = { timeout: { parameter_choice: 'int64_param', int64_param: '10000000' } };
     try {
-      const answer = await call('ModelInfer', { ...mlpRequest(1), model_name: 'slow' }, { deadline: Date.now() + 300 }, c);
-      expect(answer).toMatchObject({ ok: false, code: grpc.status.DEADLINE_EXCEEDED });
-      await s.waitForLog((l) => l.event === 'request_error' && l.code === 'ERR_DEADLINE_EXCEEDED');
-      const stats = (await getJson(`${s.url}/v2/models/slow/stats`)).body.model_stats[0];
-      expect([stats.timeout_count, stats.cancelled_count]).toEqual([1, 0]);
+      // No timeout of its own; a longer one of its own; a model that ignores the request's timeout.
+      for (const [model, parameters] of [['slow', {}], ['slow', tenSeconds], ['strict', tenSeconds]] as const) {
+        const answer = await call('ModelInfer', { ...mlpRequest(1), model_name: model, parameters }, { deadline: Date.now() + 300 }, c);
+        expect(answer).toMatchObject({ ok: false, code: grpc.status.DEADLINE_EXCEEDED });
+      }
+      await s.waitForLog((l) => l.event === 'request_error' && l.code === 'ERR_DEADLINE_EXCEEDED' && l.model === 'strict');
+      const stats = async (m: string) => (await getJson(`${s.url}/v2/models/${m}/stats`)).body.model_stats[0];
+      const [a, b] = [await stats('slow'), await stats('strict')];
+      expect([a.timeout_count, a.cancelled_count, a.inference_stats.success.count]).toEqual([2, 0, 0]);
+      expect([b.timeout_count, b.cancelled_count, b.inference_stats.success.count]).toEqual([1, 0, 0]);
+    } finally {
+      c.close();
+      await s.stop();
+    }
+  });
+});
+
+describe('gRPC stream backpressure', () => {
+  it('ends a stream whose answers pile up unread past --ws-max-buffered-bytes, and keeps serving', async () => {
+    const s = await startServer(FIXTURES, ['--grpc-port', '0', '--ws-max-buffered-bytes', '65536']);
+    const c = await connect(s);
+    try {
+      const stream = c.ModelStreamInfer();
+      const answers: unknown[] = [];
+      const ended = new Promise<grpc.ServiceError | null>((resolve) => {
+        stream.on('error', resolve);
+        stream.on('end', () => resolve(null));
+      });
+      stream.pause();
+      // 200 answers of ~20 KB each (the id is echoed): ~4 MB unread against a 64 KB limit.
+      for (let i = 0; i < 200; i++) stream.write({ ...mlpRequest(1), id: `${i}:${'x'.repeat(20_000)}` });
+      // Let the server answer them all into its buffers (the client reads nothing meanwhile).
+      await new Promise((r) => setTimeout(r, 1500));
+      stream.on('data', (a: unknown) => answers.push(a));
+      stream.resume();
+      const err = await ended;
+      expect(err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(answers.length).toBeLessThan(200);
+      expect((await call('ModelInfer', mlpRequest(1), {}, c)).ok).toBe(true);
     } finally {
       c.close();
       await s.stop();
