@@ -25,7 +25,8 @@ import { decodeInferObject, isObject } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
 import { countFailure, logFailure, nextRequestId } from './outcome.js';
 import { MAX_INFLIGHT } from './stream.js';
-import { SERVER_NAME, SERVER_VERSION } from './v2-handlers.js';
+import { versionStats } from './observability-handlers.js';
+import { SERVER_NAME, SERVER_VERSION, effectiveConfig, requireSpec } from './v2-handlers.js';
 import type { ServerContext } from './v2-handlers.js';
 
 const PROTO = fileURLToPath(new URL('../../proto/inference.proto', import.meta.url));
@@ -33,6 +34,8 @@ const INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
 const STREAM_PATH = '/inference.GRPCInferenceService/ModelStreamInfer';
 /** Longest error message sent as a status's details, characters. */
 const MAX_DETAILS = 1024;
+/** Triton's extensions this service serves (ModelConfig, ModelStatistics). */
+const GRPC_EXTENSIONS = ['model_configuration', 'statistics'];
 /** Concurrent calls (HTTP/2 streams) per connection. */
 const MAX_STREAMS = 1024;
 /** A call cancelled this close to its request's queue deadline was cancelled by that deadline. */
@@ -75,8 +78,8 @@ export class GrpcServer {
       ServerReady: unary(() => ({ ready: !ctx.draining && ctx.registry.allSettled(ctx.strictReadiness) })),
       // As Triton: an unknown model or version is not ready (an answer, not an error).
       ModelReady: unary((req) => ({ ready: !ctx.draining && modelReady(ctx, req.name, req.version) })),
-      // The HTTP API's extensions are not served here (no ModelConfig, ModelStatistics, ...).
-      ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [] })),
+      // What this service serves of Triton's extensions (repository control, logging, shared memory are HTTP only or none).
+      ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: GRPC_EXTENSIONS })),
       ModelMetadata: unary((req) => modelMetadata(ctx, req)),
       ModelInfer: ((call, callback) => {
         // grpc-js cancels the call when its deadline passes. The request's queue deadline is that
@@ -90,6 +93,8 @@ export class GrpcServer {
         );
       }) satisfies Unary,
       ModelStreamInfer: (call: grpc.ServerDuplexStream<Record<string, any>, unknown>) => stream(ctx, call),
+      ModelConfig: unary((req) => ({ config: modelConfig(ctx, req.name, req.version) })),
+      ModelStatistics: unary((req) => ({ model_stats: modelStatistics(ctx, req.name, req.version) })),
     });
   }
 
@@ -128,6 +133,21 @@ function modelReady(ctx: ServerContext, name: string, version: string): boolean 
   const model = ctx.registry.model(name);
   const chosen = version === '' ? model.defaultVersion() : model.versions().find((v) => String(v.version) === version);
   return chosen !== undefined && chosen.state === 'READY' && model.active;
+}
+
+/** Triton's ModelConfig: the HTTP endpoint's configuration, plus an instance group (the proto drops what it does not carry). */
+function modelConfig(ctx: ServerContext, name: string, version: string): unknown {
+  const { model, chosen } = ctx.registry.lookup(name, version || undefined);
+  const mv = chosen as ModelVersion;
+  const config = effectiveConfig(mv, requireSpec(model, chosen));
+  return { ...config, backend: 'onnxruntime', instance_group: [{ name: mv.model, count: mv.config.instance_count, kind: mv.provider === 'cuda' ? 'KIND_GPU' : 'KIND_CPU' }] };
+}
+
+/** Triton's ModelStatistics: GET /v2/models[/{m}[/versions/{v}]]/stats's figures; an empty name is every model. */
+function modelStatistics(ctx: ServerContext, name: string, version: string): unknown[] {
+  if (name === '') return ctx.registry.models().flatMap((m) => m.versions().map(versionStats));
+  const { versions, chosen } = ctx.registry.lookup(name, version || undefined);
+  return (version === '' ? versions : [chosen as ModelVersion]).map(versionStats);
 }
 
 function modelMetadata(ctx: ServerContext, req: Record<string, any>): unknown {

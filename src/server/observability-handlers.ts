@@ -52,7 +52,7 @@ export function allModelStats(ctx: ServerContext, ex: Exchange): void {
 /** Triton's `$duration_stat`: a count and a sum in whole nanoseconds (perf_analyzer reads both as uint64). */
 const duration = (count: number, ms: number) => ({ count, ns: Math.round(ms * 1e6) });
 
-function versionStats(mv: ModelVersion) {
+export function versionStats(mv: ModelVersion) {
   const s = mv.stats;
   const b = mv.batcher?.stats;
   const t = s.succeededTimes;

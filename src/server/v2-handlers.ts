@@ -84,8 +84,11 @@ export function modelMetadata(ctx: ServerContext, ex: Exchange): void {
 /** The effective configuration, with what was derived from the model filled in. */
 export function modelConfig(ctx: ServerContext, ex: Exchange): void {
   const { model, chosen } = lookupVersion(ctx, ex);
-  const spec = requireSpec(model, chosen);
-  const mv = chosen as ModelVersion;
+  ex.sendJson(OK, JSON.stringify(effectiveConfig(chosen as ModelVersion, requireSpec(model, chosen))));
+}
+
+/** A version's configuration as Triton shows it (HTTP and gRPC ModelConfig): config.json with what was derived from the model filled in. */
+export function effectiveConfig(mv: ModelVersion, spec: NonNullable<ModelVersion['spec']>) {
   const { policy } = spec;
   const batched = spec.maxBatchSize > 0;
   const config = {
@@ -106,7 +109,7 @@ export function modelConfig(ctx: ServerContext, ex: Exchange): void {
     input: spec.inputs.map((t) => configTensor(t, batched)),
     output: spec.outputs.map((t) => configTensor(t, batched)),
   };
-  ex.sendJson(OK, JSON.stringify(config));
+  return config;
 }
 
 /** A tensor as Triton's model config has it: `data_type` TYPE_*, `dims` without the batch dimension. */
@@ -114,7 +117,7 @@ function configTensor(t: TensorSpec, batched: boolean): TensorOverride {
   return { name: t.name, data_type: DATATYPES[t.datatype].triton, dims: batched ? t.shape.slice(1) : [...t.shape] };
 }
 
-function requireSpec(model: Model, mv: ModelVersion | undefined): NonNullable<ModelVersion['spec']> {
+export function requireSpec(model: Model, mv: ModelVersion | undefined): NonNullable<ModelVersion['spec']> {
   if (mv === undefined || mv.spec === null) throw model.notReady(mv);
   return mv.spec;
 }

@@ -13,7 +13,7 @@ import type { ServerProcess } from './harness.js';
 let server: ServerProcess;
 let client: any;
 
-const proto = protoLoader.loadSync(fileURLToPath(new URL('proto/inference.proto', `file://${ROOT}/`)), { keepCase: true, longs: String, defaults: true, oneofs: true });
+const proto = protoLoader.loadSync(fileURLToPath(new URL('proto/inference.proto', `file://${ROOT}/`)), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
 const { inference } = grpc.loadPackageDefinition(proto) as any;
 
 /** A client of `s`'s gRPC port. */
@@ -49,7 +49,7 @@ describe('gRPC (KServe v2)', () => {
     expect(await call('ModelReady', { name: 'nope' })).toEqual({ ok: true, res: { ready: false } });
     expect(await call('ModelReady', { name: 'mlp_classifier', version: '9' })).toEqual({ ok: true, res: { ready: false } });
     const meta = await call('ServerMetadata', {});
-    expect(meta.ok && meta.res).toMatchObject({ name: 'volley', extensions: [] });
+    expect(meta.ok && meta.res).toMatchObject({ name: 'volley', extensions: ['model_configuration', 'statistics'] });
     const model = await call('ModelMetadata', { name: 'two_inputs' });
     expect(model.ok && model.res).toMatchObject({
       name: 'two_inputs',
@@ -73,6 +73,34 @@ describe('gRPC (KServe v2)', () => {
     expect(probabilities).toEqual(http.body.outputs[0].data);
     const after = (await getJson(`${server.url}/v2/models/mlp_classifier/stats`)).body.model_stats[0].inference_stats.success.count;
     expect(after - before).toBe(2);
+  });
+
+  it('answers Triton’s ModelConfig and ModelStatistics (what perf_analyzer -i grpc reads)', async () => {
+    const config = await call('ModelConfig', { name: 'mlp_classifier' });
+    expect(config.ok && config.res.config).toMatchObject({
+      name: 'mlp_classifier',
+      platform: 'onnxruntime_onnx',
+      backend: 'onnxruntime',
+      max_batch_size: 64,
+      input: [{ name: 'input', data_type: 'TYPE_FP32', dims: ['4'] }],
+      output: [{ name: 'probabilities', data_type: 'TYPE_FP32', dims: ['3'] }],
+      dynamic_batching: { preferred_batch_size: [16, 32, 64], max_queue_delay_microseconds: '500' },
+      instance_group: [{ count: 1, kind: 'KIND_CPU' }],
+    });
+    expect(await call('ModelConfig', { name: 'nope' })).toMatchObject({ ok: false, code: grpc.status.NOT_FOUND });
+
+    const before = await call('ModelStatistics', { name: 'mlp_classifier', version: '1' });
+    expect((await call('ModelInfer', mlpRequest(3))).ok).toBe(true);
+    const after = await call('ModelStatistics', { name: 'mlp_classifier', version: '1' });
+    if (!before.ok || !after.ok) throw new Error('ModelStatistics failed');
+    const [b, a] = [before.res.model_stats[0], after.res.model_stats[0]];
+    expect([a.name, a.version, Number(a.inference_count) - Number(b.inference_count), Number(a.execution_count) - Number(b.execution_count)]).toEqual(['mlp_classifier', '1', 3, 1]);
+    const s = a.inference_stats;
+    expect(Number(s.success.count) - Number(b.inference_stats.success.count)).toBe(1);
+    expect([s.compute_input.count, s.compute_output.count, s.queue.count]).toEqual([s.compute_infer.count, s.compute_infer.count, s.success.count]);
+    expect(a.batch_stats.some((x: { batch_size: string }) => x.batch_size === '3')).toBe(true);
+    const all = await call('ModelStatistics', {});
+    expect(all.ok && all.res.model_stats.map((x: { name: string }) => x.name)).toEqual(expect.arrayContaining(['mlp_classifier', 'two_inputs', 'identity_all']));
   });
 
   it('round-trips every datatype exactly as raw contents', async () => {
