@@ -69,7 +69,9 @@ describe('runPaced against node:http', () => {
     return { url: `http://127.0.0.1:${(server?.address() as AddressInfo).port}/infer`, arrivals };
   }
 
-  it('holds the target rate, evenly spaced, and parses answers split over chunks', async () => {
+  // Retried: it measures spacing on a shared 2-core machine, and failed once in a full run beside
+  // the integration tests (2026-11-23), passing alone and in five other full runs.
+  it('holds the target rate, evenly spaced, and parses answers split over chunks', { retry: 2 }, async () => {
     const { url, arrivals } = await start(() => ({ status: 200, delayMs: 0 }));
     const r = await runPaced({ url, body: '{"x":1}', connections: 8, rate: 400 }, 1);
     expect(r.errors).toBe(0);
