@@ -29,7 +29,7 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /**
  * The files of a load request's `file:` parameters, checked: a path `<version>/<name>[/...]` with
  * a version directory as the repository takes it and no segment that could leave the directory,
- * and content in standard base64, not empty. Null when there are none.
+ * and content in standard base64 (HTTP) or bytes (gRPC), not empty. Null when there are none.
  */
 export function uploadedFiles(parameters: Record<string, unknown>): UploadedFiles | null {
   const files: UploadedFiles = new Map();
@@ -40,10 +40,13 @@ export function uploadedFiles(parameters: Record<string, unknown>): UploadedFile
     if (!VERSION_DIR.test(version) || rest.length === 0 || rest.length > MAX_DEPTH || !rest.every(safeSegment) || rest.some((s) => Buffer.byteLength(s) > 255)) {
       throw new VolleyError('ERR_INVALID_REQUEST', `parameter '${key}': expected 'file:<version>/<file name>', the version a positive integer and no '.', '..' or empty path segment (e.g. 'file:1/model.onnx')`);
     }
-    if (typeof value !== 'string' || value.length === 0 || value.length % 4 !== 0 || !BASE64.test(value)) {
+    // gRPC carries the bytes themselves (bytes_param); HTTP's JSON, base64.
+    if (value instanceof Uint8Array) {
+      if (value.byteLength === 0) throw new VolleyError('ERR_INVALID_REQUEST', `parameter '${key}' is empty`);
+      files.set(path, value);
+    } else if (typeof value !== 'string' || value.length === 0 || value.length % 4 !== 0 || !BASE64.test(value)) {
       throw new VolleyError('ERR_INVALID_REQUEST', `parameter '${key}' must be the file's content in base64 (standard alphabet, padded, not empty)`);
-    }
-    files.set(path, Buffer.from(value, 'base64'));
+    } else files.set(path, Buffer.from(value, 'base64'));
     if (files.size > MAX_FILES) throw new VolleyError('ERR_INVALID_REQUEST', `a load request may carry at most ${MAX_FILES} files`);
   }
   // A file cannot also be a directory of another ('1/a' and '1/a/b').

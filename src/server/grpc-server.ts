@@ -26,6 +26,7 @@ import type { InferPayload } from './json-codec.js';
 import { countFailure, logFailure, nextRequestId } from './outcome.js';
 import { MAX_INFLIGHT } from './stream.js';
 import { versionStats } from './observability-handlers.js';
+import { loadParameters } from './repository-handlers.js';
 import { SERVER_NAME, SERVER_VERSION, effectiveConfig, requireSpec } from './v2-handlers.js';
 import type { ServerContext } from './v2-handlers.js';
 
@@ -34,8 +35,8 @@ const INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
 const STREAM_PATH = '/inference.GRPCInferenceService/ModelStreamInfer';
 /** Longest error message sent as a status's details, characters. */
 const MAX_DETAILS = 1024;
-/** Triton's extensions this service serves (ModelConfig, ModelStatistics). */
-const GRPC_EXTENSIONS = ['model_configuration', 'statistics'];
+/** Triton's extensions this service serves (Repository*, ModelConfig, ModelStatistics). */
+const GRPC_EXTENSIONS = ['model_repository', 'model_configuration', 'statistics'];
 /** Concurrent calls (HTTP/2 streams) per connection. */
 const MAX_STREAMS = 1024;
 /** A call cancelled this close to its request's queue deadline was cancelled by that deadline. */
@@ -73,6 +74,12 @@ export class GrpcServer {
         callback(toStatus(err));
       }
     };
+    const asyncUnary = (fn: (request: Record<string, any>) => Promise<unknown>): Unary => (call, callback) => {
+      fn(call.request).then(
+        (response) => callback(null, response),
+        (err: unknown) => callback(toStatus(err)),
+      );
+    };
     this.#server.addService(proto.inference.GRPCInferenceService.service, {
       ServerLive: unary(() => ({ live: true })),
       ServerReady: unary(() => ({ ready: !ctx.draining && ctx.registry.allSettled(ctx.strictReadiness) })),
@@ -94,6 +101,17 @@ export class GrpcServer {
       }) satisfies Unary,
       ModelStreamInfer: (call: grpc.ServerDuplexStream<Record<string, any>, unknown>) => stream(ctx, call),
       ModelConfig: unary((req) => ({ config: modelConfig(ctx, req.name, req.version) })),
+      RepositoryIndex: asyncUnary(async (req) => ({ models: (await ctx.registry.repositoryIndex()).filter((r) => !req.ready || r.state === 'READY') })),
+      RepositoryModelLoad: asyncUnary(async (req) => {
+        if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
+        const { config, files } = loadParameters(parameters(req.parameters) ?? {});
+        await ctx.registry.load(req.model_name, config, files);
+        return {};
+      }),
+      RepositoryModelUnload: asyncUnary(async (req) => {
+        await ctx.registry.unload(req.model_name);
+        return {};
+      }),
       ModelStatistics: unary((req) => ({ model_stats: modelStatistics(ctx, req.name, req.version) })),
     });
   }
@@ -327,7 +345,7 @@ function inferObject(msg: Record<string, any>): Record<string, unknown> {
   };
 }
 
-/** A map<string, InferParameter> as plain values (int64s as numbers where exact). */
+/** A map<string, InferParameter> (or ModelRepositoryParameter) as plain values (int64s as numbers where exact, bytes as Buffers). */
 function parameters(map: Record<string, Record<string, unknown>> | undefined): Record<string, unknown> | undefined {
   if (map === undefined || Object.keys(map).length === 0) return undefined;
   const out: Record<string, unknown> = {};

@@ -35,8 +35,13 @@ function loadRequest(body: Uint8Array): { config: unknown; files: UploadedFiles 
   if (!isObject(req)) throw new VolleyError('ERR_INVALID_REQUEST', 'request body must be a JSON object');
   if (req.parameters === undefined) return { config: undefined, files: undefined };
   if (!isObject(req.parameters)) throw new VolleyError('ERR_INVALID_REQUEST', "'parameters' must be an object");
-  const files = uploadedFiles(req.parameters) ?? undefined;
-  const config = parseConfigParameter(req.parameters.config);
+  return loadParameters(req.parameters);
+}
+
+/** A load's parameters (HTTP's JSON object, or gRPC's map as plain values): the config override and the uploaded files. */
+export function loadParameters(parameters: Record<string, unknown>): { config: unknown; files: UploadedFiles | undefined } {
+  const files = uploadedFiles(parameters) ?? undefined;
+  const config = parseConfigParameter(parameters.config);
   // The files' directory has no config.json: the request's is its configuration.
   if (files !== undefined && config !== undefined && !isObject(config)) throw new VolleyError('ERR_INVALID_REQUEST', "with 'file:' parameters, 'parameters.config' must be a JSON object (the configuration of the model directory those files make)");
   return { config, files };

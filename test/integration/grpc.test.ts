@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXTREMES, FIXTURES, ROOT, getJson, makeRepo, postJson, startServer } from './harness.js';
+import { addConst } from '../../scripts/onnx/versioned.js';
+import { EXTREMES, FIXTURES, ROOT, emptyRepo, getJson, makeRepo, postJson, startServer, writeConfig, writeVersion } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 let server: ServerProcess;
@@ -49,7 +50,7 @@ describe('gRPC (KServe v2)', () => {
     expect(await call('ModelReady', { name: 'nope' })).toEqual({ ok: true, res: { ready: false } });
     expect(await call('ModelReady', { name: 'mlp_classifier', version: '9' })).toEqual({ ok: true, res: { ready: false } });
     const meta = await call('ServerMetadata', {});
-    expect(meta.ok && meta.res).toMatchObject({ name: 'volley', extensions: ['model_configuration', 'statistics'] });
+    expect(meta.ok && meta.res).toMatchObject({ name: 'volley', extensions: ['model_repository', 'model_configuration', 'statistics'] });
     const model = await call('ModelMetadata', { name: 'two_inputs' });
     expect(model.ok && model.res).toMatchObject({
       name: 'two_inputs',
@@ -237,3 +238,40 @@ describe('gRPC stream backpressure', () => {
     }
   });
 });
+
+describe('gRPC model repository (explicit mode)', () => {
+  it('lists, loads from the repository and from files sent as bytes, and unloads', async () => {
+    const repo = emptyRepo();
+    writeConfig(repo, 'a', { max_batch_size: 8 });
+    writeVersion(repo, 'a', 1, addConst(1));
+    const s = await startServer(repo, ['--grpc-port', '0', '--model-control-mode', 'explicit']);
+    const c = await connect(s);
+    const x = (model: string) => ({ model_name: model, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4] }], raw_input_contents: [bytes(new Float32Array(4))] });
+    const first = async (model: string) => {
+      const r = await call('ModelInfer', x(model), {}, c);
+      if (!r.ok) return r;
+      const raw: Buffer = r.res.raw_output_contents[0];
+      return Array.from(new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)));
+    };
+    const p = (value: string | Buffer) => (typeof value === 'string' ? { string_param: value } : { bytes_param: value });
+    try {
+      expect(await call('RepositoryIndex', {}, {}, c)).toMatchObject({ ok: true, res: { models: [{ name: 'a', state: 'UNLOADED' }] } });
+      expect((await call('RepositoryModelLoad', { model_name: 'a' }, {}, c)).ok).toBe(true);
+      expect(await first('a')).toEqual([1, 1, 1, 1]);
+      // A model the repository does not have, from bytes and a config (Triton's file: parameters).
+      const upload = { model_name: 'up', parameters: { config: p(JSON.stringify({ max_batch_size: 8 })), 'file:1/model.onnx': p(Buffer.from(addConst(4))) } };
+      expect((await call('RepositoryModelLoad', upload, {}, c)).ok).toBe(true);
+      expect(await first('up')).toEqual([4, 4, 4, 4]);
+      const ready = await call('RepositoryIndex', { ready: true }, {}, c);
+      expect(ready.ok && ready.res.models.map((m: { name: string }) => m.name)).toEqual(['a', 'up']);
+      expect(await call('RepositoryModelLoad', { model_name: 'up', parameters: { 'file:1/model.onnx': p(Buffer.from(addConst(5))) } }, {}, c)).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/config/) });
+      expect(await call('RepositoryModelLoad', { model_name: 'nope' }, {}, c)).toMatchObject({ ok: false, code: grpc.status.NOT_FOUND });
+      expect((await call('RepositoryModelUnload', { model_name: 'up' }, {}, c)).ok).toBe(true);
+      expect(await first('up')).toMatchObject({ ok: false, code: grpc.status.UNAVAILABLE });
+    } finally {
+      c.close();
+      await s.stop();
+    }
+  });
+});
+
