@@ -8,6 +8,9 @@ import type { WireTensor } from './tensor.js';
 import type { WorkerReply, WorkerTask } from './worker.js';
 
 const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
+/** A thread that dies this many times within RESTART_WINDOW_MS is given up (WorkerHost). */
+const RESTART_LIMIT = 5;
+const RESTART_WINDOW_MS = 60_000;
 
 /**
  * The server's worker threads, shared by every model version. Each thread is a one-thread
@@ -86,6 +89,12 @@ export class WorkerThreads {
    * blocks its thread, and the traffic being replaced must not wait for its replacement. After a
    * swap the old thread is free again, so swaps alternate between two threads.
    */
+  /** A thread given up (it kept dying): no new session goes there, and it no longer counts against the cap. */
+  #retire(host: WorkerHost): void {
+    const i = this.#hosts.indexOf(host);
+    if (i >= 0) this.#hosts.splice(i, 1);
+  }
+
   #place(n: number, avoid: ReadonlySet<WorkerHost>): WorkerHost[] {
     const chosen: WorkerHost[] = [];
     const load = (h: WorkerHost) => h.sessions.size;
@@ -94,7 +103,7 @@ export class WorkerThreads {
       let best = free.reduce<WorkerHost | null>((a, h) => (a === null || load(h) < load(a) ? h : a), null);
       const room = this.#hosts.length - avoid.size < this.#maxThreads;
       if (best === null || (load(best) > 0 && room)) {
-        best = new WorkerHost(this.#onError);
+        best = new WorkerHost(this.#onError, (gone) => this.#retire(gone));
         this.#hosts.push(best);
       }
       chosen.push(best);
@@ -117,8 +126,13 @@ class WorkerHost {
   /** Set from a thread's death until its sessions are sent to load again on the replacement. */
   #restart: Promise<void> | null = null;
   #closing = false;
+  /** When the thread died, performance.now() ms, within the last RESTART_WINDOW_MS. */
+  readonly #deaths: number[] = [];
+  /** Why this thread is given up (it kept dying): its tasks fail with this; null while it serves. */
+  #gaveUp: string | null = null;
 
-  constructor(onError: (err: Error) => void) {
+  /** `onGiveUp`: the thread kept dying and is given up; place no more sessions on it. */
+  constructor(onError: (err: Error) => void, onGiveUp: (host: WorkerHost) => void) {
     this.#pool = new Piscina({
       filename: WORKER_FILE,
       minThreads: 1,
@@ -145,7 +159,22 @@ class WorkerHost {
     // reaches the new thread before its session. Another death before then queues another reload;
     // sessions opened after the death load themselves (open), once.
     this.#pool.on('workerDestroy', () => {
-      if (this.#closing) return;
+      if (this.#closing || this.#gaveUp !== null) return;
+      // A thread that keeps dying (a session whose load or run kills it, say) is not restarted
+      // for ever: after RESTART_LIMIT deaths within RESTART_WINDOW_MS its sessions stay unloaded,
+      // their batches fail with the reason, and new sessions go to another thread (a reload of
+      // the model starts one).
+      const now = performance.now();
+      this.#deaths.push(now);
+      while (this.#deaths[0] < now - RESTART_WINDOW_MS) this.#deaths.shift();
+      if (this.#deaths.length >= RESTART_LIMIT) {
+        this.#gaveUp = `its worker thread died ${RESTART_LIMIT} times within ${RESTART_WINDOW_MS / 1000} s and is not restarted again; reload the model to load it on a new thread`;
+        onError(new Error(`worker thread given up: ${this.#gaveUp}`));
+        onGiveUp(this);
+        this.#closing = true;
+        setImmediate(() => void this.#pool.destroy().catch(() => undefined));
+        return;
+      }
       const lost = [...this.sessions];
       const restart = new Promise<void>((resolve) =>
         setImmediate(() => {
@@ -178,6 +207,7 @@ class WorkerHost {
     this.pending++;
     try {
       while (this.#restart !== null) await this.#restart;
+      if (this.#gaveUp !== null) throw new VolleyError('ERR_RUNTIME', `worker failed: ${this.#gaveUp}`);
       // Piscina would start a thread in a destroyed pool for a task sent after destroy().
       if (this.#closing) throw new VolleyError('ERR_MODEL_NOT_READY', 'server is shutting down');
       return (await this.#pool.run(task, transferList === undefined ? undefined : { transferList })) as WorkerReply;

@@ -125,5 +125,22 @@ describe('worker thread restart', () => {
     threads = undefined;
     expect(await late).toMatchObject({ code: 'ERR_RUNTIME', message: expect.stringMatching(/shutting down/) });
   });
-});
 
+  it('gives a thread up after it died 5 times within a minute: its batches fail with why, and new sessions go to a new thread', async () => {
+    const errors: string[] = [];
+    threads = new WorkerThreads(1, (err) => errors.push(err.message));
+    const a = await threads.open(options(1), 1);
+    for (let death = 1; death <= 4; death++) {
+      await threads.killThread(0);
+      expect(ys(await a.execute(input()))).toEqual([1, 2, 3, 4]);
+    }
+    await threads.killThread(0);
+    await expect(a.execute(input())).rejects.toThrow(/died 5 times within 60 s/);
+    expect(errors).toEqual([expect.stringMatching(/worker thread given up/)]);
+    // A reload (a new session) starts a new thread, and serves.
+    expect(threads.threads).toBe(0);
+    const again = await threads.open(options(1), 1);
+    expect(ys(await again.execute(input()))).toEqual([1, 2, 3, 4]);
+    expect(threads.threads).toBe(1);
+  });
+});
