@@ -270,7 +270,9 @@ export class DynamicBatcher implements Batcher {
       this.stats.batches++;
       this.stats.requests += batch.length;
       this.stats.rows += rows;
-      const [inputMs, inferMs, outputMs] = [sent - started, back - sent, this.#clock.now() - back];
+      const inputMs = sent - started;
+      const inferMs = back - sent;
+      const outputMs = this.#clock.now() - back;
       this.#observer.executed(rows, inputMs, inferMs, outputMs, padTo - rows);
       for (let i = 0; i < batch.length; i++) {
         const req = batch[i];

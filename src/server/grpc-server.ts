@@ -25,9 +25,9 @@ import { decodeInferObject, isObject } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
 import { countFailure, logFailure, nextRequestId } from './outcome.js';
 import { MAX_INFLIGHT } from './stream.js';
-import { versionStats } from './observability-handlers.js';
+import { statisticsOf } from './observability-handlers.js';
 import { loadParameters } from './repository-handlers.js';
-import { SERVER_NAME, SERVER_VERSION, effectiveConfig, requireSpec } from './v2-handlers.js';
+import { SERVER_NAME, SERVER_VERSION, effectiveConfig, metadataOf, requireSpec } from './v2-handlers.js';
 import type { ServerContext } from './v2-handlers.js';
 
 const PROTO = fileURLToPath(new URL('../../proto/inference.proto', import.meta.url));
@@ -87,7 +87,7 @@ export class GrpcServer {
       ModelReady: unary((req) => ({ ready: !ctx.draining && modelReady(ctx, req.name, req.version) })),
       // What this service serves of Triton's extensions (repository control, logging, shared memory are HTTP only or none).
       ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: GRPC_EXTENSIONS })),
-      ModelMetadata: unary((req) => modelMetadata(ctx, req)),
+      ModelMetadata: unary((req) => metadataOf(ctx, req.name, req.version || undefined)),
       ModelInfer: ((call, callback) => {
         // grpc-js cancels the call when its deadline passes. The request's queue deadline is that
         // deadline at the latest, so a request due about now is left to expire in the queue
@@ -112,7 +112,7 @@ export class GrpcServer {
         await ctx.registry.unload(req.model_name);
         return {};
       }),
-      ModelStatistics: unary((req) => ({ model_stats: modelStatistics(ctx, req.name, req.version) })),
+      ModelStatistics: unary((req) => ({ model_stats: statisticsOf(ctx, req.name || undefined, req.version || undefined) })),
     });
   }
 
@@ -146,11 +146,15 @@ function toStatus(err: unknown): Partial<grpc.StatusObject> {
 // Not inside a surrogate pair: grpc-js's encodeURI of the details would throw (and the call hang).
 const clip = (s: string): string => (s.length > MAX_DETAILS ? `${s.slice(0, MAX_DETAILS).replace(/[\uD800-\uDBFF]$/, '')}…` : s);
 
+/** As GET …/ready (the registry's lookup), but an unknown model or version is an answer: not ready. */
 function modelReady(ctx: ServerContext, name: string, version: string): boolean {
-  if (!ctx.registry.has(name)) return false;
-  const model = ctx.registry.model(name);
-  const chosen = version === '' ? model.defaultVersion() : model.versions().find((v) => String(v.version) === version);
-  return chosen !== undefined && chosen.state === 'READY' && model.active;
+  try {
+    const { model, chosen } = ctx.registry.lookup(name, version || undefined);
+    return chosen !== undefined && chosen.state === 'READY' && model.active;
+  } catch (err) {
+    if (asVolleyError(err).category === 'not-found') return false;
+    throw err;
+  }
 }
 
 /** Triton's ModelConfig: the HTTP endpoint's configuration, plus an instance group (the proto drops what it does not carry). */
@@ -161,24 +165,6 @@ function modelConfig(ctx: ServerContext, name: string, version: string): unknown
   return { ...config, backend: 'onnxruntime', instance_group: [{ name: mv.model, count: mv.config.instance_count, kind: mv.provider === 'cuda' ? 'KIND_GPU' : 'KIND_CPU' }] };
 }
 
-/** Triton's ModelStatistics: GET /v2/models[/{m}[/versions/{v}]]/stats's figures; an empty name is every model. */
-function modelStatistics(ctx: ServerContext, name: string, version: string): unknown[] {
-  if (name === '') return ctx.registry.models().flatMap((m) => m.versions().map(versionStats));
-  const { versions, chosen } = ctx.registry.lookup(name, version || undefined);
-  return (version === '' ? versions : [chosen as ModelVersion]).map(versionStats);
-}
-
-function modelMetadata(ctx: ServerContext, req: Record<string, any>): unknown {
-  const { model, versions, chosen } = ctx.registry.lookup(req.name, req.version || undefined);
-  if (chosen === undefined || chosen.spec === null) throw model.notReady(chosen);
-  return {
-    name: chosen.model,
-    versions: versions.filter((v) => v.state === 'READY').map((v) => String(v.version)),
-    platform: 'onnxruntime_onnx',
-    inputs: chosen.spec.inputs,
-    outputs: chosen.spec.outputs,
-  };
-}
 
 /**
  * Triton's ModelStreamInfer: requests on one bidirectional stream, each answered on it as it

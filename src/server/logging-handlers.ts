@@ -8,6 +8,7 @@
  * above trace; all switches off is silent. Volley's own `log_level` (a pino level name) may be read
  * and set too. Logs go to stdout as JSON lines, so `log_file` is "" and `log_format` "json".
  */
+import { pino } from 'pino';
 import { VolleyError } from '../errors.js';
 import { LOG_LEVELS } from '../logger.js';
 import type { LogLevel as Level, Logger } from '../logger.js';
@@ -17,8 +18,8 @@ import type { ServerContext } from './v2-handlers.js';
 
 const OK = '200 OK';
 
-/** Lower = more verbose; `silent` above everything. */
-const RANK: Record<Level, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, fatal: 5, silent: 6 };
+/** pino's own level numbers (trace 10 … fatal 60; lower = more verbose), `silent` above everything. */
+const RANK = (level: Level): number => (level === 'silent' ? Infinity : pino.levels.values[level]);
 
 interface Switches {
   log_info: boolean;
@@ -28,8 +29,8 @@ interface Switches {
 }
 
 function switchesOf(level: Level): Switches {
-  const r = RANK[level];
-  return { log_info: r <= RANK.info, log_warnings: r <= RANK.warn, log_errors: r <= RANK.error, log_verbose_level: r === RANK.trace ? 2 : r === RANK.debug ? 1 : 0 };
+  const r = RANK(level);
+  return { log_info: r <= RANK('info'), log_warnings: r <= RANK('warn'), log_errors: r <= RANK('error'), log_verbose_level: level === 'trace' ? 2 : level === 'debug' ? 1 : 0 };
 }
 
 function levelOf(s: Switches): Level {
@@ -95,9 +96,9 @@ export async function postLogging(ctx: ServerContext, ex: Exchange): Promise<voi
   if (level !== from) {
     // At warn, under the more verbose of the two thresholds: the line is there unless both are quieter.
     const line = { event: 'log_level', from, to: level };
-    if (RANK[level] > RANK[from]) ctx.logger.warn(line, 'log level changed');
+    if (RANK(level) > RANK(from)) ctx.logger.warn(line, 'log level changed');
     ctx.logger.level = level;
-    if (RANK[level] < RANK[from]) ctx.logger.warn(line, 'log level changed');
+    if (RANK(level) < RANK(from)) ctx.logger.warn(line, 'log level changed');
   }
   ex.sendJson(OK, settings(ctx.logger));
 }

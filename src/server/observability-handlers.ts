@@ -40,13 +40,18 @@ export function monitoring(ctx: ServerContext, ex: Exchange): void {
  * GET /v2/models/stats lists every model's versions, as Triton does.
  */
 export function modelStats(ctx: ServerContext, ex: Exchange): void {
-  const { versions, chosen } = lookupVersion(ctx, ex);
-  const selected = ex.params.length > 1 ? [chosen as ModelVersion] : versions;
-  ex.sendJson(OK, JSON.stringify({ model_stats: selected.map(versionStats) }));
+  ex.sendJson(OK, JSON.stringify({ model_stats: statisticsOf(ctx, ex.param(0), ex.params.length > 1 ? ex.param(1) : undefined) }));
 }
 
 export function allModelStats(ctx: ServerContext, ex: Exchange): void {
-  ex.sendJson(OK, JSON.stringify({ model_stats: ctx.registry.models().flatMap((m) => m.versions().map(versionStats)) }));
+  ex.sendJson(OK, JSON.stringify({ model_stats: statisticsOf(ctx, undefined, undefined) }));
+}
+
+/** The statistics of a model's version, of all its versions (no version), or of every model (no name): HTTP and gRPC. */
+export function statisticsOf(ctx: ServerContext, name: string | undefined, version: string | undefined) {
+  if (name === undefined) return ctx.registry.models().flatMap((m) => m.versions().map(versionStats));
+  const { versions, chosen } = ctx.registry.lookup(name, version);
+  return (version === undefined ? versions : [chosen as ModelVersion]).map(versionStats);
 }
 
 /** Triton's `$duration_stat`: a count and a sum in whole nanoseconds (perf_analyzer reads both as uint64). */

@@ -66,19 +66,21 @@ export function modelReady(ctx: ServerContext, ex: Exchange): void {
 }
 
 export function modelMetadata(ctx: ServerContext, ex: Exchange): void {
-  const { model, versions, chosen } = lookupVersion(ctx, ex);
+  ex.sendJson(OK, JSON.stringify(metadataOf(ctx, ex.param(0), ex.params.length > 1 ? ex.param(1) : undefined)));
+}
+
+/** A version's KServe metadata (HTTP and gRPC ModelMetadata; gRPC's message has no `parameters`). */
+export function metadataOf(ctx: ServerContext, name: string, version: string | undefined) {
+  const { model, versions, chosen } = ctx.registry.lookup(name, version);
   const spec = requireSpec(model, chosen);
-  ex.sendJson(
-    OK,
-    JSON.stringify({
-      name: (chosen as ModelVersion).model,
-      versions: versions.filter((v) => v.state === 'READY').map((v) => String(v.version)),
-      platform: 'onnxruntime_onnx',
-      inputs: spec.inputs,
-      outputs: spec.outputs,
-      parameters: { execution_provider: (chosen as ModelVersion).provider },
-    }),
-  );
+  return {
+    name: (chosen as ModelVersion).model,
+    versions: versions.filter((v) => v.state === 'READY').map((v) => String(v.version)),
+    platform: 'onnxruntime_onnx',
+    inputs: spec.inputs,
+    outputs: spec.outputs,
+    parameters: { execution_provider: (chosen as ModelVersion).provider },
+  };
 }
 
 /** The effective configuration, with what was derived from the model filled in. */
