@@ -10,6 +10,8 @@ import { attachStream } from './stream.js';
 import * as v2 from './v2-handlers.js';
 import type { ServerContext } from './v2-handlers.js';
 
+const LIBUS_LISTEN_EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT;
+
 type Handler = (ctx: ServerContext, ex: Exchange) => void | Promise<void>;
 type Method = 'get' | 'post';
 
@@ -83,12 +85,19 @@ export class HttpServer {
     this.#app.any('/*', (res, req) => this.#reject(res, req, new VolleyError('ERR_ROUTE_NOT_FOUND', `no route for ${req.getCaseSensitiveMethod()} ${req.getUrl()}`)));
   }
 
-  /** Binds and resolves with the port (useful with port 0). */
+  /**
+   * Binds and resolves with the port (useful with port 0). The port is taken exclusively: uWS's
+   * default (SO_REUSEPORT) let a second server start on a port already served and silently take
+   * a share of its connections; now that second one fails to start.
+   */
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.#app.listen(host, port, (socket) => {
+      // The (host, port, options, cb) form and LIBUS_LISTEN_EXCLUSIVE_PORT exist in uWS v20.30; its
+      // declarations give neither.
+      const listen = this.#app.listen as unknown as (h: string, p: number, options: number, cb: (socket: us_listen_socket | false) => void) => void;
+      listen.call(this.#app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) {
-          reject(new Error(`could not listen on ${host}:${port}`));
+          reject(new Error(`could not listen on ${host}:${port} (in use, or not an address of this machine)`));
           return;
         }
         this.#listenSocket = socket;

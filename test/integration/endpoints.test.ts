@@ -1,8 +1,20 @@
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, getJson, postJson, startServer } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 let server: ServerProcess;
+
+/** A port nothing listens on now (the kernel's pick, released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+    probe.on('error', reject);
+  });
+}
 
 beforeAll(async () => {
   server = await startServer(FIXTURES);
@@ -15,6 +27,25 @@ describe('health', () => {
   it('is live and ready once the repository has loaded (failed models settle too)', async () => {
     expect(await getJson(`${server.url}/v2/health/live`)).toMatchObject({ status: 200, body: { live: true } });
     expect(await getJson(`${server.url}/v2/health/ready`)).toMatchObject({ status: 200, body: { ready: true } });
+  });
+});
+
+describe('ports', () => {
+  it('a second server on a port already served fails to start, and the first keeps serving', async () => {
+    // uWS's default listen shares a port it was given by number (SO_REUSEPORT; not one picked with
+    // port 0): the second server would start and take a share of the first's connections.
+    const port = await freePort();
+    const first = await startServer(FIXTURES, ['--port', String(port)]);
+    try {
+      const second = await startServer(FIXTURES, ['--port', String(port)]).then(
+        async (s) => (await s.stop(), 'it started'),
+        (err: Error) => err.message,
+      );
+      expect(second).toMatch(/exited with 1.*could not listen on 127\.0\.0\.1:\d+/s);
+      expect(await getJson(`${first.url}/v2/health/ready`)).toMatchObject({ status: 200 });
+    } finally {
+      await first.stop();
+    }
   });
 });
 

@@ -63,7 +63,7 @@ export async function startServer(repo: string, extraArgs: string[] = [], env: R
         if (entry.event === 'repository_loaded') resolve(port);
       }
     });
-    void exited.then((code) => reject(new Error(`server exited with ${code} before it was ready: ${stderr}`)));
+    void exited.then((code) => reject(new Error(`server exited with ${code} before it was ready: ${stderr}${logs.filter((l) => (l.level as number) >= 50).map((l) => JSON.stringify(l)).join('\n')}`)));
   });
   const stop = async (): Promise<number | null> => {
     if (proc.exitCode === null) proc.kill('SIGTERM');
