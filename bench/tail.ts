@@ -8,18 +8,23 @@
 //   volley-oldspace  the same with the first of those flags only, --initial-old-space-size=64
 //           (not in the default list)
 //   volley-semi16  the same with --max-semi-space-size=16 instead of 32 (not in the default list)
+//   volley-inline  the same model with run_on_event_loop: batches on the event loop, no worker
+//           thread hop (not in the default list)
 //   noop    the same, with the no-op runtime: the event loop → worker thread → event loop hop and
 //           the batcher, no model compute
 //   naive   node:http + onnxruntime-node, no thread hop (saturates below Volley's half load)
 //   echo    the uWS echo: the transport and this machine's scheduling alone
 //
-// The rate is half of Volley's closed-loop peak, measured first in the same run (or --rate).
+// The rate is half of Volley's closed-loop peak, measured first in the same run (or --rate;
+// --peak-of <server> takes another server's peak). With --peaks, each rep first measures every
+// listed server's closed-loop peak in turn (64 connections, 2 s warmup + the window).
 // Servers take turns, `--reps` times. For Volley's rows the same window is also read from its
 // /metrics: p50/p99 inside Volley (body received to answer written), mean queue wait and batch
 // compute, the event loop's GC time and major collections, and its longest stall.
 //
 //   npx tsx bench/tail.ts                         # delay 0, 2 reps
 //   npx tsx bench/tail.ts --delay-us 2000 --servers volley,noop,echo --reps 3
+//   npx tsx bench/tail.ts --servers volley,volley-inline,echo --peaks --reps 3
 //
 // Results: bench/results/tail-<time>.json (and a table on stdout).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,12 +42,13 @@ import { durationDelta, durationsFrom, fetchMetrics, runtimeFrom } from './lib/v
 import { type BenchServer, echo, naive, volley, volleyNoop } from './lib/servers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const { values } = parseArgs({ options: { 'delay-us': { type: 'string' }, servers: { type: 'string' }, reps: { type: 'string' }, rate: { type: 'string' }, duration: { type: 'string' } } });
+const { values } = parseArgs({ options: { 'delay-us': { type: 'string' }, servers: { type: 'string' }, reps: { type: 'string' }, rate: { type: 'string' }, duration: { type: 'string' }, peaks: { type: 'boolean' }, 'peak-of': { type: 'string' } } });
 const DELAY_US = Number(values['delay-us'] ?? 0);
 const REPS = Number(values.reps ?? 2);
 const DURATION_S = Number(values.duration ?? 5);
 const CONNECTIONS = 64;
 const SERVERS = (values.servers ?? 'volley,noop,naive,echo').split(',');
+const PEAK_OF = values['peak-of'] ?? 'volley';
 
 interface Row {
   server: string;
@@ -67,17 +73,20 @@ const tmp = mkdtempSync(join(os.tmpdir(), 'volley-tail-'));
 const repo = join(tmp, 'repository');
 const config = { ...MLP_SMALL_CONFIG, dynamic_batching: { ...MLP_SMALL_CONFIG.dynamic_batching, max_queue_delay_microseconds: DELAY_US } };
 const modelPath = writeMlpSmallRepo(repo, MLP_SMALL, config);
+const repoInline = join(tmp, 'repository-inline');
+writeMlpSmallRepo(repoInline, MLP_SMALL, { ...config, parameters: { run_on_event_loop: { string_value: 'true' } } });
 const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 256], datatype: 'FP32', data: mlpSmallRow() }] });
 const responseFile = join(tmp, 'response.json');
 writeFileSync(responseFile, JSON.stringify({ model_name: MLP_SMALL, model_version: '1', outputs: [] }));
-const specs: Record<string, BenchServer> = { volley: volley(ROOT, repo), volley1t: volley(ROOT, repo, { id: 'volley1t', label: 'volley, --cpu-threads 1', args: ['--cpu-threads', '1'] }), 'volley-noflag': volley(ROOT, repo, { id: 'volley-noflag', label: 'volley, no Node flags', nodeFlags: [] }), 'volley-oldspace': volley(ROOT, repo, { id: 'volley-oldspace', label: 'volley, --initial-old-space-size=64 only', nodeFlags: ['--initial-old-space-size=64'] }), 'volley-semi16': volley(ROOT, repo, { id: 'volley-semi16', label: 'volley, --max-semi-space-size=16', nodeFlags: ['--initial-old-space-size=64', '--max-semi-space-size=16'] }), noop: volleyNoop(ROOT, repo), naive: naive(ROOT, modelPath, MLP_SMALL), echo: echo(ROOT, responseFile) };
-for (const id of SERVERS) if (!(id in specs)) throw new Error(`--servers: unknown ${id} (known: ${Object.keys(specs).join(', ')})`);
+const specs: Record<string, BenchServer> = { volley: volley(ROOT, repo), volley1t: volley(ROOT, repo, { id: 'volley1t', label: 'volley, --cpu-threads 1', args: ['--cpu-threads', '1'] }), 'volley-noflag': volley(ROOT, repo, { id: 'volley-noflag', label: 'volley, no Node flags', nodeFlags: [] }), 'volley-oldspace': volley(ROOT, repo, { id: 'volley-oldspace', label: 'volley, --initial-old-space-size=64 only', nodeFlags: ['--initial-old-space-size=64'] }), 'volley-semi16': volley(ROOT, repo, { id: 'volley-semi16', label: 'volley, --max-semi-space-size=16', nodeFlags: ['--initial-old-space-size=64', '--max-semi-space-size=16'] }), 'volley-inline': volley(ROOT, repoInline, { id: 'volley-inline', label: 'volley, run_on_event_loop' }), noop: volleyNoop(ROOT, repo), naive: naive(ROOT, modelPath, MLP_SMALL), echo: echo(ROOT, responseFile) };
+for (const id of [...SERVERS, PEAK_OF]) if (!(id in specs)) throw new Error(`--servers: unknown ${id} (known: ${Object.keys(specs).join(', ')})`);
 
 const quiet = (): void => {};
 const path = `/v2/models/${MLP_SMALL}/infer`;
 
-function peakOfVolley(): Promise<number> {
-  return withServer(specs.volley, quiet, async (server) => {
+/** `id`'s closed-loop req/s at 64 connections, after a 2 s warmup. */
+function peakOf(id: string): Promise<number> {
+  return withServer(specs[id], quiet, async (server) => {
     const cfg = { url: `${server.baseUrl}${path}`, body, connections: CONNECTIONS };
     await runLoad(cfg, 2);
     return (await runLoad(cfg, DURATION_S)).rps;
@@ -115,11 +124,19 @@ function paced(id: string, rate: number, rep: number): Promise<Row> {
 }
 
 const startedAt = new Date().toISOString();
-const peak = values.rate === undefined ? await peakOfVolley() : undefined;
+const peak = values.rate === undefined ? await peakOf(PEAK_OF) : undefined;
 const rate = values.rate !== undefined ? Number(values.rate) : Math.round((peak as number) / 2);
-console.log(`delay ${DELAY_US} µs; ${peak === undefined ? '' : `Volley peak ${Math.round(peak)} req/s; `}offering ${rate} req/s, evenly paced, ${CONNECTIONS} connections, ${DURATION_S} s windows`);
+console.log(`delay ${DELAY_US} µs; ${peak === undefined ? '' : `${PEAK_OF} peak ${Math.round(peak)} req/s; `}offering ${rate} req/s, evenly paced, ${CONNECTIONS} connections, ${DURATION_S} s windows`);
 const rows: Row[] = [];
+const peaks: { server: string; rep: number; rps: number }[] = [];
 for (let rep = 1; rep <= REPS; rep++) {
+  if (values.peaks) {
+    for (const id of SERVERS) {
+      const rps = await peakOf(id);
+      peaks.push({ server: id, rep, rps });
+      console.log(`${id.padEnd(7)} rep ${rep}: closed-loop peak ${Math.round(rps)} req/s`);
+    }
+  }
   for (const id of SERVERS) {
     const row = await paced(id, rate, rep);
     rows.push(row);
@@ -131,7 +148,7 @@ for (let rep = 1; rep <= REPS; rep++) {
   }
 }
 rmSync(tmp, { recursive: true, force: true });
-const report = { kind: 'tail', startedAt, machine: machineInfo(), node: process.version, git: gitInfo(ROOT), config: { delayUs: DELAY_US, connections: CONNECTIONS, durationS: DURATION_S, reps: REPS, peakRps: peak, rate }, rows };
+const report = { kind: 'tail', startedAt, machine: machineInfo(), node: process.version, git: gitInfo(ROOT), config: { delayUs: DELAY_US, connections: CONNECTIONS, durationS: DURATION_S, reps: REPS, peakOf: PEAK_OF, peakRps: peak, rate }, peaks, rows };
 const file = join(ROOT, 'bench', 'results', `tail-${startedAt.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
 console.log(`wrote ${file}`);

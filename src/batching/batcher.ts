@@ -262,7 +262,8 @@ export class DynamicBatcher implements Batcher {
       for (let i = 0; i < batch.length; i++) rows += batch[i].rows;
       const padTo = batched ? paddedRows(this.#policy, rows) : rows;
       // Padded batches come in few sizes: the worker assembles large requests into a buffer it keeps per size.
-      const merged = mergeInputs(batch, padTo, (this.#policy.allowedBatchSizes?.length ?? 0) > 0);
+      const inWorker = (this.#policy.allowedBatchSizes?.length ?? 0) > 0 && this.#executor.onEventLoop !== true;
+      const merged = mergeInputs(batch, padTo, inWorker);
       const sent = this.#clock.now();
       const outputs = await this.#executor.execute(merged);
       const back = this.#clock.now();

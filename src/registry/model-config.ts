@@ -152,9 +152,13 @@ export const ModelConfigSchema = z
     if (threads !== undefined && !/^[1-9][0-9]*$/.test(threads)) {
       ctx.addIssue({ code: 'custom', path: ['parameters', 'intra_op_thread_count'], message: 'must be a positive integer string' });
     }
-    for (const key of ['enable_mem_arena', 'enable_mem_pattern']) {
+    for (const key of ['enable_mem_arena', 'enable_mem_pattern', 'run_on_event_loop']) {
       const value = cfg.parameters[key]?.string_value;
       if (value !== undefined && parseBool(value) === undefined) ctx.addIssue({ code: 'custom', path: ['parameters', key], message: `must be one of ${BOOL_WORDS}` });
+    }
+    const inline = cfg.parameters.run_on_event_loop?.string_value;
+    if (inline !== undefined && parseBool(inline) === true && cfg.instance_count > 1) {
+      ctx.addIssue({ code: 'custom', path: ['instance_count'], message: 'must be 1 with run_on_event_loop: batches on the event loop take turns' });
     }
     const warm = cfg.parameters.default_warmup?.string_value;
     if (warm !== undefined && warm !== 'true' && warm !== 'false') {
@@ -163,7 +167,7 @@ export const ModelConfigSchema = z
   });
 
 /** The `parameters` keys Volley reads; a config may carry others (Triton's), which are logged as ignored. */
-export const MODEL_PARAMETERS = ['intra_op_thread_count', 'default_warmup', 'enable_mem_arena', 'enable_mem_pattern'];
+export const MODEL_PARAMETERS = ['intra_op_thread_count', 'default_warmup', 'enable_mem_arena', 'enable_mem_pattern', 'run_on_event_loop'];
 
 const TRUE_WORDS = ['true', '1', 'on', 'yes'];
 const FALSE_WORDS = ['false', '0', 'off', 'no'];

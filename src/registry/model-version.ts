@@ -18,7 +18,9 @@ import type { StatsBook } from '../metrics/version-stats.js';
 import type { RuntimeKind } from '../runtimes/runtime.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
-import type { SessionExecutor, WorkerThreads } from '../runtimes/worker-threads.js';
+import { InlineExecutor } from '../runtimes/inline-executor.js';
+import { SessionExecutor } from '../runtimes/worker-threads.js';
+import type { WorkerThreads } from '../runtimes/worker-threads.js';
 import { MODEL_PARAMETERS, boolParameter } from './model-config.js';
 import type { ModelConfig } from './model-config.js';
 import { MonitorFeed } from './monitor-feed.js';
@@ -81,7 +83,7 @@ export class ModelVersion {
   feed: MonitorFeed | null;
   /** The model directory its files were loaded from ('' before a load): a worker thread that restarts reloads from it. */
   modelDir: string;
-  #executor: SessionExecutor | null;
+  #executor: SessionExecutor | InlineExecutor | null;
   #logger: Logger | null;
 
   constructor(model: string, version: number, config: ModelConfig, fingerprint = '') {
@@ -123,10 +125,11 @@ export class ModelVersion {
       const executionProviders = resolveProviders(this.config.execution_providers, options.device, cudaProviderInstalled());
       const stats = this.stats;
       const onWorkerRestart = (): void => void stats.workerRestarts++;
-      const avoidSessions = avoid.flatMap((mv) => (mv.#executor === null ? [] : [mv.#executor]));
+      const avoidSessions = avoid.flatMap((mv) => (mv.#executor instanceof SessionExecutor ? [mv.#executor] : []));
       const memory = { memArena: boolParameter(this.config, 'enable_mem_arena'), memPattern: boolParameter(this.config, 'enable_mem_pattern') };
       const runtime = { kind: options.runtime ?? 'onnx', modelPath: path, intraOpThreads, allowSpinning: false, executionProviders, ...memory };
-      const executor = await options.threads.open(runtime, instances, onWorkerRestart, avoidSessions);
+      const onEventLoop = boolParameter(this.config, 'run_on_event_loop') === true;
+      const executor = onEventLoop ? await InlineExecutor.open(runtime) : await options.threads.open(runtime, instances, onWorkerRestart, avoidSessions);
       this.#executor = executor;
       for (const reason of executor.info.fallbacks) {
         options.logger.warn({ event: 'execution_provider_fallback', model: this.model, version: this.version, reason }, 'execution provider unavailable; trying the next');
@@ -139,7 +142,7 @@ export class ModelVersion {
       this.#transition('READY');
       const loadMs = performance.now() - started;
       this.stats.loadSeconds = loadMs / 1000;
-      options.logger.info({ event: 'model_ready', model: this.model, version: this.version, provider: this.provider, instances, intraOpThreads, maxBatchSize: this.spec.maxBatchSize, warmup, loadMs: Math.round(loadMs), monitoring: this.feed !== null }, 'model version ready');
+      options.logger.info({ event: 'model_ready', model: this.model, version: this.version, provider: this.provider, instances, onEventLoop, intraOpThreads, maxBatchSize: this.spec.maxBatchSize, warmup, loadMs: Math.round(loadMs), monitoring: this.feed !== null }, 'model version ready');
     } catch (err) {
       this.reason = asVolleyError(err, 'ERR_MODEL_LOAD').message;
       this.#transition('FAILED');
@@ -157,7 +160,7 @@ export class ModelVersion {
    * turn through an executor and a batcher of its own, the instances at the same time. No
    * synthetic request shows in the version's metrics and statistics.
    */
-  async #warmup(spec: ServingSpec, executor: SessionExecutor, logger: Logger): Promise<'config' | 'default' | 'default failed' | 'none'> {
+  async #warmup(spec: ServingSpec, executor: SessionExecutor | InlineExecutor, logger: Logger): Promise<'config' | 'default' | 'default failed' | 'none'> {
     const configured = this.config.model_warmup.length > 0;
     const warmups = configured ? this.config.model_warmup : this.config.parameters.default_warmup?.string_value === 'false' ? [] : defaultWarmup(spec);
     if (warmups.length === 0) return 'none';

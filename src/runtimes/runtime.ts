@@ -55,6 +55,8 @@ export interface Runtime {
 export interface BatchExecutor {
   readonly concurrency: number;
   readonly info: RuntimeInfo;
+  /** Batches run on the event loop's thread (inline-executor.ts): nothing to assemble in a worker. */
+  readonly onEventLoop?: boolean;
   execute(inputs: WireTensor[]): Promise<WireTensor[]>;
   close(): Promise<void>;
 }

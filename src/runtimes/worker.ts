@@ -8,8 +8,7 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { VolleyError, asVolleyError, fromWire } from '../errors.js';
 import type { WireError } from '../errors.js';
 import { AssemblyCache } from './assembly-cache.js';
-import { NoopRuntime } from './noop-runtime.js';
-import { OnnxRuntime } from './onnx/onnx-runtime.js';
+import { createRuntime } from './create-runtime.js';
 import type { Runtime, RuntimeInfo, RuntimeOptions } from './runtime.js';
 import { DATATYPES, wireBuffers } from './tensor.js';
 import type { WireTensor } from './tensor.js';
@@ -27,15 +26,6 @@ export type WorkerReply =
 
 /** Sessions on this thread. A run that arrives while its session loads waits for the load. */
 const sessions = new Map<number, Promise<Runtime | WireError>>();
-
-function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
-  switch (opts.kind) {
-    case 'onnx':
-      return OnnxRuntime.load(opts);
-    case 'noop':
-      return NoopRuntime.load(opts);
-  }
-}
 
 export default async function handle(task: WorkerTask): Promise<unknown> {
   switch (task.op) {

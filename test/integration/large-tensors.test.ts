@@ -23,6 +23,12 @@ beforeAll(async () => {
   // (merge.ts parts, worker.ts) into buffers it reuses.
   writeConfig(repo, 'big_padded', { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 2000, allowed_batch_sizes: [2, 4, 8] } });
   writeVersion(repo, 'big_padded', 1, addConst(0.5, WIDTH));
+  // The same two on the event loop (run_on_event_loop): input buffers go back to the pool there.
+  const inline = { run_on_event_loop: { string_value: 'true' } };
+  writeConfig(repo, 'big_inline', { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 2000 }, parameters: inline });
+  writeVersion(repo, 'big_inline', 1, addConst(0.5, WIDTH));
+  writeConfig(repo, 'big_padded_inline', { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 2000, allowed_batch_sizes: [2, 4, 8] }, parameters: inline });
+  writeVersion(repo, 'big_padded_inline', 1, addConst(0.5, WIDTH));
   server = await startServer(repo);
 });
 afterAll(async () => {
@@ -50,6 +56,8 @@ describe('large tensors through recycled buffers', () => {
     ['msgpack', 'big'],
     ['binary', 'big_padded'],
     ['msgpack', 'big_padded'],
+    ['binary', 'big_inline'],
+    ['msgpack', 'big_padded_inline'],
   ] as [Format, string][])('%s over HTTP to %s: 3 rounds of 48 concurrent requests, each its own answer', async (format, model) => {
     const client = new VolleyClient(server.url);
     for (let round = 0; round < 3; round++) {
@@ -64,7 +72,7 @@ describe('large tensors through recycled buffers', () => {
     }
   });
 
-  it.each(['big', 'big_padded'])('the WebSocket stream to %s: 3 rounds of 48 requests in flight, each its own answer', async (model) => {
+  it.each(['big', 'big_padded', 'big_inline', 'big_padded_inline'])('the WebSocket stream to %s: 3 rounds of 48 requests in flight, each its own answer', async (model) => {
     const stream = await VolleyStream.connect(server.url);
     try {
       for (let round = 0; round < 3; round++) {

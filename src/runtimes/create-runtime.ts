@@ -1,0 +1,13 @@
+import { NoopRuntime } from './noop-runtime.js';
+import { OnnxRuntime } from './onnx/onnx-runtime.js';
+import type { Runtime, RuntimeOptions } from './runtime.js';
+
+/** Loads a runtime of `opts.kind`, on the calling thread (a worker thread, or the event loop's). */
+export function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  switch (opts.kind) {
+    case 'onnx':
+      return OnnxRuntime.load(opts);
+    case 'noop':
+      return NoopRuntime.load(opts);
+  }
+}
