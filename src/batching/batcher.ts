@@ -1,8 +1,8 @@
 import { VolleyError, asVolleyError } from '../errors.js';
 import type { BatchExecutor } from '../runtimes/runtime.js';
-import type { Tensor } from '../runtimes/tensor.js';
+import type { Tensor, WireTensor } from '../runtimes/tensor.js';
 import type { InferenceRequest } from './inference-request.js';
-import { mergeInputs, splitOutputs } from './merge.js';
+import { mergeInputs, recycleMerged, splitOutputs } from './merge.js';
 import { DISPATCH, decide, largestPreferred, paddedRows } from './policy.js';
 import type { BatchPolicy, Gathered, GatherStop } from './policy.js';
 import { RingQueue } from './ring-queue.js';
@@ -46,8 +46,9 @@ export interface BatchObserver {
   dequeued(waitedMs: number): void;
   /**
    * A batch of `rows` rows plus `padding` zero rows (allowed batch sizes), in three steps: its
-   * inputs merged (`inputMs`), the worker's round trip (`inferMs`: sent to the worker until its
-   * outputs came back) and its outputs split per request (`outputMs`). Each member request
+   * inputs merged (`inputMs`), the run (`inferMs`: sent to the worker until its outputs came
+   * back; on the event loop, the runtime's turn of the loop and the run) and its outputs split per
+   * request (`outputMs`). Each member request
    * carries the same times (InferenceRequest) when it resolves.
    */
   executed(rows: number, inputMs: number, inferMs: number, outputMs: number, padding: number): void;
@@ -257,15 +258,17 @@ export class DynamicBatcher implements Batcher {
   async #run(batch: InferenceRequest[]): Promise<void> {
     const batched = this.#policy.maxBatchSize > 0;
     const started = this.#clock.now();
+    const onEventLoop = this.#executor.onEventLoop === true;
+    let merged: WireTensor[] = [];
+    let outputs: WireTensor[] = [];
     try {
       let rows = 0;
       for (let i = 0; i < batch.length; i++) rows += batch[i].rows;
       const padTo = batched ? paddedRows(this.#policy, rows) : rows;
       // Padded batches come in few sizes: the worker assembles large requests into a buffer it keeps per size.
-      const inWorker = (this.#policy.allowedBatchSizes?.length ?? 0) > 0 && this.#executor.onEventLoop !== true;
-      const merged = mergeInputs(batch, padTo, inWorker);
+      merged = mergeInputs(batch, padTo, (this.#policy.allowedBatchSizes?.length ?? 0) > 0 && !onEventLoop);
       const sent = this.#clock.now();
-      const outputs = await this.#executor.execute(merged);
+      outputs = await this.#executor.execute(merged);
       const back = this.#clock.now();
       const perRequest = splitOutputs(outputs, batch, batched, padTo);
       this.stats.batches++;
@@ -287,6 +290,7 @@ export class DynamicBatcher implements Batcher {
       const error = asVolleyError(err, 'ERR_RUNTIME');
       for (const req of batch) req.reject(error);
     } finally {
+      if (onEventLoop) recycleMerged(merged, batch, outputs);
       this.#inflight--;
       this.#pump();
     }

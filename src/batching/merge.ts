@@ -17,8 +17,8 @@
  * rows and drops the rest.
  */
 import { VolleyError } from '../errors.js';
-import { isPooled, takeBuffer } from '../runtimes/buffer-pool.js';
-import { DATATYPES, elementCount, ownsBuffer } from '../runtimes/tensor.js';
+import { giveBuffer, isPooled, takeBuffer } from '../runtimes/buffer-pool.js';
+import { DATATYPES, elementCount, ownsBuffer, wireBuffers } from '../runtimes/tensor.js';
 import type { Tensor, WirePart, WireTensor } from '../runtimes/tensor.js';
 import type { InferenceRequest } from './inference-request.js';
 
@@ -48,6 +48,19 @@ export function mergeInputs(batch: readonly InferenceRequest[], padTo = 0, inWor
     if (offset < data.length) new Uint8Array(data.buffer, offset * info.bytes, (data.length - offset) * info.bytes).fill(0);
     return { name: input.name, datatype: input.datatype, shape, buffer: data.buffer as ArrayBuffer, byteOffset: 0, length: data.length };
   });
+}
+
+/**
+ * After a batch ran on the event loop's thread (inline-executor.ts), gives back to the pool the
+ * buffers `mergeInputs` took for it: not a request's own (its handler gives that back once it has
+ * answered; given here too, it would be in the pool twice, and a later batch and a new body would
+ * share it), not one an output uses. On a worker thread the worker hands the buffers back instead.
+ */
+export function recycleMerged(merged: readonly WireTensor[], batch: readonly InferenceRequest[], outputs: readonly WireTensor[]): void {
+  for (const buffer of wireBuffers(merged)) {
+    if (outputs.some((o) => o.buffer === buffer) || batch.some((req) => req.inputs.some((t) => t.data.buffer === buffer))) continue;
+    giveBuffer(buffer);
+  }
 }
 
 /** Requests below this many bytes of an input are copied into the batch here: for them a transfer costs more than the copy. */

@@ -1,8 +1,6 @@
 import { VolleyError } from '../errors.js';
-import { adoptBuffer } from './buffer-pool.js';
 import { createRuntime } from './create-runtime.js';
 import type { BatchExecutor, Runtime, RuntimeInfo, RuntimeOptions } from './runtime.js';
-import { wireBuffers } from './tensor.js';
 import type { WireTensor } from './tensor.js';
 
 /**
@@ -29,17 +27,15 @@ export class InlineExecutor implements BatchExecutor {
     return new InlineExecutor(await createRuntime(options));
   }
 
+  /**
+   * Runs the batch here. Its input buffers stay live (nothing is transferred), so none goes back to
+   * the pool here: a lone request's batch is the request's own buffer, which its handler gives back
+   * once it has answered; the buffers the merge took are given back by the batcher (merge.ts
+   * recycleMerged).
+   */
   async execute(inputs: WireTensor[]): Promise<WireTensor[]> {
     if (this.#closed) throw new VolleyError('ERR_RUNTIME', 'session is closed');
-    let outputs: WireTensor[] = [];
-    try {
-      outputs = await this.#runtime.run(inputs);
-      return outputs;
-    } finally {
-      // The batch owns its input buffers (merge.ts; the request's own when it ran alone): once run,
-      // they go back to the pool as a worker's reply hands them back (worker-threads.ts).
-      for (const buffer of wireBuffers(inputs)) if (!outputs.some((o) => o.buffer === buffer)) adoptBuffer(buffer);
-    }
+    return this.#runtime.run(inputs);
   }
 
   /** Warmups reach the one instance through this executor itself. */
