@@ -48,6 +48,8 @@ export const ServerConfigSchema = z
     monitoringWindowRows: z.number().int().min(1).max(100_000).default(1000),
     /** Input columns monitored (the first ones). */
     monitoringMaxFeatures: z.number().int().min(1).max(4096).default(64),
+    /** Triton's response cache: bytes shared by the answers of models with response_cache enabled; 0 = off. */
+    responseCacheBytes: z.number().int().min(0).max(2 ** 40).default(0),
     /** Benchmarks only: 'noop' answers zeros without running the model (server + batcher overhead). */
     benchRuntime: z.enum(RUNTIME_KINDS).optional(),
   })
@@ -89,6 +91,7 @@ const SETTINGS: Readonly<Record<Key, Kind>> = {
   monitoringReferenceRows: 'number',
   monitoringWindowRows: 'number',
   monitoringMaxFeatures: 'number',
+  responseCacheBytes: 'number',
   benchRuntime: 'string',
 };
 

@@ -7,6 +7,7 @@ import { ModelRegistry } from './registry/registry.js';
 import type { GrpcServer } from './server/grpc-server.js';
 import { HttpServer, METRICS_ROUTES } from './server/http-server.js';
 import type { ServerContext } from './server/v2-handlers.js';
+import { ResponseCache } from './registry/response-cache.js';
 
 export interface VolleyHandle {
   readonly port: number;
@@ -39,6 +40,7 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
     stats,
     monitoring: monitoringOptions(config),
     runtime: config.benchRuntime,
+    responseCache: config.responseCacheBytes > 0 ? new ResponseCache(config.responseCacheBytes) : undefined,
   });
   const metrics = new ServerMetrics(stats, registry);
   const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, wsMaxBufferedBytes: config.wsMaxBufferedBytes, strictReadiness: config.strictReadiness, metrics, draining: false };

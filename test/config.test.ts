@@ -32,6 +32,7 @@ describe('loadServerConfig', () => {
       monitoringReferenceRows: 1000,
       monitoringWindowRows: 1000,
       monitoringMaxFeatures: 64,
+      responseCacheBytes: 0,
     });
     expect(loadServerConfig({ modelRepository: 'models' }, {})).not.toHaveProperty('metricsPort');
   });
@@ -74,6 +75,7 @@ describe('loadServerConfig', () => {
         VOLLEY_MONITORING_REFERENCE_ROWS: '200',
         VOLLEY_MONITORING_WINDOW_ROWS: '300',
         VOLLEY_MONITORING_MAX_FEATURES: '8',
+        VOLLEY_RESPONSE_CACHE_BYTES: '1048576',
       },
     );
     expect(cfg).toEqual({
@@ -95,6 +97,7 @@ describe('loadServerConfig', () => {
       monitoringReferenceRows: 200,
       monitoringWindowRows: 300,
       monitoringMaxFeatures: 8,
+      responseCacheBytes: 1048576,
     });
   });
 

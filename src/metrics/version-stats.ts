@@ -62,6 +62,12 @@ export class VersionStats implements BatchObserver {
   readonly batchSizes = new Map<number, Float64Array>();
   /** Date.now() at the last successful batch; 0 before one. */
   lastInference = 0;
+  /** Response cache (registry/response-cache.ts): answers found, and the time to hash and look them up, ms. */
+  cacheHits = 0;
+  cacheHitMs = 0;
+  /** Answers not found and computed: hash, lookup and insert time, ms (the computing itself not). */
+  cacheMisses = 0;
+  cacheMissMs = 0;
 
   constructor(model: string, version: string) {
     this.model = model;

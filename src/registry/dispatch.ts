@@ -11,6 +11,7 @@ import type { Tensor } from '../runtimes/tensor.js';
 import type { Model } from './model.js';
 import type { MonitorFeed, Sample } from './monitor-feed.js';
 import type { ModelVersion } from './model-version.js';
+import { ResponseCache } from './response-cache.js';
 
 /** The version to run on: the named one, or the routed one (`key` pins the split); READY or it throws. */
 export function pickVersion(model: Model, version: string | undefined, key: string | undefined): ModelVersion {
@@ -49,9 +50,35 @@ export function runRequest(model: Model, mv: ModelVersion, request: InferenceReq
   // Copied before submit: the batch may take ownership of the request's buffers.
   const sample = feed !== null && Math.random() < feed.rate ? feed.capture(request) : null;
   if (routed && model.rollout.watching(table)) return runWatched(model, mv, table, request, key, sample);
-  if (sample === null) return batcher.submit(request);
-  return batcher.submit(request).then((outputs) => {
+  const answer = mv.cache === null ? batcher.submit(request) : runCached(mv, mv.cache, request);
+  if (sample === null) return answer;
+  return answer.then((outputs) => {
     (feed as MonitorFeed).offer(sample, outputs);
+    return outputs;
+  });
+}
+
+/**
+ * Through the response cache: a hit answers at once, without the batcher (and counts as Triton
+ * counts it: a success, not an inference or an execution); a miss runs the request and stores its
+ * answer. Not for requests a rollout watches: the canary guard must see the version's own latency
+ * and errors, and a mirror its own answer. The key is read first: the batch takes the inputs' buffers.
+ */
+function runCached(mv: ModelVersion, cache: ResponseCache, request: InferenceRequest): Promise<Tensor[]> {
+  const started = performance.now();
+  const key = ResponseCache.key(mv.cacheId, request.inputs);
+  const hit = cache.get(key);
+  const lookupMs = performance.now() - started;
+  if (hit !== undefined) {
+    mv.stats.cacheHits++;
+    mv.stats.cacheHitMs += lookupMs;
+    return Promise.resolve(hit);
+  }
+  return (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request).then((outputs) => {
+    const storing = performance.now();
+    cache.set(key, outputs);
+    mv.stats.cacheMisses++;
+    mv.stats.cacheMissMs += lookupMs + performance.now() - storing;
     return outputs;
   });
 }

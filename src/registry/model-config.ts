@@ -113,6 +113,8 @@ export const ModelConfigSchema = z
       })
       .optional(),
     instance_count: z.number().int().min(1).max(64).default(1),
+    /** Triton's: answers are kept in the server's response cache (--response-cache-bytes) and reused for the same inputs. */
+    response_cache: z.strictObject({ enable: z.boolean().default(false) }).optional(),
     /** Tried in order, e.g. ["cuda", "cpu"]; default from --device. */
     execution_providers: z.array(ProviderSchema).min(1).max(4).optional(),
     input: z.array(TensorOverrideSchema).optional(),

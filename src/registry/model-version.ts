@@ -19,6 +19,7 @@ import type { RuntimeKind } from '../runtimes/runtime.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
 import { InlineExecutor } from '../runtimes/inline-executor.js';
+import type { ResponseCache } from './response-cache.js';
 import { SessionExecutor } from '../runtimes/worker-threads.js';
 import type { WorkerThreads } from '../runtimes/worker-threads.js';
 import { MODEL_PARAMETERS, boolParameter } from './model-config.js';
@@ -46,7 +47,12 @@ export interface LoadOptions {
   runtime?: RuntimeKind;
   /** The server's worker threads, shared by every version (runtimes/worker-threads.ts). */
   threads: WorkerThreads;
+  /** The server's response cache (--response-cache-bytes), for versions whose config enables it; absent = off. */
+  responseCache?: ResponseCache;
 }
+
+/** Tells each loaded version apart in the response cache's keys, across reloads of the same version. */
+let loadSerial = 0;
 
 /** How long Volley's default warmup may take, per batch size it runs, before the version serves without it. */
 const DEFAULT_WARMUP_TIMEOUT_MS = 60_000;
@@ -83,6 +89,10 @@ export class ModelVersion {
   feed: MonitorFeed | null;
   /** The model directory its files were loaded from ('' before a load): a worker thread that restarts reloads from it. */
   modelDir: string;
+  /** The response cache this version's answers go to (config response_cache and --response-cache-bytes), or null. */
+  cache: ResponseCache | null;
+  /** This load's identity in the response cache's keys. */
+  readonly cacheId: string;
   #executor: SessionExecutor | InlineExecutor | null;
   #logger: Logger | null;
 
@@ -100,6 +110,8 @@ export class ModelVersion {
     this.stats = new VersionStats(model, String(version));
     this.feed = null;
     this.modelDir = '';
+    this.cache = null;
+    this.cacheId = `${model}\u0000${version}\u0000${++loadSerial}`;
     this.#executor = null;
   }
 
@@ -137,6 +149,10 @@ export class ModelVersion {
       this.provider = executor.info.provider;
       this.spec = resolveServingSpec(this.model, this.config, executor.info.signature, executor.info.provider);
       this.batcher = new DynamicBatcher(this.spec.policy, executor, systemClock, this.stats);
+      if (this.config.response_cache?.enable === true) {
+        this.cache = options.responseCache ?? null;
+        if (this.cache === null) options.logger.warn({ event: 'response_cache_off', model: this.model, version: this.version }, 'config.json enables response_cache but the server has none (--response-cache-bytes); answers are not cached');
+      }
       this.#transition('WARMING');
       const warmup = await this.#warmup(this.spec, executor, options.logger);
       this.#transition('READY');

@@ -9,6 +9,7 @@ import type { ModelVersion } from './model-version.js';
 import { isValidModelName, readModel, scanRepository } from './repository.js';
 import { Uploads } from './uploads.js';
 import type { UploadedFiles } from './uploads.js';
+import type { ResponseCache } from './response-cache.js';
 
 export type { IndexEntry } from './model.js';
 
@@ -47,6 +48,11 @@ export class ModelRegistry {
   }
 
   /** Worker threads started so far (shared by every model version). */
+  /** The server's response cache (--response-cache-bytes), when it has one. */
+  get responseCache(): ResponseCache | undefined {
+    return this.#options.responseCache;
+  }
+
   get workerThreads(): number {
     return this.#options.threads.threads;
   }

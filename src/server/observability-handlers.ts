@@ -73,12 +73,13 @@ export function versionStats(mv: ModelVersion) {
     inference_stats: {
       success: duration(ok, s.requestDuration.sum * 1e3),
       fail: duration(failures, s.failedMs),
+      // As Triton: success and queue count cache hits, the compute steps do not.
       queue: duration(ok, t.queueMs),
-      compute_input: duration(ok, t.inputMs),
-      compute_infer: duration(ok, t.inferMs),
-      compute_output: duration(ok, t.outputMs),
-      cache_hit: duration(0, 0),
-      cache_miss: duration(0, 0),
+      compute_input: duration(ok - s.cacheHits, t.inputMs),
+      compute_infer: duration(ok - s.cacheHits, t.inferMs),
+      compute_output: duration(ok - s.cacheHits, t.outputMs),
+      cache_hit: duration(s.cacheHits, s.cacheHitMs),
+      cache_miss: duration(s.cacheMisses, s.cacheMissMs),
     },
     batch_stats: [...s.batchSizes]
       .sort(([a], [b]) => a - b)

@@ -93,6 +93,7 @@ describe('parseModelConfig: rejected with ERR_INVALID_CONFIG', () => {
     ['an arena switch that is not a boolean word', { parameters: { enable_mem_arena: { string_value: 'maybe' } } }, 'parameters.enable_mem_arena'],
     ['a memory-pattern switch that is not a boolean word', { parameters: { enable_mem_pattern: { string_value: '' } } }, 'parameters.enable_mem_pattern'],
     ['an event-loop switch that is not a boolean word', { parameters: { run_on_event_loop: { string_value: 'inline' } } }, 'parameters.run_on_event_loop'],
+    ['a response_cache switch that is not a boolean', { response_cache: { enable: 'yes' } }, 'response_cache.enable'],
     ['two instances on the event loop', { instance_count: 2, parameters: { run_on_event_loop: { string_value: 'on' } } }, 'instance_count'],
     ['a top level that is not an object', [1, 2], '(root)'],
   ])('rejects %s, naming the model and the path', (_what, source, path) => {

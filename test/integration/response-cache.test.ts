@@ -1,0 +1,98 @@
+/**
+ * Triton's response cache (--response-cache-bytes, config `response_cache`): a repeated request is
+ * answered from the cache with the same answer, counted as Triton counts it (a success and a queue
+ * entry, no inference, execution or compute), only for models that enable it, and a new load of
+ * the model never sees the old one's answers.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addConst } from '../../scripts/onnx/versioned.js';
+import { emptyRepo, getJson, makeRepo, postJson, startServer, writeConfig, writeVersion } from './harness.js';
+import type { ServerProcess } from './harness.js';
+
+const CACHED = { max_batch_size: 8, response_cache: { enable: true } };
+let server: ServerProcess;
+
+beforeAll(async () => {
+  const repo = makeRepo({ cached: { from: 'mlp_classifier', config: CACHED }, plain: { from: 'mlp_classifier', config: { max_batch_size: 8 } } });
+  server = await startServer(repo, ['--response-cache-bytes', '1048576']);
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const row = (x: number[]) => ({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: x }] });
+const stats = async (s: ServerProcess, model: string) => (await getJson(`${s.url}/v2/models/${model}/stats`)).body.model_stats[0];
+const metric = async (s: ServerProcess, name: string) => {
+  const line = (await (await fetch(`${s.url}/metrics`)).text()).split('\n').find((l) => l.startsWith(name));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+};
+
+describe('response cache', () => {
+  it('answers a repeated request from the cache, with the same answer, counted as Triton counts a hit', async () => {
+    const first = await postJson(`${server.url}/v2/models/cached/infer`, row([1, 2, 3, 4]));
+    const second = await postJson(`${server.url}/v2/models/cached/infer`, row([1, 2, 3, 4]));
+    const other = await postJson(`${server.url}/v2/models/cached/infer`, row([4, 3, 2, 1]));
+    expect(first.status).toBe(200);
+    expect(second.body.outputs).toEqual(first.body.outputs);
+    expect(other.body.outputs[0].data).not.toEqual(first.body.outputs[0].data);
+    const s = await stats(server, 'cached');
+    expect(s.inference_stats.cache_hit.count).toBe(1);
+    expect(s.inference_stats.cache_miss.count).toBe(2);
+    expect(s.inference_stats.cache_hit.ns).toBeGreaterThan(0);
+    // success and queue include the hit; inference, execution and the compute steps do not.
+    expect(s.inference_stats.success.count).toBe(3);
+    expect(s.inference_stats.queue.count).toBe(3);
+    for (const step of ['compute_input', 'compute_infer', 'compute_output']) expect(s.inference_stats[step].count).toBe(2);
+    expect(s.inference_count).toBe(2);
+    expect(s.execution_count).toBe(2);
+    expect(await metric(server, 'volley_response_cache_hits_total{model="cached",version="1"}')).toBe(1);
+    expect(await metric(server, 'volley_response_cache_misses_total{model="cached",version="1"}')).toBe(2);
+    expect(await metric(server, 'volley_response_cache_bytes')).toBeGreaterThan(0);
+  });
+
+  it('answers only the requested outputs on a hit', async () => {
+    await postJson(`${server.url}/v2/models/cached/infer`, row([5, 6, 7, 8]));
+    const res = await postJson(`${server.url}/v2/models/cached/infer`, { ...row([5, 6, 7, 8]), outputs: [{ name: 'probabilities' }] });
+    expect(res.status).toBe(200);
+    expect(res.body.outputs.map((o: { name: string }) => o.name)).toEqual(['probabilities']);
+    expect((await stats(server, 'cached')).inference_stats.cache_hit.count).toBe(2);
+  });
+
+  it('leaves models that do not enable it alone', async () => {
+    await postJson(`${server.url}/v2/models/plain/infer`, row([1, 2, 3, 4]));
+    await postJson(`${server.url}/v2/models/plain/infer`, row([1, 2, 3, 4]));
+    const s = await stats(server, 'plain');
+    expect(s.inference_stats.cache_hit.count).toBe(0);
+    expect(s.inference_stats.cache_miss.count).toBe(0);
+    expect(s.execution_count).toBe(2);
+  });
+
+  it('a new load of the model does not answer with the old one', async () => {
+    const repo = emptyRepo();
+    writeConfig(repo, 'm', CACHED);
+    writeVersion(repo, 'm', 1, addConst(1));
+    const s = await startServer(repo, ['--response-cache-bytes', '1048576', '--model-control-mode', 'explicit', '--load-model', 'm']);
+    try {
+      const ask = async () => (await postJson(`${s.url}/v2/models/m/infer`, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [0, 0, 0, 0] }] })).body.outputs[0].data;
+      expect(await ask()).toEqual([1, 1, 1, 1]);
+      expect(await ask()).toEqual([1, 1, 1, 1]);
+      writeVersion(repo, 'm', 1, addConst(2));
+      expect((await postJson(`${s.url}/v2/repository/models/m/load`, {})).status).toBe(200);
+      expect(await ask()).toEqual([2, 2, 2, 2]);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('is off unless the server has one: a model that enables it says so in the log and serves uncached', async () => {
+    const s = await startServer(makeRepo({ cached: { from: 'mlp_classifier', config: CACHED } }));
+    try {
+      await postJson(`${s.url}/v2/models/cached/infer`, row([1, 2, 3, 4]));
+      await postJson(`${s.url}/v2/models/cached/infer`, row([1, 2, 3, 4]));
+      expect((await stats(s, 'cached')).execution_count).toBe(2);
+      expect(s.logs.some((l) => l.event === 'response_cache_off' && l.model === 'cached')).toBe(true);
+    } finally {
+      await s.stop();
+    }
+  });
+});

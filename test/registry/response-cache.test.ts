@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { ResponseCache } from '../../src/registry/response-cache.js';
+import type { Tensor } from '../../src/runtimes/tensor.js';
+
+const fp32 = (name: string, values: number[], shape = [1, values.length]): Tensor => ({ name, datatype: 'FP32', shape, data: Float32Array.from(values) });
+
+describe('ResponseCache.key', () => {
+  it('is the same for the same bytes sent to the same load, and differs in each part of the request', () => {
+    const base = ResponseCache.key('m\u00001\u00001', [fp32('x', [1, 2, 3, 4])]);
+    expect(ResponseCache.key('m\u00001\u00001', [fp32('x', [1, 2, 3, 4])])).toBe(base);
+    expect(ResponseCache.key('m\u00001\u00002', [fp32('x', [1, 2, 3, 4])])).not.toBe(base); // another load
+    expect(ResponseCache.key('m\u00001\u00001', [fp32('y', [1, 2, 3, 4])])).not.toBe(base); // name
+    expect(ResponseCache.key('m\u00001\u00001', [fp32('x', [1, 2, 3, 5])])).not.toBe(base); // bytes
+    expect(ResponseCache.key('m\u00001\u00001', [fp32('x', [1, 2, 3, 4], [2, 2])])).not.toBe(base); // shape
+    expect(ResponseCache.key('m\u00001\u00001', [{ ...fp32('x', [1, 2, 3, 4]), datatype: 'INT32', data: Int32Array.from([1, 2, 3, 4]) }])).not.toBe(base); // datatype
+  });
+
+  it('reads a view as its own bytes only, not the rest of its buffer', () => {
+    const whole = Float32Array.from([9, 1, 2, 9]);
+    const view: Tensor = { name: 'x', datatype: 'FP32', shape: [1, 2], data: whole.subarray(1, 3) };
+    expect(ResponseCache.key('v', [view])).toBe(ResponseCache.key('v', [fp32('x', [1, 2])]));
+  });
+});
+
+describe('ResponseCache', () => {
+  it('stores a copy: the answer handed in may change afterwards', () => {
+    const cache = new ResponseCache(1 << 20);
+    const out = fp32('y', [1, 2]);
+    cache.set('k', [out]);
+    out.data[0] = 42;
+    expect(Array.from(cache.get('k')?.[0].data ?? [])).toEqual([1, 2]);
+  });
+
+  it('keeps within its bytes, dropping the least recently used first', () => {
+    const entry = 256 + 1 + 400; // overhead + key + 100 floats
+    const cache = new ResponseCache(3 * entry);
+    const answer = () => [fp32('y', new Array(100).fill(1))];
+    cache.set('a', answer());
+    cache.set('b', answer());
+    cache.set('c', answer());
+    expect(cache.bytes).toBe(3 * entry);
+    cache.get('a'); // now b is the oldest
+    cache.set('d', answer());
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.get('a')).toBeDefined();
+    expect(cache.size).toBe(3);
+    expect(cache.evictions).toBe(1);
+    expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
+  });
+
+  it('does not store an answer larger than the whole cache', () => {
+    const cache = new ResponseCache(1000);
+    cache.set('big', [fp32('y', new Array(1000).fill(0))]);
+    expect(cache.size).toBe(0);
+    expect(cache.bytes).toBe(0);
+  });
+});
