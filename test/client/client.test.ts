@@ -1,8 +1,10 @@
 /** The TypeScript client against the real server: every format, the stream, and error answers. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferError, VolleyClient, VolleyStream } from '../../src/client/index.js';
 import type { ClientTensor, Format } from '../../src/client/index.js';
-import { FIXTURES, startServer } from '../integration/harness.js';
+import { FIXTURES, ROOT, startServer } from '../integration/harness.js';
 import type { ServerProcess } from '../integration/harness.js';
 
 let server: ServerProcess;
@@ -72,5 +74,15 @@ describe('VolleyStream', () => {
     } finally {
       stream.close();
     }
+  });
+});
+
+describe('the package', () => {
+  it("exports the client with its type declarations, as 'volley/client' resolves in a TypeScript project", () => {
+    const exports = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).exports as Record<string, { types: string; default: string }>;
+    for (const entry of ['.', './client']) {
+      for (const file of [exports[entry].types, exports[entry].default]) expect(existsSync(join(ROOT, file)), `${entry}: ${file}`).toBe(true);
+    }
+    expect(readFileSync(join(ROOT, exports['./client'].types), 'utf8')).toMatch(/VolleyClient/);
   });
 });
