@@ -42,7 +42,7 @@ function registerRequests(registry: Registry, book: StatsBook): void {
   counterFamily(registry, 'volley_execution_count_total', 'Successful batch executions; inference_count / execution_count is the mean batch size.', MV, (emit) => each(emit, (s) => s.batchSize.count));
   counterFamily(registry, 'volley_padding_rows_total', 'Zero rows added to successful batches to reach an allowed batch size (allowed_batch_sizes; on CUDA, max_batch_size by default): compute spent on padding.', MV, (emit) => each(emit, (s) => s.paddingRows));
   counterFamily(registry, 'volley_response_cache_hits_total', 'Requests answered from the response cache (config response_cache): not batched, not in inference or execution counts.', MV, (emit) => each(emit, (s) => s.cacheHits));
-  counterFamily(registry, 'volley_response_cache_misses_total', 'Requests of response_cache models whose answer was not in the cache: computed, then stored.', MV, (emit) => each(emit, (s) => s.cacheMisses));
+  counterFamily(registry, 'volley_response_cache_misses_total', 'Requests of response_cache models whose answer was not in the cache: computed, then stored (unless larger than the whole cache).', MV, (emit) => each(emit, (s) => s.cacheMisses));
   counterFamily(registry, 'volley_worker_restarts_total', 'Worker threads that died and were replaced.', MV, (emit) => each(emit, (s) => s.workerRestarts));
   gaugeFamily(registry, 'volley_model_load_duration_seconds', 'Duration of the last successful load of the version (workers started, model loaded, warmup run).', MV, (emit) => {
     for (const s of book.entries()) if (!Number.isNaN(s.loadSeconds)) emit({ model: s.model, version: s.version }, s.loadSeconds);
@@ -64,7 +64,7 @@ function registerLive(registry: Registry, models: ModelRegistry): void {
   gaugeFamily(registry, 'volley_response_cache_bytes', 'Bytes the response cache holds (answers plus an estimate per entry), of --response-cache-bytes.', [], (emit) => {
     if (models.responseCache !== undefined) emit({}, models.responseCache.bytes);
   });
-  gaugeFamily(registry, 'volley_response_cache_evictions', 'Answers the response cache has dropped to make room, since start (a counter kept as a gauge: it belongs to no model).', [], (emit) => {
+  counterFamily(registry, 'volley_response_cache_evictions_total', 'Answers the response cache has dropped to make room.', [], (emit) => {
     if (models.responseCache !== undefined) emit({}, models.responseCache.evictions);
   });
   gaugeFamily(registry, 'volley_model_state', 'Lifecycle state of each model version: 1 for its current state, 0 for the others (version="" for a model with no version).', [...MV, 'state'], (emit) => {

@@ -76,7 +76,11 @@ function runCached(mv: ModelVersion, cache: ResponseCache, request: InferenceReq
   }
   return (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request).then((outputs) => {
     const storing = performance.now();
-    cache.set(key, outputs);
+    try {
+      cache.set(key, outputs);
+    } catch {
+      // Never fail an answer already computed for the cache's sake (say, out of memory for the copy).
+    }
     mv.stats.cacheMisses++;
     mv.stats.cacheMissMs += lookupMs + performance.now() - storing;
     return outputs;

@@ -4,9 +4,12 @@
  * entry, no inference, execution or compute), only for models that enable it, and a new load of
  * the model never sees the old one's answers.
  */
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addConst } from '../../scripts/onnx/versioned.js';
-import { emptyRepo, getJson, makeRepo, postJson, startServer, writeConfig, writeVersion } from './harness.js';
+import { ROOT, emptyRepo, getJson, makeRepo, postJson, startServer, writeConfig, writeVersion } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 const CACHED = { max_batch_size: 8, response_cache: { enable: true } };
@@ -14,7 +17,7 @@ let server: ServerProcess;
 
 beforeAll(async () => {
   const repo = makeRepo({ cached: { from: 'mlp_classifier', config: CACHED }, plain: { from: 'mlp_classifier', config: { max_batch_size: 8 } } });
-  server = await startServer(repo, ['--response-cache-bytes', '1048576']);
+  server = await startServer(repo, ['--response-cache-bytes', '1048576', '--grpc-port', '0']);
 });
 afterAll(async () => {
   await server?.stop();
@@ -93,6 +96,26 @@ describe('response cache', () => {
       expect(s.logs.some((l) => l.event === 'response_cache_off' && l.model === 'cached')).toBe(true);
     } finally {
       await s.stop();
+    }
+  });
+
+  it('over gRPC too: ModelConfig carries response_cache (perf_analyzer -i grpc reads it there), ModelStatistics the hits', async () => {
+    const proto = protoLoader.loadSync(fileURLToPath(new URL('proto/inference.proto', `file://${ROOT}/`)), { keepCase: true, longs: String, enums: String, defaults: true });
+    const { inference } = grpc.loadPackageDefinition(proto) as any;
+    const { port } = (await server.waitForLog((l) => l.event === 'grpc_listening')) as { port: number };
+    const client = new inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const call = (method: string, request: unknown): Promise<any> => new Promise((resolve, reject) => client[method](request, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))));
+    try {
+      expect((await call('ModelConfig', { name: 'cached' })).config.response_cache).toEqual({ enable: true });
+      const before = (await call('ModelStatistics', { name: 'cached', version: '1' })).model_stats[0].inference_stats.cache_hit.count;
+      const request = { model_name: 'cached', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4] }], raw_input_contents: [Buffer.from(Float32Array.from([9, 8, 7, 6]).buffer)] };
+      const first = await call('ModelInfer', request);
+      const second = await call('ModelInfer', request);
+      expect(second.raw_output_contents).toEqual(first.raw_output_contents);
+      const after = (await call('ModelStatistics', { name: 'cached', version: '1' })).model_stats[0].inference_stats.cache_hit.count;
+      expect(Number(after) - Number(before)).toBe(1);
+    } finally {
+      client.close();
     }
   });
 });

@@ -32,7 +32,7 @@ describe('ResponseCache', () => {
   });
 
   it('keeps within its bytes, dropping the least recently used first', () => {
-    const entry = 256 + 1 + 400; // overhead + key + 100 floats
+    const entry = 512 + 2 * 1 + 256 + 400; // entry + key + one tensor + 100 floats
     const cache = new ResponseCache(3 * entry);
     const answer = () => [fp32('y', new Array(100).fill(1))];
     cache.set('a', answer());
@@ -46,6 +46,30 @@ describe('ResponseCache', () => {
     expect(cache.size).toBe(3);
     expect(cache.evictions).toBe(1);
     expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
+  });
+
+  it('keeps within its entries too (V8 Maps hold at most 2^24)', () => {
+    const cache = new ResponseCache(1 << 20, 2);
+    for (const key of ['a', 'b', 'c']) cache.set(key, []);
+    expect(cache.size).toBe(2);
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.evictions).toBe(1);
+  });
+
+  it('copies outputs of mixed datatypes into one buffer, each aligned for its type', () => {
+    const cache = new ResponseCache(1 << 20);
+    const outputs: Tensor[] = [
+      { name: 'flag', datatype: 'BOOL', shape: [1, 3], data: Uint8Array.from([1, 0, 1]) },
+      { name: 'wide', datatype: 'FP64', shape: [1, 2], data: Float64Array.from([0.1, -2.5]) },
+      { name: 'ids', datatype: 'INT64', shape: [1, 1], data: BigInt64Array.from([-(2n ** 62n)]) },
+    ];
+    cache.set('k', outputs);
+    const back = cache.get('k') as Tensor[];
+    expect(back.map((t) => t.data.constructor)).toEqual([Uint8Array, Float64Array, BigInt64Array]);
+    expect(Array.from(back[0].data as Uint8Array)).toEqual([1, 0, 1]);
+    expect(Array.from(back[1].data as Float64Array)).toEqual([0.1, -2.5]);
+    expect(Array.from(back[2].data as BigInt64Array)).toEqual([-(2n ** 62n)]);
+    expect(back[1].data.buffer).toBe(back[0].data.buffer);
   });
 
   it('does not store an answer larger than the whole cache', () => {
