@@ -79,7 +79,7 @@ const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 256], datatyp
 const responseFile = join(tmp, 'response.json');
 writeFileSync(responseFile, JSON.stringify({ model_name: MLP_SMALL, model_version: '1', outputs: [] }));
 const specs: Record<string, BenchServer> = { volley: volley(ROOT, repo), volley1t: volley(ROOT, repo, { id: 'volley1t', label: 'volley, --cpu-threads 1', args: ['--cpu-threads', '1'] }), 'volley-noflag': volley(ROOT, repo, { id: 'volley-noflag', label: 'volley, no Node flags', nodeFlags: [] }), 'volley-oldspace': volley(ROOT, repo, { id: 'volley-oldspace', label: 'volley, --initial-old-space-size=64 only', nodeFlags: ['--initial-old-space-size=64'] }), 'volley-semi16': volley(ROOT, repo, { id: 'volley-semi16', label: 'volley, --max-semi-space-size=16', nodeFlags: ['--initial-old-space-size=64', '--max-semi-space-size=16'] }), 'volley-inline': volley(ROOT, repoInline, { id: 'volley-inline', label: 'volley, run_on_event_loop' }), noop: volleyNoop(ROOT, repo), naive: naive(ROOT, modelPath, MLP_SMALL), echo: echo(ROOT, responseFile) };
-for (const id of [...SERVERS, PEAK_OF]) if (!(id in specs)) throw new Error(`--servers: unknown ${id} (known: ${Object.keys(specs).join(', ')})`);
+for (const id of [...SERVERS, PEAK_OF]) if (!(id in specs)) throw new Error(`--servers / --peak-of: unknown ${id} (known: ${Object.keys(specs).join(', ')})`);
 
 const quiet = (): void => {};
 const path = `/v2/models/${MLP_SMALL}/infer`;

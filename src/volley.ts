@@ -3,11 +3,11 @@ import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
 import { ServerMetrics, StatsBook } from './metrics/index.js';
 import type { MonitoringOptions } from './registry/monitor-feed.js';
+import { ResponseCache } from './registry/response-cache.js';
 import { ModelRegistry } from './registry/registry.js';
 import type { GrpcServer } from './server/grpc-server.js';
 import { HttpServer, METRICS_ROUTES } from './server/http-server.js';
 import type { ServerContext } from './server/v2-handlers.js';
-import { ResponseCache } from './registry/response-cache.js';
 
 export interface VolleyHandle {
   readonly port: number;
@@ -47,7 +47,11 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
   const http = new HttpServer(ctx);
   const port = await http.listen(config.host, config.httpPort);
   logger.info({ event: 'listening', host: config.host, port }, 'listening');
-  const { server: metricsHttp, port: metricsPort } = await listenMetrics(ctx, config);
+  const { server: metricsHttp, port: metricsPort } = await listenMetrics(ctx, config).catch((err: unknown) => {
+    logger.fatal({ event: 'metrics_listen_failed', host: config.host, port: config.metricsPort, err: (err as Error).message }, 'cannot serve /metrics on that port');
+    http.close();
+    throw err;
+  });
   let grpc: GrpcServer | null = null;
   let grpcPort: number | undefined;
   if (config.grpcPort !== undefined) {

@@ -265,7 +265,8 @@ export class DynamicBatcher implements Batcher {
       let rows = 0;
       for (let i = 0; i < batch.length; i++) rows += batch[i].rows;
       const padTo = batched ? paddedRows(this.#policy, rows) : rows;
-      // Padded batches come in few sizes: the worker assembles large requests into a buffer it keeps per size.
+      // Padded batches come in few sizes: the worker assembles large requests into a buffer it keeps
+      // per size (not on the event loop: there the merge copies them, as for any batch).
       merged = mergeInputs(batch, padTo, (this.#policy.allowedBatchSizes?.length ?? 0) > 0 && !onEventLoop);
       const sent = this.#clock.now();
       outputs = await this.#executor.execute(merged);

@@ -4,6 +4,9 @@
  * per-element loop); that buffer is then transferred to the worker, not cloned. Splitting makes
  * views into the output buffers, copying nothing.
  *
+ * A batch that runs on the event loop (run_on_event_loop) is not transferred: its buffers go back
+ * to the pool after the run (recycleMerged), and it never has parts.
+ *
  * With `inWorker` (the batcher sets it for padded batches, whose sizes are few), large requests
  * (every one's input at least PART_MIN_BYTES, each in a buffer of its own) are not copied here:
  * their buffers travel to the worker as `parts`, and the worker thread assembles the batch into a

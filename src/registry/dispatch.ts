@@ -1,7 +1,8 @@
 /**
- * The registry's request path, shared by HTTP and the WebSocket stream: pick the version (named,
- * or routed by canary split), run the request on its batcher, and feed the rollout (canary guard,
- * shadow and canary mirroring), and hand a sampled fraction to the version's drift monitor. With no
+ * The registry's request path, shared by HTTP, the WebSocket stream and gRPC: pick the version
+ * (named, or routed by canary split), answer from the response cache or run the request on its
+ * batcher, feed the rollout (canary guard, shadow and canary mirroring), and hand a sampled
+ * fraction to the version's drift monitor. With no
  * rollout watching and monitoring off, a request costs one map lookup, one table read and one null
  * check more than calling the batcher directly; monitoring on adds one Math.random() compare.
  */
@@ -50,7 +51,7 @@ export function runRequest(model: Model, mv: ModelVersion, request: InferenceReq
   // Copied before submit: the batch may take ownership of the request's buffers.
   const sample = feed !== null && Math.random() < feed.rate ? feed.capture(request) : null;
   if (routed && model.rollout.watching(table)) return runWatched(model, mv, table, request, key, sample);
-  const answer = mv.cache === null ? batcher.submit(request) : runCached(mv, mv.cache, request);
+  const answer = mv.cache === null ? batcher.submit(request) : runCached(mv, mv.cache, batcher, request);
   if (sample === null) return answer;
   return answer.then((outputs) => {
     (feed as MonitorFeed).offer(sample, outputs);
@@ -61,10 +62,11 @@ export function runRequest(model: Model, mv: ModelVersion, request: InferenceReq
 /**
  * Through the response cache: a hit answers at once, without the batcher (and counts as Triton
  * counts it: a success, not an inference or an execution); a miss runs the request and stores its
- * answer. Not for requests a rollout watches: the canary guard must see the version's own latency
- * and errors, and a mirror its own answer. The key is read first: the batch takes the inputs' buffers.
+ * answer. Not while a canary guard compares versions (runWatched): a new canary's cache starts
+ * cold, and against a primary answering from its cache it would look slow. The key is read
+ * first: the batch takes the inputs' buffers.
  */
-function runCached(mv: ModelVersion, cache: ResponseCache, request: InferenceRequest): Promise<Tensor[]> {
+function runCached(mv: ModelVersion, cache: ResponseCache, batcher: NonNullable<ModelVersion['batcher']>, request: InferenceRequest): Promise<Tensor[]> {
   const started = performance.now();
   const key = ResponseCache.key(mv.cacheId, request.inputs);
   const hit = cache.get(key);
@@ -74,7 +76,7 @@ function runCached(mv: ModelVersion, cache: ResponseCache, request: InferenceReq
     mv.stats.cacheHitMs += lookupMs;
     return Promise.resolve(hit);
   }
-  return (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request).then((outputs) => {
+  return batcher.submit(request).then((outputs) => {
     const storing = performance.now();
     try {
       cache.set(key, outputs);
@@ -94,9 +96,11 @@ async function runWatched(model: Model, mv: ModelVersion, table: Model['table'],
   // The batch may take ownership of (transfer) the request's buffers: mirror from a copy.
   const copy = mirror === null ? null : request.inputs.map(cloneTensor);
   const started = performance.now();
+  const batcher = mv.batcher as NonNullable<ModelVersion['batcher']>;
   let outputs: Tensor[];
   try {
-    outputs = await (mv.batcher as NonNullable<ModelVersion['batcher']>).submit(request);
+    // With a shadow only, the primary's answers may come from its cache (the mirror compares with them).
+    outputs = await (mv.cache !== null && !rollout.guarding(table) ? runCached(mv, mv.cache, batcher, request) : batcher.submit(request));
   } catch (err) {
     const seen = verdict(err, request);
     if (seen !== 'nothing') rollout.observe(table, mv, seen === 'latency', performance.now() - started);

@@ -47,12 +47,12 @@ export class ModelRegistry {
     this.#options = { ...options, threads: new WorkerThreads(options.workerThreads ?? 1, (err) => options.logger.error({ event: 'worker_error', err: err.message }, 'a worker thread reported an error outside any batch')) };
   }
 
-  /** Worker threads started so far (shared by every model version). */
   /** The server's response cache (--response-cache-bytes), when it has one. */
   get responseCache(): ResponseCache | undefined {
     return this.#options.responseCache;
   }
 
+  /** Worker threads started so far (shared by every model version). */
   get workerThreads(): number {
     return this.#options.threads.threads;
   }

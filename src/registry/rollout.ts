@@ -79,7 +79,12 @@ export class Rollout {
 
   /** Whether unversioned requests need the rollout at all (a shadow, or a guarded canary). */
   watching(table: RouteTable<ModelVersion>): boolean {
-    return table.shadow !== null || (this.#guard !== null && table.canary !== null);
+    return table.shadow !== null || this.guarding(table);
+  }
+
+  /** A canary guard is comparing the canary with the primary (so both must answer for themselves, not from a cache). */
+  guarding(table: RouteTable<ModelVersion>): boolean {
+    return this.#guard !== null && table.canary !== null;
   }
 
   /** Where to mirror an unversioned request answered by `answered`: the shadow, or the primary to check a guarded canary. */

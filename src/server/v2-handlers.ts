@@ -110,6 +110,8 @@ export function effectiveConfig(mv: ModelVersion, spec: NonNullable<ModelVersion
         : undefined,
     input: spec.inputs.map((t) => configTensor(t, batched)),
     output: spec.outputs.map((t) => configTensor(t, batched)),
+    // In effect, not as asked: without --response-cache-bytes nothing is cached (perf_analyzer reads this).
+    response_cache: mv.config.response_cache === undefined ? undefined : { enable: mv.cache !== null },
   };
   return config;
 }

@@ -30,6 +30,14 @@ describe('health', () => {
   });
 });
 
+/** Why a server started with `args` failed to start ('it started' if it did: it is stopped again). */
+function secondStart(args: string[]): Promise<string> {
+  return startServer(FIXTURES, args).then(
+    async (s) => (await s.stop(), 'it started'),
+    (err: Error) => err.message,
+  );
+}
+
 describe('ports', () => {
   it('a second server on a port already served fails to start, and the first keeps serving', async () => {
     // uWS's default listen shares a port it was given by number (SO_REUSEPORT; not one picked with
@@ -37,12 +45,19 @@ describe('ports', () => {
     const port = await freePort();
     const first = await startServer(FIXTURES, ['--port', String(port)]);
     try {
-      const second = await startServer(FIXTURES, ['--port', String(port)]).then(
-        async (s) => (await s.stop(), 'it started'),
-        (err: Error) => err.message,
-      );
-      expect(second).toMatch(/exited with 1.*could not listen on 127\.0\.0\.1:\d+/s);
+      expect(await secondStart(['--port', String(port)])).toMatch(/exited with 1.*could not listen on 127\.0\.0\.1:\d+/s);
       expect(await getJson(`${first.url}/v2/health/ready`)).toMatchObject({ status: 200 });
+    } finally {
+      await first.stop();
+    }
+  });
+
+  it('so is the metrics port: a second server whose --metrics-port is taken fails to start', async () => {
+    const metricsPort = await freePort();
+    const first = await startServer(FIXTURES, ['--metrics-port', String(metricsPort)]);
+    try {
+      expect(await secondStart(['--metrics-port', String(metricsPort)])).toMatch(/exited with 1.*metrics_listen_failed/s);
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).toBe(200);
     } finally {
       await first.stop();
     }

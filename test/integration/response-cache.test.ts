@@ -9,7 +9,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addConst } from '../../scripts/onnx/versioned.js';
-import { ROOT, emptyRepo, getJson, makeRepo, postJson, startServer, writeConfig, writeVersion } from './harness.js';
+import { VolleyClient, VolleyStream } from '../../src/client/index.js';
+import { ROOT, addRequest, emptyRepo, getJson, makeRepo, postJson, startServer, writeConfig, writeVersion } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 const CACHED = { max_batch_size: 8, response_cache: { enable: true } };
@@ -94,6 +95,8 @@ describe('response cache', () => {
       await postJson(`${s.url}/v2/models/cached/infer`, row([1, 2, 3, 4]));
       expect((await stats(s, 'cached')).execution_count).toBe(2);
       expect(s.logs.some((l) => l.event === 'response_cache_off' && l.model === 'cached')).toBe(true);
+      // The config says what is in effect (perf_analyzer reads it): not cached.
+      expect((await getJson(`${s.url}/v2/models/cached/config`)).body.response_cache).toEqual({ enable: false });
     } finally {
       await s.stop();
     }
@@ -116,6 +119,64 @@ describe('response cache', () => {
       expect(Number(after) - Number(before)).toBe(1);
     } finally {
       client.close();
+    }
+  });
+
+  it('with a shadow only, the primary answers from its cache; under a canary guard, neither version does', async () => {
+    const repo = emptyRepo();
+    writeConfig(repo, 'shadowed', { ...CACHED, version_policy: { all: {} }, routing: { default: 1, shadow: { version: 2, percent: 100 } } });
+    writeConfig(repo, 'guarded', { ...CACHED, version_policy: { all: {} }, routing: { default: 1, canary: { version: 2, percent: 50, guard: { min_requests: 1000, max_error_rate: 0.5 } } } });
+    for (const m of ['shadowed', 'guarded']) for (const v of [1, 2]) writeVersion(repo, m, v, addConst(v));
+    const s = await startServer(repo, ['--response-cache-bytes', '1048576']);
+    try {
+      for (let i = 0; i < 5; i++) {
+        expect((await postJson(`${s.url}/v2/models/shadowed/infer`, addRequest([0, 0, 0, 0]))).body.outputs[0].data).toEqual([1, 1, 1, 1]);
+        expect((await postJson(`${s.url}/v2/models/guarded/infer`, addRequest([0, 0, 0, 0]))).status).toBe(200);
+      }
+      const v1 = async (m: string) => (await getJson(`${s.url}/v2/models/${m}/versions/1/stats`)).body.model_stats[0].inference_stats;
+      expect((await v1('shadowed')).cache_hit.count).toBe(4);
+      const guarded = await v1('guarded');
+      expect(guarded.cache_hit.count + guarded.cache_miss.count).toBe(0);
+      // Named versions are outside the rollout: cached.
+      await postJson(`${s.url}/v2/models/guarded/versions/1/infer`, addRequest([0, 0, 0, 0]));
+      await postJson(`${s.url}/v2/models/guarded/versions/1/infer`, addRequest([0, 0, 0, 0]));
+      expect((await v1('guarded')).cache_hit.count).toBe(1);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('on the event loop, over HTTP binary and the WebSocket stream, with 80 KB answers evicting each other: each request its own answer', async () => {
+    const width = 20_000;
+    const repo = emptyRepo();
+    writeConfig(repo, 'big', { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 0 }, response_cache: { enable: true }, parameters: { run_on_event_loop: { string_value: 'true' } } });
+    writeVersion(repo, 'big', 1, addConst(0.5, width));
+    // Room for about 6 answers: 12 distinct inputs keep evicting one another.
+    const s = await startServer(repo, ['--response-cache-bytes', String(6 * (width * 4 + 1024))]);
+    const stream = await VolleyStream.connect(s.url);
+    try {
+      const client = new VolleyClient(s.url);
+      const input = (i: number) => new Float32Array(width).fill(i);
+      const check = (i: number, y: ArrayLike<number>) => {
+        expect(y.length).toBe(width);
+        expect(y[0]).toBe(i + 0.5);
+        expect(y[width - 1]).toBe(i + 0.5);
+      };
+      await Promise.all(
+        Array.from({ length: 96 }, async (_, k) => {
+          const i = k % 12;
+          const tensor = [{ name: 'x', datatype: 'FP32' as const, shape: [1, width], data: input(i) }];
+          const res = k % 2 === 0 ? await client.infer('big', tensor, 'binary') : await stream.infer('big', tensor);
+          check(i, res.outputs[0].data as Float32Array);
+        }),
+      );
+      const st = (await stats(s, 'big')).inference_stats;
+      expect(st.cache_hit.count).toBeGreaterThan(0);
+      expect(st.cache_hit.count + st.cache_miss.count).toBe(96);
+      expect(await metric(s, 'volley_response_cache_evictions_total')).toBeGreaterThan(0);
+    } finally {
+      stream.close();
+      await s.stop();
     }
   });
 });
