@@ -1,6 +1,6 @@
 /** Command line: `volley serve …`. Flags map one-to-one onto ServerConfig (see docs/config.md). */
 import { Command, Option } from 'commander';
-import { ConfigError, loadServerConfig } from './config.js';
+import { ConfigError, cacheConfigBytes, loadServerConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { startVolley } from './volley.js';
 import { SERVER_VERSION } from './server/v2-handlers.js';
@@ -31,6 +31,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--monitoring-reference-rows <n>', 'sampled rows captured as the drift reference after load, unless the model has monitoring_reference.json (default 1000, env VOLLEY_MONITORING_REFERENCE_ROWS)')
     .option('--monitoring-window-rows <n>', 'sampled rows in the sliding window compared with the reference (default 1000, env VOLLEY_MONITORING_WINDOW_ROWS)')
     .option('--monitoring-max-features <n>', 'input columns monitored, the first ones (default 64, env VOLLEY_MONITORING_MAX_FEATURES)')
+    .addOption(new Option('--cache-config <spec>', "Triton spelling: local,size=<bytes> is --response-cache-bytes <bytes>"))
     .option('--response-cache-bytes <n>', "Triton's response cache: bytes shared by the answers of models whose config.json enables response_cache; 0 = off (default 0, env VOLLEY_RESPONSE_CACHE_BYTES)")
     // Hidden: a benchmark baseline (bench/README.md), not a way to serve.
     .addOption(new Option('--bench-runtime <kind>', 'benchmarks only: noop answers zero-filled outputs without running the model (env VOLLEY_BENCH_RUNTIME)').hideHelp())
@@ -39,10 +40,11 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function serve(opts: Record<string, string | boolean | undefined>): Promise<void> {
-  const { port, httpPort, ...rest } = opts;
+  const { port, httpPort, cacheConfig, ...rest } = opts;
   let config;
   try {
-    config = loadServerConfig({ ...rest, httpPort: httpPort ?? port });
+    const responseCacheBytes = rest.responseCacheBytes ?? (typeof cacheConfig === 'string' ? cacheConfigBytes(cacheConfig) : undefined);
+    config = loadServerConfig({ ...rest, httpPort: httpPort ?? port, responseCacheBytes });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`volley: ${err.message}\n(run 'volley serve --help' for the flags)\n`);

@@ -131,6 +131,16 @@ export function loadServerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
   return Object.freeze(result.data);
 }
 
+/**
+ * Triton's `--cache-config local,size=N` as bytes for --response-cache-bytes (the local cache is
+ * the one Volley has; Triton's redis cache and other keys are refused).
+ */
+export function cacheConfigBytes(spec: string): string {
+  const m = /^local,size=(\d+)$/.exec(spec.trim());
+  if (m === null) throw new ConfigError([`--cache-config: '${spec}' is not 'local,size=<bytes>' (Triton's local cache; the same as --response-cache-bytes <bytes>)`]);
+  return m[1];
+}
+
 function coerce(text: string, kind: Kind, source: string, problems: string[]): unknown {
   if (kind === 'string') return text;
   if (kind === 'list') return text.split(',').map((t) => t.trim()).filter((t) => t !== '');

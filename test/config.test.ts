@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, envName, loadServerConfig } from '../src/config.js';
+import { ConfigError, cacheConfigBytes, envName, loadServerConfig } from '../src/config.js';
 
 function problemsOf(flags: Record<string, unknown>, env: Record<string, string> = {}): string[] {
   try {
@@ -176,5 +176,13 @@ describe('loadServerConfig', () => {
     expect(() => {
       (cfg as { httpPort: number }).httpPort = 1;
     }).toThrow(TypeError);
+  });
+});
+
+describe("Triton's --cache-config", () => {
+  it('takes local,size=<bytes> as --response-cache-bytes, and refuses anything else', () => {
+    expect(cacheConfigBytes('local,size=1048576')).toBe('1048576');
+    expect(() => cacheConfigBytes('redis,host=localhost')).toThrow(ConfigError);
+    expect(() => cacheConfigBytes('local,size=-1')).toThrow(/local,size=<bytes>/);
   });
 });
