@@ -1,6 +1,6 @@
 /** Command line: `volley serve …`. Flags map one-to-one onto ServerConfig (see docs/config.md). */
 import { Command, Option } from 'commander';
-import { ConfigError, cacheConfigBytes, loadServerConfig } from './config.js';
+import { ConfigError, fromTritonFlags, loadServerConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { startVolley } from './volley.js';
 import { SERVER_VERSION } from './server/v2-handlers.js';
@@ -8,7 +8,7 @@ import { SERVER_VERSION } from './server/v2-handlers.js';
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('volley').description('Volley: a high-throughput model inference server (KServe v2 / Triton-compatible)').version(SERVER_VERSION);
   program
-    .command('serve')
+    .command('serve', { isDefault: true })
     .description('serve the models in a Triton-style model repository')
     .option('--model-repository <dir>', 'model repository: <dir>/<model>/[config.json] and <dir>/<model>/<version>/model.onnx (env VOLLEY_MODEL_REPOSITORY)')
     .option('--port <n>', 'HTTP port; 0 picks a free one (default 8000, env VOLLEY_HTTP_PORT)')
@@ -16,12 +16,14 @@ export async function main(argv: string[]): Promise<void> {
     .option('--host <addr>', 'address to bind (default 0.0.0.0, env VOLLEY_HOST)')
     .option('--max-body-bytes <n>', 'largest request body accepted, in bytes (default 67108864 = 64 MiB, env VOLLEY_MAX_BODY_BYTES)')
     .option('--ws-max-buffered-bytes <n>', 'WebSocket stream: close a socket (1008) once its unsent answers exceed this (default 67108864, env VOLLEY_WS_MAX_BUFFERED_BYTES)')
-    .option('--strict-readiness', 'ready only when every model is READY, not merely settled (env VOLLEY_STRICT_READINESS)')
+    .option('--strict-readiness [bool]', 'ready only when every model is READY, not merely settled; Triton spelling --strict-readiness=true|false too (env VOLLEY_STRICT_READINESS)')
     .option('--device <device>', 'auto|cpu|cuda|webgpu: execution providers for models whose config names none; cuda and webgpu fall back to cpu with a warning; auto = cuda if its provider is installed (npm run setup:cuda), else cpu (default auto, env VOLLEY_DEVICE)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info, env VOLLEY_LOG_LEVEL)')
     .option('--cpu-threads <n>', 'cores the runtimes may use, shared between instances (default: all, env VOLLEY_CPU_THREADS)')
     .option('--worker-threads <n>', 'worker threads shared by all model instances; a model with more instances gets more (default: 1, env VOLLEY_WORKER_THREADS)')
     .option('--drain-timeout-ms <n>', 'on shutdown, how long to wait for queued work (default 30000, env VOLLEY_DRAIN_TIMEOUT_MS)')
+    .addOption(new Option('--exit-timeout-secs <n>', 'Triton spelling: --drain-timeout-ms in seconds'))
+    .addOption(new Option('--log-verbose <n>', 'Triton spelling: 0 is --log-level info, more is debug'))
     .option('--model-control-mode <mode>', 'none|poll|explicit, as Triton: none loads every model once; poll also applies new, changed and removed versions and configs; explicit loads only --load-model and then POST /v2/repository/models/{m}/load|unload (default none, env VOLLEY_MODEL_CONTROL_MODE)')
     .option('--repository-poll-secs <s>', 'poll mode: seconds between repository scans (default 15, env VOLLEY_REPOSITORY_POLL_SECS)')
     .option('--load-model <name...>', "explicit mode: model(s) to load at start, repeatable or comma-separated; '*' = all (env VOLLEY_LOAD_MODEL)")
@@ -40,11 +42,12 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function serve(opts: Record<string, string | boolean | undefined>): Promise<void> {
-  const { port, httpPort, cacheConfig, ...rest } = opts;
+  const { port, httpPort, cacheConfig, exitTimeoutSecs, logVerbose, ...rest } = opts as Record<string, string | boolean | undefined>;
   let config;
   try {
-    const responseCacheBytes = rest.responseCacheBytes ?? (typeof cacheConfig === 'string' ? cacheConfigBytes(cacheConfig) : undefined);
-    config = loadServerConfig({ ...rest, httpPort: httpPort ?? port, responseCacheBytes });
+    const volley = { ...rest, ...(port === undefined ? {} : { httpPort: port }) };
+    const triton = fromTritonFlags({ httpPort, cacheConfig, exitTimeoutSecs, logVerbose } as Record<string, string | undefined>, volley);
+    config = loadServerConfig({ ...volley, ...triton });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`volley: ${err.message}\n(run 'volley serve --help' for the flags)\n`);

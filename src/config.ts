@@ -131,14 +131,39 @@ export function loadServerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
   return Object.freeze(result.data);
 }
 
+/** Triton's spellings of Volley's settings, as the command line parses them (strings). */
+export interface TritonFlags {
+  httpPort?: string;
+  cacheConfig?: string;
+  exitTimeoutSecs?: string;
+  logVerbose?: string;
+}
+
 /**
- * Triton's `--cache-config local,size=N` as bytes for --response-cache-bytes (the local cache is
- * the one Volley has; Triton's redis cache and other keys are refused).
+ * Triton's flags as Volley's settings, so a tritonserver command line needs fewer edits:
+ * `--cache-config local,size=N` (the local cache is the one Volley has: others are refused),
+ * `--exit-timeout-secs N` and `--log-verbose N` (0 = info, more = debug). A Volley flag given
+ * as well wins. Throws ConfigError for a value Volley cannot take.
  */
-export function cacheConfigBytes(spec: string): string {
-  const m = /^local,size=(\d+)$/.exec(spec.trim());
-  if (m === null) throw new ConfigError([`--cache-config: '${spec}' is not 'local,size=<bytes>' (Triton's local cache; the same as --response-cache-bytes <bytes>)`]);
-  return m[1];
+export function fromTritonFlags(flags: TritonFlags, volley: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  if (flags.cacheConfig !== undefined && volley.responseCacheBytes === undefined) {
+    const m = /^local,size=(\d+)$/.exec(flags.cacheConfig.trim());
+    if (m === null) problems.push(`--cache-config: '${flags.cacheConfig}' is not 'local,size=<bytes>' (Triton's local cache; the same as --response-cache-bytes <bytes>)`);
+    else out.responseCacheBytes = m[1];
+  }
+  if (flags.exitTimeoutSecs !== undefined && volley.drainTimeoutMs === undefined) {
+    if (!/^\d+$/.test(flags.exitTimeoutSecs)) problems.push(`--exit-timeout-secs: '${flags.exitTimeoutSecs}' is not a whole number of seconds`);
+    else out.drainTimeoutMs = String(Number(flags.exitTimeoutSecs) * 1000);
+  }
+  if (flags.logVerbose !== undefined && volley.logLevel === undefined) {
+    if (!/^\d+$/.test(flags.logVerbose)) problems.push(`--log-verbose: '${flags.logVerbose}' is not a level (0, 1, …)`);
+    else out.logLevel = flags.logVerbose === '0' ? 'info' : 'debug';
+  }
+  if (flags.httpPort !== undefined && volley.httpPort === undefined) out.httpPort = flags.httpPort;
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out;
 }
 
 function coerce(text: string, kind: Kind, source: string, problems: string[]): unknown {

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, cacheConfigBytes, envName, loadServerConfig } from '../src/config.js';
+import { ConfigError, envName, fromTritonFlags, loadServerConfig } from '../src/config.js';
 
 function problemsOf(flags: Record<string, unknown>, env: Record<string, string> = {}): string[] {
   try {
@@ -179,10 +179,24 @@ describe('loadServerConfig', () => {
   });
 });
 
-describe("Triton's --cache-config", () => {
-  it('takes local,size=<bytes> as --response-cache-bytes, and refuses anything else', () => {
-    expect(cacheConfigBytes('local,size=1048576')).toBe('1048576');
-    expect(() => cacheConfigBytes('redis,host=localhost')).toThrow(ConfigError);
-    expect(() => cacheConfigBytes('local,size=-1')).toThrow(/local,size=<bytes>/);
+describe("Triton's flags", () => {
+  it('take --cache-config local,size=N, --exit-timeout-secs, --log-verbose and --http-port as Volley settings', () => {
+    const triton = fromTritonFlags({ cacheConfig: 'local,size=1048576', exitTimeoutSecs: '5', logVerbose: '1', httpPort: '9000' }, { modelRepository: 'm' });
+    expect(loadServerConfig({ modelRepository: 'm', ...triton }, {})).toMatchObject({ responseCacheBytes: 1048576, drainTimeoutMs: 5000, logLevel: 'debug', httpPort: 9000 });
+    expect(fromTritonFlags({ logVerbose: '0' }, {})).toEqual({ logLevel: 'info' });
+  });
+
+  it("yield to Volley's own flag when both are given", () => {
+    expect(fromTritonFlags({ exitTimeoutSecs: '5', logVerbose: '1' }, { drainTimeoutMs: '100', logLevel: 'warn' })).toEqual({});
+  });
+
+  it('refuse what Volley cannot take, every problem at once', () => {
+    expect(() => fromTritonFlags({ cacheConfig: 'redis,host=localhost' }, {})).toThrow(/local,size=<bytes>/);
+    try {
+      fromTritonFlags({ cacheConfig: 'local,size=-1', exitTimeoutSecs: '1.5', logVerbose: 'x' }, {});
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).problems).toHaveLength(3);
+    }
   });
 });
