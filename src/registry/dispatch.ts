@@ -79,7 +79,7 @@ function runCached(mv: ModelVersion, cache: ResponseCache, batcher: NonNullable<
   return batcher.submit(request).then((outputs) => {
     const storing = performance.now();
     try {
-      cache.set(key, outputs);
+      cache.set(key, outputs, mv.cacheId);
     } catch {
       // Never fail an answer already computed for the cache's sake (say, out of memory for the copy).
     }

@@ -220,6 +220,8 @@ export class ModelVersion {
     await this.batcher?.close();
     await this.#executor?.close();
     this.#executor = null;
+    // Its answers can never be asked for again (the key holds this load's id): free their bytes.
+    this.cache?.forget(this.cacheId);
     this.#transition('UNLOADED');
   }
 }

@@ -27,12 +27,16 @@ const MAX_ENTRIES = 2 ** 23;
 interface Entry {
   readonly outputs: Tensor[];
   readonly bytes: number;
+  /** The loaded version whose answer it is (`forget` drops them all when it unloads). */
+  readonly owner: string;
 }
 
 export class ResponseCache {
   readonly maxBytes: number;
   /** Insertion order is recency order: a hit moves its entry to the end. */
   readonly #entries = new Map<string, Entry>();
+  /** Each owner's keys. */
+  readonly #byOwner = new Map<string, Set<string>>();
   #bytes = 0;
   evictions = 0;
 
@@ -79,7 +83,7 @@ export class ResponseCache {
    * `maxBytes` and MAX_ENTRIES; an answer larger than the whole cache is not stored. The copies'
    * bytes share one ArrayBuffer, each tensor's at an offset aligned for its type.
    */
-  set(key: string, outputs: readonly Tensor[]): void {
+  set(key: string, outputs: readonly Tensor[], owner = ''): void {
     let data = 0;
     for (const t of outputs) data = align8(data) + t.data.byteLength;
     const bytes = ENTRY_OVERHEAD + 2 * key.length + outputs.length * TENSOR_OVERHEAD + data;
@@ -100,8 +104,11 @@ export class ResponseCache {
       offset += t.data.byteLength;
       return copy;
     });
-    this.#entries.set(key, { outputs: copies, bytes });
+    this.#entries.set(key, { outputs: copies, bytes, owner });
     this.#bytes += bytes;
+    let keys = this.#byOwner.get(owner);
+    if (keys === undefined) this.#byOwner.set(owner, (keys = new Set()));
+    keys.add(key);
   }
 
   delete(key: string): void {
@@ -109,6 +116,14 @@ export class ResponseCache {
     if (entry === undefined) return;
     this.#entries.delete(key);
     this.#bytes -= entry.bytes;
+    const keys = this.#byOwner.get(entry.owner);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#byOwner.delete(entry.owner);
+  }
+
+  /** Drops every answer of `owner` (a version that unloaded: no request can reach its entries any more). */
+  forget(owner: string): void {
+    for (const key of this.#byOwner.get(owner) ?? []) this.delete(key);
   }
 }
 

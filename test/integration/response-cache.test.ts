@@ -80,8 +80,12 @@ describe('response cache', () => {
       const ask = async () => (await postJson(`${s.url}/v2/models/m/infer`, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [0, 0, 0, 0] }] })).body.outputs[0].data;
       expect(await ask()).toEqual([1, 1, 1, 1]);
       expect(await ask()).toEqual([1, 1, 1, 1]);
+      const held = await metric(s, 'volley_response_cache_bytes');
+      expect(held).toBeGreaterThan(0);
       writeVersion(repo, 'm', 1, addConst(2));
       expect((await postJson(`${s.url}/v2/repository/models/m/load`, {})).status).toBe(200);
+      // The old load's answers are dropped as it unloads, not left for eviction.
+      expect(await metric(s, 'volley_response_cache_bytes')).toBe(0);
       expect(await ask()).toEqual([2, 2, 2, 2]);
     } finally {
       await s.stop();

@@ -78,4 +78,18 @@ describe('ResponseCache', () => {
     expect(cache.size).toBe(0);
     expect(cache.bytes).toBe(0);
   });
+
+  it("forgets an owner's answers at once, and only theirs", () => {
+    const cache = new ResponseCache(1 << 20);
+    cache.set('a1', [fp32('y', [1])], 'v1');
+    cache.set('a2', [fp32('y', [2])], 'v1');
+    cache.set('b1', [fp32('y', [3])], 'v2');
+    const before = cache.bytes;
+    cache.forget('v1');
+    expect(cache.size).toBe(1);
+    expect(cache.get('b1')).toBeDefined();
+    expect(cache.bytes).toBeLessThan(before);
+    cache.forget('v2');
+    expect(cache.bytes).toBe(0);
+  });
 });
