@@ -259,8 +259,8 @@ export class DynamicBatcher implements Batcher {
     const batched = this.#policy.maxBatchSize > 0;
     const started = this.#clock.now();
     const onEventLoop = this.#executor.onEventLoop === true;
-    let merged: WireTensor[] = [];
-    let outputs: WireTensor[] = [];
+    let merged: WireTensor[] | undefined;
+    let outputs: WireTensor[] | undefined;
     try {
       let rows = 0;
       for (let i = 0; i < batch.length; i++) rows += batch[i].rows;
@@ -291,7 +291,7 @@ export class DynamicBatcher implements Batcher {
       const error = asVolleyError(err, 'ERR_RUNTIME');
       for (const req of batch) req.reject(error);
     } finally {
-      if (onEventLoop) recycleMerged(merged, batch, outputs);
+      if (onEventLoop && merged !== undefined) recycleMerged(merged, batch, outputs ?? []);
       this.#inflight--;
       this.#pump();
     }

@@ -61,7 +61,7 @@ function registerLive(registry: Registry, models: ModelRegistry): void {
     eachVersion(models, (mv) => emit({ model: mv.model, version: String(mv.version) }, mv.batcher?.inflight() ?? 0));
   });
   gaugeFamily(registry, 'volley_worker_threads', 'Worker threads running model sessions (shared by every model version, --worker-threads).', [], (emit) => emit({}, models.workerThreads));
-  gaugeFamily(registry, 'volley_response_cache_bytes', 'Bytes the response cache holds (answers plus an estimate per entry), of --response-cache-bytes.', [], (emit) => {
+  gaugeFamily(registry, 'volley_response_cache_bytes', 'Bytes the response cache counts (answers plus an estimate per entry and per tensor), at most --response-cache-bytes.', [], (emit) => {
     if (models.responseCache !== undefined) emit({}, models.responseCache.bytes);
   });
   counterFamily(registry, 'volley_response_cache_evictions_total', 'Answers the response cache has dropped to make room.', [], (emit) => {

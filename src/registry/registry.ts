@@ -7,9 +7,9 @@ import { WorkerThreads } from '../runtimes/worker-threads.js';
 import type { LoadOptions } from './model-version.js';
 import type { ModelVersion } from './model-version.js';
 import { isValidModelName, readModel, scanRepository } from './repository.js';
+import type { ResponseCache } from './response-cache.js';
 import { Uploads } from './uploads.js';
 import type { UploadedFiles } from './uploads.js';
-import type { ResponseCache } from './response-cache.js';
 
 export type { IndexEntry } from './model.js';
 

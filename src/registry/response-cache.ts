@@ -37,17 +37,16 @@ export class ResponseCache {
   readonly #entries = new Map<string, Entry>();
   /** Each owner's keys. */
   readonly #byOwner = new Map<string, Set<string>>();
+  readonly #maxEntries: number;
   #bytes = 0;
   evictions = 0;
-
-  readonly #maxEntries: number;
 
   constructor(maxBytes: number, maxEntries = MAX_ENTRIES) {
     this.maxBytes = maxBytes;
     this.#maxEntries = maxEntries;
   }
 
-  /** Bytes held now (tensor bytes plus an estimate per entry). */
+  /** Bytes counted now: the answers' bytes plus ENTRY_OVERHEAD per entry and TENSOR_OVERHEAD per tensor. */
   get bytes(): number {
     return this.#bytes;
   }

@@ -82,6 +82,12 @@ export class WorkerThreads {
     await Promise.all(this.#hosts.map((h) => h.destroy()));
   }
 
+  /** A thread given up (it kept dying): no new session goes there, and it no longer counts against the cap. */
+  #retire(host: WorkerHost): void {
+    const i = this.#hosts.indexOf(host);
+    if (i >= 0) this.#hosts.splice(i, 1);
+  }
+
   /**
    * `n` distinct threads for a model's instances: empty ones first while under the cap, then the
    * least loaded. Threads in `avoid` (those serving the versions a new one replaces) are used only
@@ -89,12 +95,6 @@ export class WorkerThreads {
    * blocks its thread, and the traffic being replaced must not wait for its replacement. After a
    * swap the old thread is free again, so swaps alternate between two threads.
    */
-  /** A thread given up (it kept dying): no new session goes there, and it no longer counts against the cap. */
-  #retire(host: WorkerHost): void {
-    const i = this.#hosts.indexOf(host);
-    if (i >= 0) this.#hosts.splice(i, 1);
-  }
-
   #place(n: number, avoid: ReadonlySet<WorkerHost>): WorkerHost[] {
     const chosen: WorkerHost[] = [];
     const load = (h: WorkerHost) => h.sessions.size;
