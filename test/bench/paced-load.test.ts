@@ -116,7 +116,11 @@ describe('runPaced against node:http', () => {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     const r = await runPaced({ url, body: 'x', connections: 4, rate: 200 }, 0.5);
     expect(r.errors).toBeGreaterThan(0);
-    expect(r.paced.reconnects).toBeGreaterThanOrEqual(r.errors);
+    // Every lost request re-opens its connection, a moment later: a drop in the window's last
+    // instant may find the window closed, so at most one reopen per connection can be missing.
+    expect(r.paced.reconnects).toBeGreaterThan(0);
+    expect(r.paced.reconnects).toBeGreaterThanOrEqual(r.errors - 4);
+    // Without the reopen each connection would stop at its first drop, ~10 answers in all.
     expect(r.ok2xx).toBeGreaterThan(50);
   });
 });
