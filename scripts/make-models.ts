@@ -10,17 +10,34 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataType, encodeModel, initializer, node, tensorInput, tensorOutput } from './onnx/builder.js';
-import { lcg, mlpClassifier } from './onnx/mlp.js';
+import { lcg, mlpClassifier, mlpWeights } from './onnx/mlp.js';
+import type { MlpSpec } from './onnx/mlp.js';
+import { SHARD, graphModel, mlpGraphModel, mlpLayersModel, op, placeholder } from './tfjs/builder.js';
+import type { TfjsModelFiles } from './tfjs/builder.js';
 
 // Resolve from this file rather than cwd so the script can be run from anywhere.
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const EXAMPLES = join(REPO_ROOT, 'models');
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'models');
 
+// Scales chosen so the logits spread enough that ordinary inputs land in
+// different classes (verify-models checks all three classes are reachable).
+// A fresh generator each call: every model made from it holds the same weights.
+const MLP_SPEC = (): MlpSpec => ({ name: 'mlp_classifier', sizes: [4, 16, 3], rand: lcg(42), weightScale: () => 1.0, biasScale: 0.1 });
+
 function mlpClassifierModel(): Uint8Array {
-  // Scales chosen so the logits spread enough that ordinary inputs land in
-  // different classes (verify-models checks all three classes are reachable).
-  return mlpClassifier({ name: 'mlp_classifier', sizes: [4, 16, 3], rand: lcg(42), weightScale: () => 1.0, biasScale: 0.1 });
+  return mlpClassifier(MLP_SPEC());
+}
+
+// TF.js's datatypes (INT32, BOOL, FP32) through a graph model: a doubled, b negated, a as floats.
+function tfjsTypes(): TfjsModelFiles {
+  return graphModel([
+    placeholder('a', 'DT_INT32', [-1, 2]),
+    placeholder('b', 'DT_BOOL', [-1, 2]),
+    op('a_doubled', 'AddV2', ['a', 'a'], { T: { type: 'DT_INT32' } }),
+    op('not_b', 'LogicalNot', ['b']),
+    op('a_float', 'Cast', ['a'], { SrcT: { type: 'DT_INT32' }, DstT: { type: 'DT_FLOAT' }, Truncate: { b: false } }),
+  ]);
 }
 
 // Two inputs of different dtypes exercise per-input decoding and batching.
@@ -104,6 +121,17 @@ function writeModel(repo: string, name: string, config: object, model: Uint8Arra
   console.log(`wrote ${join(dir, '1', 'model.onnx')} (${size} bytes)`);
 }
 
+/** A TF.js model: <repo>/<name>/1/model.json and its weight shard. */
+function writeTfjsModel(repo: string, name: string, config: object, files: TfjsModelFiles): void {
+  const dir = join(repo, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, '1'), { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  writeFileSync(join(dir, '1', 'model.json'), files.json);
+  writeFileSync(join(dir, '1', SHARD), files.weights);
+  console.log(`wrote ${join(dir, '1', 'model.json')} (${Buffer.byteLength(files.json)} + ${files.weights.byteLength} bytes)`);
+}
+
 const MLP_CONFIG = {
   max_batch_size: 64,
   dynamic_batching: {
@@ -122,6 +150,10 @@ for (const repo of [EXAMPLES, FIXTURES]) {
   writeModel(repo, 'mlp_classifier', MLP_CONFIG, mlp);
   writeModel(repo, 'two_inputs', TWO_INPUTS_CONFIG, two);
 }
+// The same MLP as mlp_classifier (same weights), as TF.js graph and layers models.
+writeTfjsModel(FIXTURES, 'tfjs_mlp', { backend: 'tfjs', max_batch_size: 64 }, mlpGraphModel(mlpWeights(MLP_SPEC())));
+writeTfjsModel(FIXTURES, 'tfjs_layers', { platform: 'tensorflowjs', max_batch_size: 64 }, mlpLayersModel(mlpWeights(MLP_SPEC())));
+writeTfjsModel(FIXTURES, 'tfjs_types', { backend: 'tfjs', max_batch_size: 8 }, tfjsTypes());
 writeModel(FIXTURES, 'identity_all', { max_batch_size: 8 }, identityAll());
 writeModel(FIXTURES, 'no_batch', { max_batch_size: 0 }, noBatch());
 // max_batch_size 0 so the server doesn't treat "n" as a batch dim to enforce.

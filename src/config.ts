@@ -8,7 +8,8 @@ import { z } from 'zod';
 import { LOG_LEVELS } from './logger.js';
 import { CONTROL_MODES } from './registry/control-mode.js';
 import { DEVICES } from './runtimes/execution-providers.js';
-import { RUNTIME_KINDS } from './runtimes/runtime.js';
+import { BENCH_RUNTIMES } from './runtimes/runtime.js';
+import { TFJS_BACKENDS } from './runtimes/tfjs/backends.js';
 
 export const ServerConfigSchema = z
   .strictObject({
@@ -51,7 +52,9 @@ export const ServerConfigSchema = z
     /** Triton's response cache: bytes shared by the answers of models with response_cache enabled; 0 = off. */
     responseCacheBytes: z.number().int().min(0).max(2 ** 40).default(0),
     /** Benchmarks only: 'noop' answers zeros without running the model (server + batcher overhead). */
-    benchRuntime: z.enum(RUNTIME_KINDS).optional(),
+    benchRuntime: z.enum(BENCH_RUNTIMES).optional(),
+    /** TF.js models: tensorflow (tfjs-node, if installed), wasm or cpu; auto = the first of those that starts. */
+    tfjsBackend: z.enum(TFJS_BACKENDS).default('auto'),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.loadModel.length > 0 && cfg.modelControlMode !== 'explicit') {
@@ -93,6 +96,7 @@ const SETTINGS: Readonly<Record<Key, Kind>> = {
   monitoringMaxFeatures: 'number',
   responseCacheBytes: 'number',
   benchRuntime: 'string',
+  tfjsBackend: 'string',
 };
 
 export function envName(key: string): string {

@@ -40,6 +40,7 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
     stats,
     monitoring: monitoringOptions(config),
     runtime: config.benchRuntime,
+    tfjsBackend: config.tfjsBackend,
     responseCache: config.responseCacheBytes > 0 ? new ResponseCache(config.responseCacheBytes) : undefined,
   });
   const metrics = new ServerMetrics(stats, registry);

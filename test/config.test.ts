@@ -33,6 +33,7 @@ describe('loadServerConfig', () => {
       monitoringWindowRows: 1000,
       monitoringMaxFeatures: 64,
       responseCacheBytes: 0,
+      tfjsBackend: 'auto',
     });
     expect(loadServerConfig({ modelRepository: 'models' }, {})).not.toHaveProperty('metricsPort');
   });
@@ -76,6 +77,7 @@ describe('loadServerConfig', () => {
         VOLLEY_MONITORING_WINDOW_ROWS: '300',
         VOLLEY_MONITORING_MAX_FEATURES: '8',
         VOLLEY_RESPONSE_CACHE_BYTES: '1048576',
+        VOLLEY_TFJS_BACKEND: 'cpu',
       },
     );
     expect(cfg).toEqual({
@@ -98,6 +100,7 @@ describe('loadServerConfig', () => {
       monitoringWindowRows: 300,
       monitoringMaxFeatures: 8,
       responseCacheBytes: 1048576,
+      tfjsBackend: 'cpu',
     });
   });
 

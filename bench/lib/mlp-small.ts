@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { writeModelRepo } from './repository.js';
 import { lcg, mlpClassifier } from '../../scripts/onnx/mlp.js';
+import type { MlpSpec } from '../../scripts/onnx/mlp.js';
 
 export const MLP_SMALL = 'mlp_small';
 export const MLP_SMALL_FEATURES = 256;
@@ -24,18 +25,23 @@ export const MLP_SMALL_CONFIG = JSON.parse(readFileSync(new URL('../../models/ml
   instance_count: number;
 };
 
-export function buildMlpSmall(): Uint8Array {
+/** The model's layers and seeded weights (a fresh generator each call: the same values every time). */
+export function mlpSmallSpec(): MlpSpec {
   // He-uniform scale sqrt(6 / fan_in) (~1/sqrt(fan_in) order) keeps the
   // activations' variance roughly constant through each Relu layer, so the
   // logits spread over a couple of units: on the bench row the softmax gives
   // 0.02-0.26, neither saturated (one class ≈ 1) nor flat (all ≈ 0.1).
-  return mlpClassifier({
+  return {
     name: MLP_SMALL,
     sizes: [MLP_SMALL_FEATURES, HIDDEN, HIDDEN, MLP_SMALL_CLASSES],
     rand: lcg(256),
     weightScale: (fanIn) => Math.sqrt(6 / fanIn),
     biasScale: 0.1,
-  });
+  };
+}
+
+export function buildMlpSmall(): Uint8Array {
+  return mlpClassifier(mlpSmallSpec());
 }
 
 /** The request row: fixed values in [-1, 1) with 3 decimals (a short, stable JSON body). */

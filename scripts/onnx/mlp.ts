@@ -23,16 +23,37 @@ export interface MlpSpec {
   biasScale: number;
 }
 
-export function mlpClassifier({ name, sizes, rand, weightScale, biasScale }: MlpSpec): Uint8Array {
+/** One dense layer's weights: `W` is [fanIn, width] row-major, `b` is [width]. */
+export interface DenseLayer {
+  fanIn: number;
+  width: number;
+  W: number[];
+  b: number[];
+}
+
+/** The layers' weights, drawn in a fixed order (W1, b1, W2, …): the ONNX and TF.js models of a spec hold the same values. */
+export function mlpWeights({ sizes, rand, weightScale, biasScale }: Omit<MlpSpec, 'name'>): DenseLayer[] {
   const values = (n: number, scale: number) => Array.from({ length: n }, () => rand() * scale);
+  const layers: DenseLayer[] = [];
+  for (let i = 1; i < sizes.length; i++) {
+    const [fanIn, width] = [sizes[i - 1], sizes[i]];
+    const W = values(fanIn * width, weightScale(fanIn));
+    layers.push({ fanIn, width, W, b: values(width, biasScale) });
+  }
+  return layers;
+}
+
+export function mlpClassifier(spec: MlpSpec): Uint8Array {
+  const { name, sizes } = spec;
+  const layers = mlpWeights(spec);
   const initializers = [];
   const nodes = [];
   let prev = 'input';
   for (let i = 1; i < sizes.length; i++) {
-    const [fanIn, width] = [sizes[i - 1], sizes[i]];
+    const { fanIn, width, W, b } = layers[i - 1];
     const last = i === sizes.length - 1;
-    initializers.push(initializer(`W${i}`, DataType.FLOAT, [fanIn, width], values(fanIn * width, weightScale(fanIn))));
-    initializers.push(initializer(`b${i}`, DataType.FLOAT, [width], values(width, biasScale)));
+    initializers.push(initializer(`W${i}`, DataType.FLOAT, [fanIn, width], W));
+    initializers.push(initializer(`b${i}`, DataType.FLOAT, [width], b));
     const out = last ? 'logits' : `h${i}`;
     nodes.push(node('MatMul', [prev, `W${i}`], [`${out}_mm`]), node('Add', [`${out}_mm`, `b${i}`], [out]));
     if (!last) nodes.push(node('Relu', [out], [`${out}_relu`]));

@@ -85,11 +85,11 @@ const RoutingSchema = z.strictObject({
     .optional(),
 });
 
-export const ModelConfigSchema = z
-  .strictObject({
+const ConfigObject = z.strictObject({
     name: z.string().optional(),
-    platform: z.literal('onnxruntime_onnx').optional(),
-    backend: z.literal('onnxruntime').optional(),
+    /** Triton's names for the runtime; `tensorflowjs` / `tfjs` serve a TF.js model.json (either one is enough). */
+    platform: z.enum(['onnxruntime_onnx', 'tensorflowjs']).optional(),
+    backend: z.enum(['onnxruntime', 'tfjs']).optional(),
     max_batch_size: z.number().int().min(0).max(65536).optional(),
     dynamic_batching: z
       .strictObject({
@@ -120,16 +120,18 @@ export const ModelConfigSchema = z
     input: z.array(TensorOverrideSchema).optional(),
     output: z.array(TensorOverrideSchema).optional(),
     version_policy: VersionPolicySchema.default({ latest: { num_versions: 1 } }),
+    /** Default model.onnx, or model.json for a TF.js model. */
     default_model_filename: z
       .string()
       .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be a plain file name')
-      .default('model.onnx'),
+      .optional(),
     /** Triton's backend parameters, e.g. `{"intra_op_thread_count": {"string_value": "2"}}`. */
     parameters: z.record(z.string(), z.strictObject({ string_value: z.string() })).default({}),
     model_warmup: z.array(WarmupSchema).max(64).default([]),
     routing: RoutingSchema.default({}),
-  })
-  .superRefine((cfg, ctx) => {
+  });
+
+export const ModelConfigSchema = ConfigObject.superRefine((cfg, ctx) => {
     const max = cfg.max_batch_size;
     if (cfg.dynamic_batching !== undefined && max === 0) {
       ctx.addIssue({ code: 'custom', path: ['dynamic_batching'], message: 'needs max_batch_size > 0 (0 means the model has no batch dimension)' });
@@ -162,11 +164,38 @@ export const ModelConfigSchema = z
     if (inline !== undefined && parseBool(inline) === true && cfg.instance_count > 1) {
       ctx.addIssue({ code: 'custom', path: ['instance_count'], message: 'must be 1 with run_on_event_loop: batches on the event loop take turns' });
     }
+    if (runtimeOf(cfg) === 'tfjs') checkTfjs(cfg, ctx);
     const warm = cfg.parameters.default_warmup?.string_value;
     if (warm !== undefined && warm !== 'true' && warm !== 'false') {
       ctx.addIssue({ code: 'custom', path: ['parameters', 'default_warmup'], message: 'must be "true" or "false"' });
     }
-  });
+  })
+  .transform((cfg) => ({ ...cfg, default_model_filename: cfg.default_model_filename ?? (runtimeOf(cfg) === 'tfjs' ? 'model.json' : 'model.onnx') }));
+
+/** The runtime that serves a model: TF.js when platform or backend says so, else ONNX Runtime. */
+export function runtimeOf(cfg: { platform?: string; backend?: string }): 'onnx' | 'tfjs' {
+  return cfg.platform === 'tensorflowjs' || cfg.backend === 'tfjs' ? 'tfjs' : 'onnx';
+}
+
+/** What platform a version's metadata names, and the backend its Triton configuration names. */
+export function platformOf(cfg: { platform?: string; backend?: string }): { platform: string; backend: string } {
+  return runtimeOf(cfg) === 'tfjs' ? { platform: 'tensorflowjs', backend: 'tfjs' } : { platform: 'onnxruntime_onnx', backend: 'onnxruntime' };
+}
+
+/** ONNX Runtime's settings mean nothing to TF.js: refused rather than silently ignored. */
+const ONNX_ONLY_PARAMETERS = ['intra_op_thread_count', 'enable_mem_arena', 'enable_mem_pattern'];
+
+function checkTfjs(cfg: z.infer<typeof ConfigObject>, ctx: z.RefinementCtx): void {
+  if (cfg.platform === 'onnxruntime_onnx' || cfg.backend === 'onnxruntime') {
+    ctx.addIssue({ code: 'custom', path: [cfg.platform === 'onnxruntime_onnx' ? 'platform' : 'backend'], message: 'names ONNX Runtime, but the model is TF.js (platform "tensorflowjs", backend "tfjs")' });
+  }
+  if (cfg.execution_providers !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['execution_providers'], message: "are ONNX Runtime's; a TF.js model runs on the server's --tfjs-backend" });
+  }
+  for (const key of ONNX_ONLY_PARAMETERS) {
+    if (cfg.parameters[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['parameters', key], message: 'is an ONNX Runtime setting; a TF.js model does not read it' });
+  }
+}
 
 /** The `parameters` keys Volley reads; a config may carry others (Triton's), which are logged as ignored. */
 export const MODEL_PARAMETERS = ['intra_op_thread_count', 'default_warmup', 'enable_mem_arena', 'enable_mem_pattern', 'run_on_event_loop'];

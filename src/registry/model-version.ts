@@ -15,13 +15,13 @@ import { VolleyError, asVolleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { VersionStats } from '../metrics/version-stats.js';
 import type { StatsBook } from '../metrics/version-stats.js';
-import type { RuntimeKind } from '../runtimes/runtime.js';
+import type { TfjsBackend } from '../runtimes/tfjs/backends.js';
 import { cudaProviderInstalled, resolveProviders } from '../runtimes/execution-providers.js';
 import type { Device } from '../runtimes/execution-providers.js';
 import { InlineExecutor } from '../runtimes/inline-executor.js';
 import { SessionExecutor } from '../runtimes/worker-threads.js';
 import type { WorkerThreads } from '../runtimes/worker-threads.js';
-import { MODEL_PARAMETERS, boolParameter } from './model-config.js';
+import { MODEL_PARAMETERS, boolParameter, runtimeOf } from './model-config.js';
 import type { ModelConfig } from './model-config.js';
 import { MonitorFeed } from './monitor-feed.js';
 import type { MonitoringOptions } from './monitor-feed.js';
@@ -43,8 +43,10 @@ export interface LoadOptions {
   stats?: StatsBook;
   /** Drift monitoring of sampled requests; off when absent. */
   monitoring?: MonitoringOptions;
-  /** Runtime every worker hosts; default 'onnx' ('noop' is the bench's overhead baseline). */
-  runtime?: RuntimeKind;
+  /** Benchmarks: 'noop' answers ONNX models with zeros (the bench's overhead baseline); default each model's own runtime. */
+  runtime?: 'onnx' | 'noop';
+  /** Where TF.js models run (`--tfjs-backend`); default auto. */
+  tfjsBackend?: TfjsBackend;
   /** The server's worker threads, shared by every version (runtimes/worker-threads.ts). */
   threads: WorkerThreads;
   /** The server's response cache (--response-cache-bytes), for versions whose config enables it; absent = off. */
@@ -130,6 +132,7 @@ export class ModelVersion {
     }
     const intraOpThreads = Number(this.config.parameters.intra_op_thread_count?.string_value ?? Math.max(1, Math.floor(options.cpuThreads / instances)));
     try {
+      const kind = runtimeOf(this.config);
       await access(path).catch(() => {
         throw new Error(`model file not found: ${this.version}/${this.config.default_model_filename}`);
       });
@@ -139,7 +142,7 @@ export class ModelVersion {
       const onWorkerRestart = (): void => void stats.workerRestarts++;
       const avoidSessions = avoid.flatMap((mv) => (mv.#executor instanceof SessionExecutor ? [mv.#executor] : []));
       const memory = { memArena: boolParameter(this.config, 'enable_mem_arena'), memPattern: boolParameter(this.config, 'enable_mem_pattern') };
-      const runtime = { kind: options.runtime ?? 'onnx', modelPath: path, intraOpThreads, allowSpinning: false, executionProviders, ...memory };
+      const runtime = { kind: kind === 'onnx' ? (options.runtime ?? 'onnx') : kind, modelPath: path, intraOpThreads, allowSpinning: false, executionProviders, ...memory, tfjsBackend: options.tfjsBackend };
       const onEventLoop = boolParameter(this.config, 'run_on_event_loop') === true;
       const executor = onEventLoop ? await InlineExecutor.open(runtime) : await options.threads.open(runtime, instances, onWorkerRestart, avoidSessions);
       this.#executor = executor;
@@ -158,7 +161,7 @@ export class ModelVersion {
       this.#transition('READY');
       const loadMs = performance.now() - started;
       this.stats.loadSeconds = loadMs / 1000;
-      options.logger.info({ event: 'model_ready', model: this.model, version: this.version, provider: this.provider, instances, onEventLoop, intraOpThreads, maxBatchSize: this.spec.maxBatchSize, warmup, loadMs: Math.round(loadMs), monitoring: this.feed !== null }, 'model version ready');
+      options.logger.info({ event: 'model_ready', model: this.model, version: this.version, provider: this.provider, instances, onEventLoop, intraOpThreads: kind === 'onnx' ? intraOpThreads : undefined, maxBatchSize: this.spec.maxBatchSize, warmup, loadMs: Math.round(loadMs), monitoring: this.feed !== null }, 'model version ready');
     } catch (err) {
       this.reason = asVolleyError(err, 'ERR_MODEL_LOAD').message;
       this.#transition('FAILED');

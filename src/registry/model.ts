@@ -10,7 +10,7 @@
  * - Request paths (`route`, `version`) only read `#serving` and `#table`; they never await.
  */
 import { VolleyError, asVolleyError, safeJson } from '../errors.js';
-import { parseModelConfig, selectVersions } from './model-config.js';
+import { parseModelConfig, runtimeOf, selectVersions } from './model-config.js';
 import type { ModelConfig } from './model-config.js';
 import { ModelVersion } from './model-version.js';
 import type { LoadOptions, VersionState } from './model-version.js';
@@ -95,7 +95,8 @@ export class Model {
       config = parseModelConfig(this.name, override ?? dir.configText ?? '{}');
       // A version directory counts once its model file exists (a poll may see the directory first).
       for (const v of dir.versions) files.set(v, await fileIdentity(`${dir.dir}/${v}/${config.default_model_filename}`));
-      wanted = this.#wantedVersions(config, dir.versions.filter((v) => files.get(v) !== 'missing'), dir.versions);
+      const missing = dir.versions.filter((v) => files.get(v) === 'missing');
+      wanted = this.#wantedVersions(config, dir.versions.filter((v) => files.get(v) !== 'missing'), dir.versions, await tfjsHint(config, dir.dir, missing));
     } catch (err) {
       return this.#refuse(asVolleyError(err), safeJson([override, dir.configText, dir.readError?.message, [...files]], Infinity, `unkeyable ${++unkeyable}`));
     }
@@ -150,9 +151,9 @@ export class Model {
   }
 
   /** The policy's versions plus any that routing names; a routing version missing on disk is an error. */
-  #wantedVersions(config: ModelConfig, onDisk: readonly number[], dirs: readonly number[]): number[] {
+  #wantedVersions(config: ModelConfig, onDisk: readonly number[], dirs: readonly number[], hint = ''): number[] {
     const chosen = new Set(selectVersions(config.version_policy, onDisk));
-    const found = `found: ${onDisk.join(', ') || 'none'}${dirs.length > onDisk.length ? `; without ${config.default_model_filename}: ${dirs.filter((v) => !onDisk.includes(v)).join(', ')}` : ''}`;
+    const found = `found: ${onDisk.join(', ') || 'none'}${dirs.length > onDisk.length ? `; without ${config.default_model_filename}: ${dirs.filter((v) => !onDisk.includes(v)).join(', ')}${hint}` : ''}`;
     const { default: primary, canary, shadow } = config.routing;
     for (const v of [primary, canary?.version, shadow?.version]) {
       if (v === undefined) continue;
@@ -233,4 +234,13 @@ export class Model {
   serving(): boolean {
     return this.active && this.#table.primary !== undefined;
   }
+}
+
+/** A TF.js model dropped in without a config.json is looked for as model.onnx: where a version has a model.json instead, say what to set. */
+async function tfjsHint(config: ModelConfig, dir: string, missing: readonly number[]): Promise<string> {
+  if (runtimeOf(config) !== 'onnx' || config.default_model_filename !== 'model.onnx') return '';
+  for (const v of missing) {
+    if ((await fileIdentity(`${dir}/${v}/model.json`)) !== 'missing') return '; there is a model.json: for a TF.js model set "backend": "tfjs" in config.json';
+  }
+  return '';
 }

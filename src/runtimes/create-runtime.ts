@@ -9,5 +9,8 @@ export function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       return OnnxRuntime.load(opts);
     case 'noop':
       return NoopRuntime.load(opts);
+    case 'tfjs':
+      // Imported on first use: a server with no TF.js model never loads TF.js.
+      return import('./tfjs/tfjs-runtime.js').then(({ TfjsRuntime }) => TfjsRuntime.load(opts));
   }
 }

@@ -1,5 +1,6 @@
 import type { ProviderSpec } from './execution-providers.js';
 import type { TensorSpec, WireTensor } from './tensor.js';
+import type { TfjsBackend } from './tfjs/backends.js';
 
 /** Inputs and outputs a model declares; -1 marks a dynamic dimension. */
 export interface ModelSignature {
@@ -8,12 +9,14 @@ export interface ModelSignature {
 }
 
 /**
- * Runtimes a worker can host. TF.js and GPU execution providers plug in here. `noop` is for
- * benchmarks only (server + batcher overhead): it describes the model with ONNX Runtime and then
- * answers zeros without computing anything (see noop-runtime.ts).
+ * Runtimes a worker can host: ONNX Runtime (its execution providers inside it), TensorFlow.js
+ * (tfjs/tfjs-runtime.ts). `noop` is for benchmarks only (server + batcher overhead): it describes
+ * the model with ONNX Runtime and then answers zeros without computing anything (see noop-runtime.ts).
  */
-export const RUNTIME_KINDS = ['onnx', 'noop'] as const;
+export const RUNTIME_KINDS = ['onnx', 'tfjs', 'noop'] as const;
 export type RuntimeKind = (typeof RUNTIME_KINDS)[number];
+/** What `--bench-runtime` may name. */
+export const BENCH_RUNTIMES = ['onnx', 'noop'] as const;
 
 export interface RuntimeOptions {
   kind: RuntimeKind;
@@ -27,6 +30,8 @@ export interface RuntimeOptions {
   /** ORT's CPU memory arena and memory patterns (`enable_mem_arena`, `enable_mem_pattern`); unset = ORT's default, on. */
   memArena?: boolean;
   memPattern?: boolean;
+  /** TF.js models: the backend (`--tfjs-backend`); unset = auto. */
+  tfjsBackend?: TfjsBackend;
 }
 
 /** What a loaded runtime reports about itself. */

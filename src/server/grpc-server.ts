@@ -17,6 +17,7 @@ import type { ErrorCategory } from '../errors.js';
 import type { InferenceRequest } from '../batching/inference-request.js';
 import type { VersionStats } from '../metrics/version-stats.js';
 import { pickVersion, runRequest } from '../registry/dispatch.js';
+import { platformOf } from '../registry/model-config.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import { buildTimedRequest, pickOutputs, selectOutputs } from '../registry/serving-spec.js';
 import { giveBuffer } from '../runtimes/buffer-pool.js';
@@ -162,7 +163,7 @@ function modelConfig(ctx: ServerContext, name: string, version: string): unknown
   const { model, chosen } = ctx.registry.lookup(name, version || undefined);
   const mv = chosen as ModelVersion;
   const config = effectiveConfig(mv, requireSpec(model, chosen));
-  return { ...config, backend: 'onnxruntime', instance_group: [{ name: mv.model, count: mv.config.instance_count, kind: mv.provider === 'cuda' ? 'KIND_GPU' : 'KIND_CPU' }] };
+  return { ...config, backend: platformOf(mv.config).backend, instance_group: [{ name: mv.model, count: mv.config.instance_count, kind: mv.provider === 'cuda' ? 'KIND_GPU' : 'KIND_CPU' }] };
 }
 
 

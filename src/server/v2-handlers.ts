@@ -14,6 +14,7 @@ import type { ModelVersion } from '../registry/model-version.js';
 import type { ServerMetrics } from '../metrics/index.js';
 import { DATATYPES } from '../runtimes/tensor.js';
 import type { Tensor, TensorSpec } from '../runtimes/tensor.js';
+import { platformOf } from '../registry/model-config.js';
 import type { TensorOverride } from '../registry/model-config.js';
 import { giveBuffer } from '../runtimes/buffer-pool.js';
 import type { Exchange } from './exchange.js';
@@ -76,7 +77,7 @@ export function metadataOf(ctx: ServerContext, name: string, version: string | u
   return {
     name: (chosen as ModelVersion).model,
     versions: versions.filter((v) => v.state === 'READY').map((v) => String(v.version)),
-    platform: 'onnxruntime_onnx',
+    platform: platformOf((chosen as ModelVersion).config).platform,
     inputs: spec.inputs,
     outputs: spec.outputs,
     parameters: { execution_provider: (chosen as ModelVersion).provider },
@@ -96,7 +97,7 @@ export function effectiveConfig(mv: ModelVersion, spec: NonNullable<ModelVersion
   const config = {
     ...mv.config,
     name: mv.model,
-    platform: 'onnxruntime_onnx',
+    platform: platformOf(mv.config).platform,
     max_batch_size: spec.maxBatchSize,
     dynamic_batching:
       spec.maxBatchSize > 0

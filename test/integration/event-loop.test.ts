@@ -4,7 +4,7 @@
  * needs one, fails a bad batch alone, and refuses configs it cannot serve.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, makeRepo, postJson, startServer } from './harness.js';
+import { getJson, inferRows, makeRepo, mlpRows, postJson, startServer } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 const INLINE = { run_on_event_loop: { string_value: 'true' } };
@@ -26,11 +26,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function rows(n: number, seed: number): number[] {
-  return Array.from({ length: n * 4 }, (_, k) => Math.fround(Math.sin(seed * 7 + k) * 3));
-}
-
-const infer = (model: string, data: number[], n: number) => postJson(`${server.url}/v2/models/${model}/infer`, { inputs: [{ name: 'input', shape: [n, 4], datatype: 'FP32', data }] });
+const rows = mlpRows;
+const infer = (model: string, data: number[], n: number) => inferRows(server, model, data, n);
 
 describe('run_on_event_loop', () => {
   it('answers 48 concurrent requests in shared batches, as the worker-thread path of the same model does', async () => {

@@ -98,6 +98,16 @@ export async function getJson(url: string, method = 'GET'): Promise<{ status: nu
   return { status: res.status, body: text === '' ? undefined : JSON.parse(text), headers: res.headers };
 }
 
+/** `n` rows of mlp_classifier's input ([n, 4] FP32, flat), fixed by `seed`, exact as float32. */
+export function mlpRows(n: number, seed: number): number[] {
+  return Array.from({ length: n * 4 }, (_, k) => Math.fround(Math.sin(seed * 7 + k) * 3));
+}
+
+/** POSTs `n` rows to `model`'s `input` as JSON. */
+export function inferRows(server: { url: string }, model: string, data: number[], n: number) {
+  return postJson(`${server.url}/v2/models/${model}/infer`, { inputs: [{ name: 'input', shape: [n, 4], datatype: 'FP32', data }] });
+}
+
 /** Every datatype's extremes as a [2,2] tensor, for exact round trips through the binary formats. */
 export const EXTREMES: Readonly<Record<string, ArrayBufferView>> = {
   BOOL: Uint8Array.from([1, 0, 0, 1]),

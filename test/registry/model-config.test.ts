@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_QUEUE_SIZE, boolParameter, parseModelConfig, selectVersions } from '../../src/registry/model-config.js';
+import { DEFAULT_MAX_QUEUE_SIZE, boolParameter, parseModelConfig, platformOf, runtimeOf, selectVersions } from '../../src/registry/model-config.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const exampleModels = readdirSync(join(ROOT, 'models'), { withFileTypes: true })
@@ -47,6 +47,18 @@ describe('parseModelConfig: accepted', () => {
     expect(parseModelConfig('m', '{}')).toEqual(expected);
     expect(parseModelConfig('m', {})).toEqual(expected);
     expect(parseModelConfig('m', 'null')).toEqual(expected);
+  });
+
+  it('a TF.js model (platform tensorflowjs or backend tfjs, or both) is looked for as model.json', () => {
+    for (const source of [{ platform: 'tensorflowjs' }, { backend: 'tfjs' }, { platform: 'tensorflowjs', backend: 'tfjs' }]) {
+      const cfg = parseModelConfig('m', source);
+      expect(runtimeOf(cfg)).toBe('tfjs');
+      expect(cfg.default_model_filename).toBe('model.json');
+      expect(platformOf(cfg)).toEqual({ platform: 'tensorflowjs', backend: 'tfjs' });
+    }
+    expect(parseModelConfig('m', { backend: 'tfjs', default_model_filename: 'graph.json' }).default_model_filename).toBe('graph.json');
+    expect(runtimeOf(parseModelConfig('m', {}))).toBe('onnx');
+    expect(platformOf(parseModelConfig('m', { backend: 'onnxruntime' }))).toEqual({ platform: 'onnxruntime_onnx', backend: 'onnxruntime' });
   });
 
   it('fills dynamic_batching defaults', () => {
@@ -96,6 +108,11 @@ describe('parseModelConfig: rejected with ERR_INVALID_CONFIG', () => {
     ['a response_cache switch that is not a boolean', { response_cache: { enable: 'yes' } }, 'response_cache.enable'],
     ['two instances on the event loop', { instance_count: 2, parameters: { run_on_event_loop: { string_value: 'on' } } }, 'instance_count'],
     ['a top level that is not an object', [1, 2], '(root)'],
+    ['an unknown backend', { backend: 'tensorflow' }, 'backend'],
+    ['a TF.js platform with the ONNX Runtime backend', { platform: 'tensorflowjs', backend: 'onnxruntime' }, 'backend'],
+    ['ONNX Runtime execution providers on a TF.js model', { backend: 'tfjs', execution_providers: ['cpu'] }, 'execution_providers'],
+    ["ONNX Runtime's thread count on a TF.js model", { backend: 'tfjs', parameters: { intra_op_thread_count: { string_value: '2' } } }, 'parameters.intra_op_thread_count'],
+    ["ONNX Runtime's arena switch on a TF.js model", { platform: 'tensorflowjs', parameters: { enable_mem_arena: { string_value: 'false' } } }, 'parameters.enable_mem_arena'],
   ])('rejects %s, naming the model and the path', (_what, source, path) => {
     const err = problem('my_model', source);
     expect(err.code).toBe('ERR_INVALID_CONFIG');

@@ -1,0 +1,182 @@
+/**
+ * TensorFlow.js models served end to end: a graph model and a layers model of the example MLP
+ * (the same weights as mlp_classifier's ONNX file) answer as ONNX Runtime does, over JSON, Triton
+ * binary, msgpack and the WebSocket stream, in shared batches; INT32 and BOOL travel both ways;
+ * a broken TF.js model fails alone with a reason, and the server keeps serving.
+ */
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VolleyClient, VolleyStream } from '../../src/client/index.js';
+import type { Format } from '../../src/client/index.js';
+import { FIXTURES, getJson, inferRows, makeRepo, mlpRows, postJson, startServer } from './harness.js';
+import type { ServerProcess } from './harness.js';
+
+const BATCHING = { max_batch_size: 64, dynamic_batching: { max_queue_delay_microseconds: 20_000 } };
+
+let server: ServerProcess;
+let repo: string;
+
+/** A copy of tfjs_mlp whose model.json is changed by `edit`. */
+function brokenTfjs(name: string, edit: (model: Record<string, any>) => unknown): void {
+  const dir = join(repo, name);
+  cpSync(join(FIXTURES, 'tfjs_mlp'), dir, { recursive: true });
+  const model = JSON.parse(readFileSync(join(dir, '1', 'model.json'), 'utf8'));
+  const edited = edit(model) ?? model;
+  writeFileSync(join(dir, '1', 'model.json'), typeof edited === 'string' ? edited : JSON.stringify(edited));
+}
+
+beforeAll(async () => {
+  repo = makeRepo({
+    mlp_classifier: { from: 'mlp_classifier', config: BATCHING },
+    tfjs_mlp: { from: 'tfjs_mlp', config: { ...BATCHING, backend: 'tfjs' } },
+    tfjs_layers: { from: 'tfjs_layers', config: { ...BATCHING, platform: 'tensorflowjs' } },
+    tfjs_types: { from: 'tfjs_types' },
+  });
+  brokenTfjs('tfjs_escape', (m) => void (m.weightsManifest[0].paths = ['../../mlp_classifier/1/model.onnx']));
+  brokenTfjs('tfjs_no_shard', (m) => void (m.weightsManifest[0].paths = ['missing.bin']));
+  brokenTfjs('tfjs_not_json', () => '{"format": "graph-model", ');
+  brokenTfjs('tfjs_string_input', (m) => void (m.modelTopology.node[0].attr.dtype.type = 'DT_STRING'));
+  // A TF.js model dropped in with no config.json is looked for as model.onnx.
+  mkdirSync(join(repo, 'tfjs_no_config'));
+  cpSync(join(FIXTURES, 'tfjs_mlp', '1'), join(repo, 'tfjs_no_config', '1'), { recursive: true });
+  server = await startServer(repo);
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const rows = mlpRows;
+const infer = (model: string, data: number[], n: number) => inferRows(server, model, data, n);
+
+function expectClose(actual: number[], expected: number[]): void {
+  expect(actual).toHaveLength(expected.length);
+  for (const [i, v] of actual.entries()) expect(Math.abs(v - expected[i])).toBeLessThan(1e-5);
+}
+
+describe('TF.js models', () => {
+  it('describes a graph model and a layers model with their own names, platform and backend', async () => {
+    for (const model of ['tfjs_mlp', 'tfjs_layers']) {
+      const meta = (await getJson(`${server.url}/v2/models/${model}`)).body;
+      expect(meta).toMatchObject({
+        platform: 'tensorflowjs',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 4] }],
+        outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 3] }],
+        parameters: { execution_provider: 'tfjs-wasm' },
+      });
+      const config = (await getJson(`${server.url}/v2/models/${model}/config`)).body;
+      expect(config).toMatchObject({ platform: 'tensorflowjs', default_model_filename: 'model.json', max_batch_size: 64 });
+    }
+    expect((await getJson(`${server.url}/v2/models/mlp_classifier`)).body.platform).toBe('onnxruntime_onnx');
+    // The graph does not record the outputs' types: they were read off runs on zeros.
+    expect((await getJson(`${server.url}/v2/models/tfjs_types`)).body).toMatchObject({
+      inputs: [{ name: 'a', datatype: 'INT32', shape: [-1, 2] }, { name: 'b', datatype: 'BOOL', shape: [-1, 2] }],
+      outputs: [{ name: 'a_doubled', datatype: 'INT32', shape: [-1, 2] }, { name: 'not_b', datatype: 'BOOL', shape: [-1, 2] }, { name: 'a_float', datatype: 'FP32', shape: [-1, 2] }],
+    });
+  });
+
+  it('answers 48 concurrent requests in shared batches as ONNX Runtime does with the same weights, each its own rows', async () => {
+    const sizes = Array.from({ length: 48 }, (_, i) => 1 + (i % 3));
+    const [onnx, graph, layers] = await Promise.all(['mlp_classifier', 'tfjs_mlp', 'tfjs_layers'].map((m) => Promise.all(sizes.map((n, i) => infer(m, rows(n, i), n)))));
+    for (const [i, res] of onnx.entries()) {
+      for (const tfjs of [graph[i], layers[i]]) {
+        expect(tfjs.status).toBe(200);
+        expect(tfjs.body.outputs[0].shape).toEqual([sizes[i], 3]);
+        expectClose(tfjs.body.outputs[0].data, res.body.outputs[0].data);
+      }
+    }
+    for (const model of ['tfjs_mlp', 'tfjs_layers']) {
+      const stats = (await getJson(`${server.url}/v2/models/${model}/stats`)).body.model_stats[0];
+      expect(stats.execution_count).toBeLessThan(stats.inference_count);
+    }
+  });
+
+  it('speaks Triton binary, msgpack and the WebSocket stream', async () => {
+    const client = new VolleyClient(server.url);
+    const data = Float32Array.from(rows(2, 5));
+    const reference = await client.infer('mlp_classifier', [{ name: 'input', datatype: 'FP32', shape: [2, 4], data }], 'binary');
+    for (const format of ['binary', 'msgpack', 'json'] as Format[]) {
+      const res = await client.infer('tfjs_mlp', [{ name: 'input', datatype: 'FP32', shape: [2, 4], data }], format);
+      expect(res.outputs[0].shape).toEqual([2, 3]);
+      expectClose(Array.from(res.outputs[0].data as Float32Array), Array.from(reference.outputs[0].data as Float32Array));
+    }
+    const stream = await VolleyStream.connect(server.url);
+    try {
+      const res = await stream.infer('tfjs_layers', [{ name: 'input', datatype: 'FP32', shape: [2, 4], data }]);
+      expectClose(Array.from(res.outputs[0].data as Float32Array), Array.from(reference.outputs[0].data as Float32Array));
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('carries INT32 and BOOL both ways, and refuses a datatype TF.js has not with 400', async () => {
+    const res = await postJson(`${server.url}/v2/models/tfjs_types/infer`, {
+      inputs: [
+        { name: 'a', shape: [2, 2], datatype: 'INT32', data: [1, -2, 2147483647, 4] },
+        { name: 'b', shape: [2, 2], datatype: 'BOOL', data: [true, false, false, true] },
+      ],
+    });
+    expect(res.status).toBe(200);
+    const out = Object.fromEntries(res.body.outputs.map((o: { name: string; data: unknown[] }) => [o.name, o.data]));
+    expect(out).toEqual({ a_doubled: [2, -4, -2, 8], not_b: [false, true, true, false], a_float: [1, -2, 2147483648, 4] });
+    const int64 = await postJson(`${server.url}/v2/models/tfjs_types/infer`, {
+      inputs: [
+        { name: 'a', shape: [1, 2], datatype: 'INT64', data: [1, 2] },
+        { name: 'b', shape: [1, 2], datatype: 'BOOL', data: [true, false] },
+      ],
+    });
+    expect(int64.status).toBe(400);
+    expect(int64.body.error).toMatch(/datatype INT64; the model expects INT32/);
+    expect((await infer('tfjs_mlp', rows(1, 1), 1)).status).toBe(200);
+  });
+
+  it('fails a broken TF.js model alone, saying why; the rest serve', async () => {
+    const index = (await postJson(`${server.url}/v2/repository/index`, {})).body as { name: string; state: string; reason: string }[];
+    const reason = (name: string) => index.find((m) => m.name === name);
+    expect(reason('tfjs_escape')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/is not a path inside the model's version directory/) });
+    expect(reason('tfjs_no_shard')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/cannot read weight file missing\.bin: ENOENT/) });
+    expect(reason('tfjs_not_json')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/model\.json is not valid JSON/) });
+    expect(reason('tfjs_string_input')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/input 'input' has dtype string, which Volley does not serve/) });
+    expect(reason('tfjs_no_config')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/no version matches the version policy \(found: none; without model\.onnx: 1; there is a model\.json: for a TF\.js model set "backend": "tfjs" in config\.json\)/) });
+    expect((await infer('tfjs_layers', rows(1, 2), 1)).status).toBe(200);
+    expect((await getJson(`${server.url}/v2/health/live`)).status).toBe(200);
+  });
+});
+
+describe('--tfjs-backend', () => {
+  it('cpu: the plain JavaScript backend gives the same answers, its name in the metadata', async () => {
+    const cpu = await startServer(makeRepo({ tfjs_mlp: { from: 'tfjs_mlp' }, tfjs_types: { from: 'tfjs_types' } }), ['--tfjs-backend', 'cpu']);
+    try {
+      expect((await getJson(`${cpu.url}/v2/models/tfjs_mlp`)).body.parameters).toEqual({ execution_provider: 'tfjs-cpu' });
+      const [a, b] = await Promise.all([server, cpu].map((s) => postJson(`${s.url}/v2/models/tfjs_mlp/infer`, { inputs: [{ name: 'input', shape: [3, 4], datatype: 'FP32', data: rows(3, 9) }] })));
+      expectClose(b.body.outputs[0].data, a.body.outputs[0].data);
+      // The cpu backend casts int32 to float32 by relabelling the Int32Array it holds: answered as floats all the same.
+      const cast = await postJson(`${cpu.url}/v2/models/tfjs_types/infer`, { inputs: [{ name: 'a', shape: [1, 2], datatype: 'INT32', data: [7, -3] }, { name: 'b', shape: [1, 2], datatype: 'BOOL', data: [true, true] }], outputs: [{ name: 'a_float', parameters: { binary_data: false } }] });
+      expect(cast.body.outputs).toEqual([{ name: 'a_float', datatype: 'FP32', shape: [1, 2], data: [7, -3] }]);
+    } finally {
+      await cpu.stop();
+    }
+  });
+
+  const tfjsNode = (() => {
+    try {
+      createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+
+  it.skipIf(tfjsNode)('tensorflow: without @tensorflow/tfjs-node installed the model fails with the reason; an unknown backend stops the start', async () => {
+    const native = await startServer(makeRepo({ tfjs_mlp: { from: 'tfjs_mlp' }, mlp_classifier: { from: 'mlp_classifier' } }), ['--tfjs-backend', 'tensorflow']);
+    try {
+      const index = (await postJson(`${native.url}/v2/repository/index`, {})).body as { name: string; state: string; reason: string }[];
+      expect(index.find((m) => m.name === 'tfjs_mlp')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/no TF\.js backend could start: tensorflow: @tensorflow\/tfjs-node is not installed/) });
+      expect(index.find((m) => m.name === 'mlp_classifier')).toMatchObject({ state: 'READY' });
+    } finally {
+      await native.stop();
+    }
+    await expect(startServer(makeRepo({}), ['--tfjs-backend', 'gpu'])).rejects.toThrow(/tfjsBackend/);
+  });
+});
