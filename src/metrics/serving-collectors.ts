@@ -67,6 +67,10 @@ function registerLive(registry: Registry, models: ModelRegistry): void {
   counterFamily(registry, 'volley_response_cache_evictions_total', 'Answers the response cache has dropped to make room.', [], (emit) => {
     if (models.responseCache !== undefined) emit({}, models.responseCache.evictions);
   });
+  counterFamily(registry, 'volley_response_cache_not_stored_total', 'Computed answers the response cache did not keep: too_large (more than the whole cache), failed (the copy failed).', ['reason'], (emit) => {
+    const cache = models.responseCache;
+    if (cache !== undefined) for (const [reason, n] of Object.entries(cache.notStored)) emit({ reason }, n);
+  });
   gaugeFamily(registry, 'volley_model_state', 'Lifecycle state of each model version: 1 for its current state, 0 for the others (version="" for a model with no version).', [...MV, 'state'], (emit) => {
     for (const row of models.index()) {
       for (const state of VERSION_STATES) emit({ model: row.name, version: row.version ?? '', state }, row.state === state ? 1 : 0);

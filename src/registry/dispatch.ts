@@ -81,7 +81,8 @@ function runCached(mv: ModelVersion, cache: ResponseCache, batcher: NonNullable<
     try {
       cache.set(key, outputs, mv.cacheId);
     } catch {
-      // Never fail an answer already computed for the cache's sake (say, out of memory for the copy).
+      // Never fail an answer already computed for the cache's sake (say, out of memory for the copy); counted.
+      cache.notStored.failed++;
     }
     mv.stats.cacheMisses++;
     mv.stats.cacheMissMs += lookupMs + performance.now() - storing;

@@ -40,6 +40,8 @@ export class ResponseCache {
   readonly #maxEntries: number;
   #bytes = 0;
   evictions = 0;
+  /** Answers computed but not kept: larger than the whole cache, or the copy failed (say, out of memory). */
+  readonly notStored = { too_large: 0, failed: 0 };
 
   constructor(maxBytes: number, maxEntries = MAX_ENTRIES) {
     this.maxBytes = maxBytes;
@@ -86,7 +88,10 @@ export class ResponseCache {
     let data = 0;
     for (const t of outputs) data = align8(data) + t.data.byteLength;
     const bytes = ENTRY_OVERHEAD + 2 * key.length + outputs.length * TENSOR_OVERHEAD + data;
-    if (bytes > this.maxBytes) return;
+    if (bytes > this.maxBytes) {
+      this.notStored.too_large++;
+      return;
+    }
     this.delete(key);
     while (this.#entries.size > 0 && (this.#bytes + bytes > this.maxBytes || this.#entries.size >= this.#maxEntries)) {
       this.delete(this.#entries.keys().next().value as string);

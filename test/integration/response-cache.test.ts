@@ -183,4 +183,22 @@ describe('response cache', () => {
       await s.stop();
     }
   });
+
+  it('a cache too small for the answers keeps none, and counts each one it could not keep', async () => {
+    const repo = emptyRepo();
+    writeConfig(repo, 'big', { max_batch_size: 8, response_cache: { enable: true } });
+    writeVersion(repo, 'big', 1, addConst(0.5, 1000));
+    const s = await startServer(repo, ['--response-cache-bytes', '2048']);
+    try {
+      const body = { inputs: [{ name: 'x', shape: [1, 1000], datatype: 'FP32', data: new Array(1000).fill(1) }] };
+      for (let i = 0; i < 3; i++) expect((await postJson(`${s.url}/v2/models/big/infer`, body)).body.outputs[0].data[999]).toBe(1.5);
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      expect(text).toMatch(/^volley_response_cache_not_stored_total\{reason="too_large"\} 3$/m);
+      expect(text).toMatch(/^volley_response_cache_not_stored_total\{reason="failed"\} 0$/m);
+      expect((await stats(s, 'big')).inference_stats.cache_miss.count).toBe(3);
+      expect(await metric(s, 'volley_response_cache_bytes')).toBe(0);
+    } finally {
+      await s.stop();
+    }
+  });
 });

@@ -77,6 +77,7 @@ describe('ResponseCache', () => {
     cache.set('big', [fp32('y', new Array(1000).fill(0))]);
     expect(cache.size).toBe(0);
     expect(cache.bytes).toBe(0);
+    expect(cache.notStored).toEqual({ too_large: 1, failed: 0 });
   });
 
   it("forgets an owner's answers at once, and only theirs", () => {
