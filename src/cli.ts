@@ -17,6 +17,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--max-body-bytes <n>', 'largest request body accepted, in bytes (default 67108864 = 64 MiB, env VOLLEY_MAX_BODY_BYTES)')
     .option('--ws-max-buffered-bytes <n>', 'WebSocket stream: close a socket (1008) once its unsent answers exceed this (default 67108864, env VOLLEY_WS_MAX_BUFFERED_BYTES)')
     .option('--strict-readiness [bool]', 'ready only when every model is READY, not merely settled; Triton spelling --strict-readiness=true|false too (env VOLLEY_STRICT_READINESS)')
+    .option('--allow-client-shm [bool]', "Triton's system shared-memory extension: clients on this host may register /dev/shm regions and pass tensors through them; =true|false too (default false, env VOLLEY_ALLOW_CLIENT_SHM)")
     .option('--device <device>', 'auto|cpu|cuda|webgpu: execution providers for models whose config names none; cuda and webgpu fall back to cpu with a warning; auto = cuda if its provider is installed (npm run setup:cuda), else cpu (default auto, env VOLLEY_DEVICE)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info, env VOLLEY_LOG_LEVEL)')
     .option('--cpu-threads <n>', 'cores the runtimes may use, shared between instances (default: all, env VOLLEY_CPU_THREADS)')

@@ -22,6 +22,8 @@ export const ServerConfigSchema = z
     wsMaxBufferedBytes: z.number().int().min(1024).max(2 ** 31 - 1).default(64 * 1024 * 1024),
     /** Readiness also requires every model READY (as Triton's --strict-readiness). */
     strictReadiness: z.boolean().default(false),
+    /** Triton's --allow-client-shm: clients may register system shared-memory regions and pass tensors through them. */
+    allowClientShm: z.boolean().default(false),
     /** Execution providers for models whose config.json names none: auto = CUDA if installed, else CPU. */
     device: z.enum(DEVICES).default('auto'),
     logLevel: z.enum(LOG_LEVELS).default('info'),
@@ -80,6 +82,7 @@ const SETTINGS: Readonly<Record<Key, Kind>> = {
   maxBodyBytes: 'number',
   wsMaxBufferedBytes: 'number',
   strictReadiness: 'boolean',
+  allowClientShm: 'boolean',
   device: 'string',
   logLevel: 'string',
   cpuThreads: 'number',

@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   ERR_MODEL_NOT_FOUND: 'not-found',
   ERR_VERSION_NOT_FOUND: 'not-found',
   ERR_ROUTE_NOT_FOUND: 'not-found',
+  ERR_SHM_REGION_NOT_FOUND: 'not-found',
   ERR_METHOD_NOT_ALLOWED: 'method-not-allowed',
   ERR_PAYLOAD_TOO_LARGE: 'too-large',
   ERR_UNSUPPORTED_MEDIA_TYPE: 'unsupported-media',

@@ -6,6 +6,7 @@ import type { MonitoringOptions } from './registry/monitor-feed.js';
 import { ResponseCache } from './registry/response-cache.js';
 import { ModelRegistry } from './registry/registry.js';
 import type { GrpcServer } from './server/grpc-server.js';
+import { SharedMemory } from './server/shared-memory.js';
 import { HttpServer, METRICS_ROUTES } from './server/http-server.js';
 import type { ServerContext } from './server/v2-handlers.js';
 
@@ -44,7 +45,8 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
     responseCache: config.responseCacheBytes > 0 ? new ResponseCache(config.responseCacheBytes) : undefined,
   });
   const metrics = new ServerMetrics(stats, registry);
-  const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, wsMaxBufferedBytes: config.wsMaxBufferedBytes, strictReadiness: config.strictReadiness, metrics, draining: false };
+  const shm = config.allowClientShm ? new SharedMemory() : null;
+  const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, wsMaxBufferedBytes: config.wsMaxBufferedBytes, strictReadiness: config.strictReadiness, metrics, shm, draining: false };
   const http = new HttpServer(ctx);
   const port = await http.listen(config.host, config.httpPort);
   logger.info({ event: 'listening', host: config.host, port }, 'listening');
@@ -94,6 +96,7 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
       http.close();
       metricsHttp?.close();
       await grpc?.close();
+      shm?.close();
       logger.info({ event: 'stopped' }, 'stopped');
     })();
     return closing;

@@ -9,6 +9,7 @@ import { VolleyError } from '../errors.js';
 import { takeBuffer } from '../runtimes/buffer-pool.js';
 import { DATATYPES } from '../runtimes/tensor.js';
 import type { Datatype, Tensor, TypedArray } from '../runtimes/tensor.js';
+import type { ShmSlice } from './shared-memory.js';
 
 /** Parses the header value; -1 when the header is absent (a plain JSON request). */
 export function parseHeaderLength(value: string): number {
@@ -72,14 +73,18 @@ export class BinarySection {
 
 /**
  * A binary response: JSON header (binary outputs carry `parameters.binary_data_size`, no `data`)
- * then each binary output's bytes in order. `binary[i]` says whether outputs[i] goes binary.
+ * then each binary output's bytes in order. `binary[i]` says whether outputs[i] goes binary;
+ * `shm[i]`, that it was written to shared memory (its entry names the slice, without data).
  */
-export function encodeBinaryResponse(header: Record<string, unknown>, outputs: readonly Tensor[], binary: readonly boolean[], jsonData: (t: Tensor) => string): { body: Buffer; headerLength: number } {
+export function encodeBinaryResponse(header: Record<string, unknown>, outputs: readonly Tensor[], binary: readonly boolean[], jsonData: (t: Tensor) => string, shm?: readonly (ShmSlice | undefined)[]): { body: Buffer; headerLength: number } {
   const parts: string[] = [];
   const chunks: Uint8Array[] = [];
   outputs.forEach((t, i) => {
     const meta = `"name":${JSON.stringify(t.name)},"datatype":"${t.datatype}","shape":[${t.shape.join(',')}]`;
-    if (binary[i]) {
+    const slice = shm?.[i];
+    if (slice !== undefined) {
+      parts.push(`{${meta},"parameters":${JSON.stringify({ shared_memory_region: slice.region, shared_memory_offset: slice.offset, shared_memory_byte_size: t.data.byteLength })}}`);
+    } else if (binary[i]) {
       chunks.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
       parts.push(`{${meta},"parameters":{"binary_data_size":${t.data.byteLength}}}`);
     } else {

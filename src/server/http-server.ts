@@ -5,6 +5,7 @@ import { Exchange } from './exchange.js';
 import * as observability from './observability-handlers.js';
 import * as repository from './repository-handlers.js';
 import * as logging from './logging-handlers.js';
+import * as shm from './shm-handlers.js';
 import { countFailure, logFailure } from './outcome.js';
 import { attachStream } from './stream.js';
 import * as v2 from './v2-handlers.js';
@@ -50,6 +51,16 @@ export const ROUTES: readonly Route[] = [
   { method: 'get', pattern: '/metrics', handler: observability.metrics },
   { method: 'get', pattern: '/v2/logging', handler: logging.getLogging },
   { method: 'post', pattern: '/v2/logging', handler: logging.postLogging },
+  { method: 'get', pattern: '/v2/systemsharedmemory/status', handler: shm.status },
+  { method: 'get', pattern: '/v2/systemsharedmemory/region/:region/status', handler: shm.status },
+  { method: 'post', pattern: '/v2/systemsharedmemory/region/:region/register', handler: shm.register },
+  { method: 'post', pattern: '/v2/systemsharedmemory/unregister', handler: shm.unregister },
+  { method: 'post', pattern: '/v2/systemsharedmemory/region/:region/unregister', handler: shm.unregister },
+  { method: 'get', pattern: '/v2/cudasharedmemory/status', handler: shm.cuda },
+  { method: 'get', pattern: '/v2/cudasharedmemory/region/:region/status', handler: shm.cuda },
+  { method: 'post', pattern: '/v2/cudasharedmemory/region/:region/register', handler: shm.cuda },
+  { method: 'post', pattern: '/v2/cudasharedmemory/unregister', handler: shm.cuda },
+  { method: 'post', pattern: '/v2/cudasharedmemory/region/:region/unregister', handler: shm.cuda },
 ];
 
 /** The `--metrics-port` listener serves only this. */

@@ -11,6 +11,7 @@ import { takeBuffer } from '../runtimes/buffer-pool.js';
 import { BinarySection, splitBody } from './binary-codec.js';
 import { floatToHalf, halfToFloat } from './fp16.js';
 import { NumberRun, parseInferJson } from './infer-json.js';
+import type { SharedMemory, ShmSlice } from './shared-memory.js';
 
 /** Largest element count one tensor may declare; checked before anything is allocated. */
 export const MAX_TENSOR_ELEMENTS = 2 ** 28;
@@ -34,6 +35,8 @@ export interface InferPayload {
   timeoutUs: number | undefined;
   /** `parameters.routing_key`: the same key always gets the same canary/shadow decision. */
   routingKey: string | undefined;
+  /** Per requested output: the shared-memory slice it is written to (then answered without data); undefined when none is. */
+  shmOutputs?: (ShmSlice | undefined)[];
 }
 
 export function parseJson(body: Uint8Array): unknown {
@@ -51,16 +54,16 @@ export function parseRequestJson(body: Uint8Array): unknown {
 
 /** `headerLength` >= 0: Triton's binary extension, the JSON header is that many bytes of `body`. */
 /** A binary request read as its JSON header and a separate binary section (Exchange.readSplitBody). */
-export function decodeSplitRequest(header: Uint8Array, section: Uint8Array): InferPayload {
-  return decodeInferObject(parseJson(header), new BinarySection(section));
+export function decodeSplitRequest(header: Uint8Array, section: Uint8Array, shm: SharedMemory | null = null): InferPayload {
+  return decodeInferObject(parseJson(header), new BinarySection(section), false, true, shm);
 }
 
-export function decodeInferRequest(body: Uint8Array, headerLength = -1): InferPayload {
+export function decodeInferRequest(body: Uint8Array, headerLength = -1, shm: SharedMemory | null = null): InferPayload {
   let json = body;
   let binary: BinarySection | null = null;
   if (headerLength >= 0) ({ header: json, binary } = splitBody(body, headerLength));
   // The binary extension's JSON header carries no numbers worth a fast path.
-  return decodeInferObject(binary === null ? parseRequestJson(json) : parseJson(json), binary);
+  return decodeInferObject(binary === null ? parseRequestJson(json) : parseJson(json), binary, false, true, shm);
 }
 
 /**
@@ -68,7 +71,7 @@ export function decodeInferRequest(body: Uint8Array, headerLength = -1): InferPa
  * bytes from the binary section; an input's `data` may also be a byte blob (msgpack bin or typed
  * array), which is used as raw little-endian elements without per-element conversion.
  */
-export function decodeInferObject(req: unknown, binary: BinarySection | null, copyBlobs = false, json = true): InferPayload {
+export function decodeInferObject(req: unknown, binary: BinarySection | null, copyBlobs = false, json = true, shm: SharedMemory | null = null): InferPayload {
   if (!isObject(req)) throw invalid('request body must be a JSON object');
   const { id, inputs, outputs, parameters } = req;
   if (id !== undefined && typeof id !== 'string') throw invalid("'id' must be a string");
@@ -92,13 +95,20 @@ export function decodeInferObject(req: unknown, binary: BinarySection | null, co
       routingKey = parameters.routing_key;
     }
   }
-  const tensors = inputs.map((raw, i) => decodeInput(raw, i, binary, copyBlobs, json));
+  const tensors = inputs.map((raw, i) => decodeInput(raw, i, binary, copyBlobs, json, shm));
   binary?.assertConsumed();
-  const wanted = decodeOutputs(outputs, binaryDefault);
-  return { id, inputs: tensors, outputs: wanted?.names, binaryOutputs: wanted?.binary, binaryDefault, timeoutUs, routingKey };
+  const wanted = decodeOutputs(outputs, binaryDefault, shm);
+  return { id, inputs: tensors, outputs: wanted?.names, binaryOutputs: wanted?.binary, binaryDefault, timeoutUs, routingKey, shmOutputs: wanted?.shm };
 }
 
-function decodeInput(raw: unknown, index: number, binary: BinarySection | null, copyBlobs: boolean, json: boolean): Tensor {
+/** An input's or output's parameters name a shared-memory region: its slice, or a 400 when the server takes none. */
+function shmSlice(what: string, parameters: Record<string, unknown>, shm: SharedMemory | null): ShmSlice | undefined {
+  if (shm !== null) return shm.slice(what, parameters);
+  if (parameters.shared_memory_region === undefined && parameters.shared_memory_byte_size === undefined) return undefined;
+  throw invalid(`${what} names a shared memory region, but client shared memory is off (start Volley with --allow-client-shm; HTTP JSON, binary and msgpack requests only)`);
+}
+
+function decodeInput(raw: unknown, index: number, binary: BinarySection | null, copyBlobs: boolean, json: boolean, shm: SharedMemory | null): Tensor {
   if (!isObject(raw)) throw invalid(`inputs[${index}] must be an object`);
   const { name, datatype, shape, data, parameters } = raw;
   if (typeof name !== 'string' || name === '') throw invalid(`inputs[${index}].name must be a non-empty string`);
@@ -112,6 +122,11 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null, 
   let count = dims.includes(0) ? 0 : 1;
   for (const d of dims) count *= d;
   if (count > MAX_TENSOR_ELEMENTS) throw badInput(`input '${name}': shape [${dims}] has ${count} elements, more than the limit of ${MAX_TENSOR_ELEMENTS}`);
+  const slice = isObject(parameters) ? shmSlice(`input '${name}'`, parameters, shm) : undefined;
+  if (slice !== undefined) {
+    if (data !== undefined || (isObject(parameters) && parameters.binary_data_size !== undefined)) throw badInput(`input '${name}' takes its data from shared memory, so it cannot have 'data' or binary_data_size as well`);
+    return { name, datatype, shape: dims, data: (shm as SharedMemory).read(name, datatype, count, slice) };
+  }
   if (isObject(parameters) && parameters.binary_data_size !== undefined) {
     if (binary === null) throw badInput(`input '${name}' has binary_data_size but the request has no Inference-Header-Content-Length header`);
     if (data !== undefined) throw badInput(`input '${name}' has both binary_data_size and 'data'`);
@@ -295,11 +310,12 @@ function convert(v: unknown, datatype: Datatype, name: string, json: boolean): n
   throw badInput(`input '${name}': value ${safeJson(v, QUOTE)} is not a valid ${datatype} element`);
 }
 
-function decodeOutputs(outputs: unknown, binaryDefault: boolean): { names: string[]; binary: boolean[] } | undefined {
+function decodeOutputs(outputs: unknown, binaryDefault: boolean, shm: SharedMemory | null): { names: string[]; binary: boolean[]; shm?: (ShmSlice | undefined)[] } | undefined {
   if (outputs === undefined) return undefined;
   if (!Array.isArray(outputs)) throw new VolleyError('ERR_INVALID_OUTPUT', "'outputs' must be an array of {name}");
   const names: string[] = [];
   const binary: boolean[] = [];
+  const slices: (ShmSlice | undefined)[] = [];
   outputs.forEach((o, i) => {
     if (!isObject(o) || typeof o.name !== 'string') throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}] must be an object with a string 'name'`);
     if (o.name.length > MAX_NAME_LENGTH) throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}].name is ${o.name.length} characters long, more than the limit of ${MAX_NAME_LENGTH}`);
@@ -311,10 +327,13 @@ function decodeOutputs(outputs: unknown, binaryDefault: boolean): { names: strin
       throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}].parameters.classification: the classification extension is not supported; ask for the output itself and take the top classes client-side`);
     }
     if (names.includes(o.name)) throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}]: output '${o.name}' is asked for more than once`);
+    const slice = isObject(o.parameters) ? shmSlice(`outputs[${i}] ('${o.name}')`, o.parameters, shm) : undefined;
+    if (slice !== undefined && flag === true) throw new VolleyError('ERR_INVALID_OUTPUT', `outputs[${i}] ('${o.name}') goes to shared memory, so it cannot ask for binary_data as well`);
     names.push(o.name);
-    binary.push(flag ?? binaryDefault);
+    binary.push(slice === undefined && (flag ?? binaryDefault));
+    slices.push(slice);
   });
-  return { names, binary };
+  return slices.some((s) => s !== undefined) ? { names, binary, shm: slices } : { names, binary };
 }
 
 /** The response body. Strings go through JSON.stringify; numbers are joined straight from typed arrays. */

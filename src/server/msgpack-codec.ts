@@ -8,6 +8,7 @@ import { VolleyError } from '../errors.js';
 import type { Tensor } from '../runtimes/tensor.js';
 import { decodeInferObject } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
+import type { SharedMemory } from './shared-memory.js';
 
 export const MSGPACK_TYPES = /^application\/(x-)?msgpack\s*(;.*)?$/i;
 
@@ -29,8 +30,8 @@ export function unpackMsgpack(body: Uint8Array, what = 'request body'): unknown 
   }
 }
 
-export function decodeMsgpackRequest(body: Uint8Array): InferPayload {
-  return decodeInferObject(unpackMsgpack(body), null, false, false);
+export function decodeMsgpackRequest(body: Uint8Array, shm: SharedMemory | null = null): InferPayload {
+  return decodeInferObject(unpackMsgpack(body), null, false, false, shm);
 }
 
 /** The packed response. It may share packr's buffer: send it before the next pack (same tick). */

@@ -22,6 +22,7 @@ import { encodeBinaryResponse, parseHeaderLength } from './binary-codec.js';
 import { decodeInferRequest, decodeSplitRequest, encodeData, encodeInferResponse } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
 import { MSGPACK_TYPES, decodeMsgpackRequest, encodeMsgpackResponse } from './msgpack-codec.js';
+import type { SharedMemory, ShmSlice } from './shared-memory.js';
 
 export const SERVER_NAME = 'volley';
 export const SERVER_VERSION = '0.1.0';
@@ -34,6 +35,8 @@ export interface ServerContext {
   readonly wsMaxBufferedBytes: number;
   readonly strictReadiness: boolean;
   readonly metrics: ServerMetrics;
+  /** Triton's system shared memory (--allow-client-shm); null when off. */
+  readonly shm?: SharedMemory | null;
   draining: boolean;
 }
 
@@ -51,8 +54,9 @@ export function ready(ctx: ServerContext, ex: Exchange): void {
   ex.sendJson(OK, '{"ready":true}');
 }
 
-export function serverMetadata(_ctx: ServerContext, ex: Exchange): void {
-  ex.sendJson(OK, JSON.stringify({ name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS }));
+export function serverMetadata(ctx: ServerContext, ex: Exchange): void {
+  const extensions = ctx.shm != null ? [...EXTENSIONS, 'system_shared_memory'] : EXTENSIONS;
+  ex.sendJson(OK, JSON.stringify({ name: SERVER_NAME, version: SERVER_VERSION, extensions }));
 }
 
 /** Params: [model] or [model, version]. */
@@ -157,8 +161,10 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   ex.started = started;
   if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
   const model = ctx.registry.model(ex.param(0));
-  const payload = msgpack ? decodeMsgpackRequest(body) : tail !== null ? decodeSplitRequest(body, tail) : decodeInferRequest(body, headerLength);
+  const shm = ctx.shm ?? null;
+  const payload = msgpack ? decodeMsgpackRequest(body, shm) : tail !== null ? decodeSplitRequest(body, tail, shm) : decodeInferRequest(body, headerLength, shm);
   ex.clientId = payload.id;
+  if (payload.shmOutputs !== undefined && ex.wantsMsgpack) throw new VolleyError('ERR_INVALID_OUTPUT', 'outputs written to shared memory are answered in JSON (or Triton binary), not msgpack: drop the Accept: application/msgpack header');
   const version = ex.params.length > 1 ? ex.param(1) : undefined;
   const key = payload.routingKey ?? ex.routeKey;
   const mv = pickVersion(model, version, key);
@@ -168,6 +174,7 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs, performance.now());
   ex.onAbort = () => request.cancel();
   const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, key), wanted);
+  if (payload.shmOutputs !== undefined) writeShmOutputs(shm as SharedMemory, outputs, payload.shmOutputs);
   sendOutputs(ex, mv, payload, outputs);
   // Answered: nothing reads the body or the request's own tensor copies any more (a batch copied
   // or took what it needed).
@@ -183,13 +190,23 @@ function sendOutputs(ex: Exchange, mv: ModelVersion, payload: InferPayload, outp
     return;
   }
   const binary = binaryFlags(payload, outputs.length);
-  if (binary === null) {
+  if (binary === null && payload.shmOutputs === undefined) {
     ex.sendJson(OK, encodeInferResponse(mv.model, mv.version, payload.id, outputs));
     return;
   }
   const header = payload.id === undefined ? { model_name: mv.model, model_version: String(mv.version) } : { model_name: mv.model, model_version: String(mv.version), id: payload.id };
-  const { body: out, headerLength: n } = encodeBinaryResponse(header, outputs, binary, encodeData);
-  ex.send(OK, 'application/octet-stream', out, { 'Inference-Header-Content-Length': String(n) });
+  const { body: out, headerLength: n } = encodeBinaryResponse(header, outputs, binary ?? new Array<boolean>(outputs.length).fill(false), encodeData, payload.shmOutputs);
+  // Only shared-memory outputs besides JSON ones: the header is the whole body, a plain JSON answer.
+  if (n === out.length) ex.sendJson(OK, out.toString('utf8'));
+  else ex.send(OK, 'application/octet-stream', out, { 'Inference-Header-Content-Length': String(n) });
+}
+
+/** Each output that names a shared-memory slice is written there (its answer then carries no data). */
+function writeShmOutputs(shm: SharedMemory, outputs: readonly Tensor[], slices: readonly (ShmSlice | undefined)[]): void {
+  outputs.forEach((t, i) => {
+    const slice = slices[i];
+    if (slice !== undefined) shm.write(t, slice);
+  });
 }
 
 /** Which outputs go binary; null when none do (a plain JSON response). */
