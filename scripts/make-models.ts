@@ -29,15 +29,44 @@ function mlpClassifierModel(): Uint8Array {
   return mlpClassifier(MLP_SPEC());
 }
 
-// TF.js's datatypes (INT32, BOOL, FP32) through a graph model: a doubled, b negated, a as floats.
+// TF.js's datatypes (INT32, BOOL, FP32) through a graph model: a doubled, b negated, a as floats,
+// and whether a > 0 (a Greater's `T` attribute is int32, its input's type: its output is bool).
 function tfjsTypes(): TfjsModelFiles {
-  return graphModel([
-    placeholder('a', 'DT_INT32', [-1, 2]),
-    placeholder('b', 'DT_BOOL', [-1, 2]),
-    op('a_doubled', 'AddV2', ['a', 'a'], { T: { type: 'DT_INT32' } }),
-    op('not_b', 'LogicalNot', ['b']),
-    op('a_float', 'Cast', ['a'], { SrcT: { type: 'DT_INT32' }, DstT: { type: 'DT_FLOAT' }, Truncate: { b: false } }),
-  ]);
+  return graphModel(
+    [
+      placeholder('a', 'DT_INT32', [-1, 2]),
+      placeholder('b', 'DT_BOOL', [-1, 2]),
+      op('a_doubled', 'AddV2', ['a', 'a'], { T: { type: 'DT_INT32' } }),
+      op('not_b', 'LogicalNot', ['b']),
+      op('a_float', 'Cast', ['a'], { SrcT: { type: 'DT_INT32' }, DstT: { type: 'DT_FLOAT' }, Truncate: { b: false } }),
+      op('a_positive', 'Greater', ['a', 'zero'], { T: { type: 'DT_INT32' } }),
+    ],
+    [{ name: 'zero', shape: [], dtype: 'int32', values: [0] }],
+  );
+}
+
+// As tensorflowjs_converter writes a SavedModel: node names (serving_default_x, TopKV2) behind a
+// signature's keys (x; values, indices: two outputs of one node), and Keras's learning phase, a
+// PlaceholderWithDefault that is no input.
+function tfjsSignature(): TfjsModelFiles {
+  const shape = (...d: number[]) => ({ dim: d.map((size) => ({ size: String(size) })) });
+  return graphModel(
+    [
+      placeholder('serving_default_x', 'DT_FLOAT', [-1, 4]),
+      { name: 'keras_learning_phase', op: 'PlaceholderWithDefault', input: ['learning_phase'], attr: { dtype: { type: 'DT_BOOL' }, shape: { shape: { dim: [] } } } },
+      op('TopKV2', 'TopKV2', ['serving_default_x', 'k'], { T: { type: 'DT_FLOAT' }, sorted: { b: true } }),
+    ],
+    [
+      { name: 'k', shape: [], dtype: 'int32', values: [2] },
+      { name: 'learning_phase', shape: [], dtype: 'int32', values: [0] },
+    ],
+    {
+      signature: {
+        inputs: { x: { name: 'serving_default_x:0', dtype: 'DT_FLOAT', tensorShape: shape(-1, 4) } },
+        outputs: { values: { name: 'TopKV2:0', dtype: 'DT_FLOAT', tensorShape: shape(-1, 2) }, indices: { name: 'TopKV2:1', dtype: 'DT_INT32', tensorShape: shape(-1, 2) } },
+      },
+    },
+  );
 }
 
 // Two inputs of different dtypes exercise per-input decoding and batching.
@@ -154,6 +183,7 @@ for (const repo of [EXAMPLES, FIXTURES]) {
 writeTfjsModel(FIXTURES, 'tfjs_mlp', { backend: 'tfjs', max_batch_size: 64 }, mlpGraphModel(mlpWeights(MLP_SPEC())));
 writeTfjsModel(FIXTURES, 'tfjs_layers', { platform: 'tensorflowjs', max_batch_size: 64 }, mlpLayersModel(mlpWeights(MLP_SPEC())));
 writeTfjsModel(FIXTURES, 'tfjs_types', { backend: 'tfjs', max_batch_size: 8 }, tfjsTypes());
+writeTfjsModel(FIXTURES, 'tfjs_signature', { backend: 'tfjs', max_batch_size: 8 }, tfjsSignature());
 writeModel(FIXTURES, 'identity_all', { max_batch_size: 8 }, identityAll());
 writeModel(FIXTURES, 'no_batch', { max_batch_size: 0 }, noBatch());
 // max_batch_size 0 so the server doesn't treat "n" as a batch dim to enforce.

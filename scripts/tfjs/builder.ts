@@ -22,7 +22,7 @@ interface GraphNode {
   attr?: Record<string, unknown>;
 }
 
-interface WeightEntry {
+export interface WeightEntry {
   name: string;
   shape: number[];
   dtype: 'float32' | 'int32';
@@ -62,14 +62,18 @@ function manifest(weights: WeightEntry[]) {
   return [{ paths: [SHARD], weights: weights.map(({ name, shape, dtype }) => ({ name, shape, dtype })) }];
 }
 
-/** A graph model: placeholders and ops in `nodes`, constants from `weights` (their values go to the shard). */
-export function graphModel(nodes: GraphNode[], weights: WeightEntry[] = []): TfjsModelFiles {
+/**
+ * A graph model: placeholders and ops in `nodes`, constants from `weights` (their values go to the
+ * shard); `extra` adds to model.json (a `signature`, as tensorflowjs_converter writes for a SavedModel).
+ */
+export function graphModel(nodes: GraphNode[], weights: WeightEntry[] = [], extra: Record<string, unknown> = {}): TfjsModelFiles {
   const model = {
     format: 'graph-model',
     generatedBy: 'volley scripts/tfjs/builder.ts',
     convertedBy: null,
     modelTopology: { node: [...nodes, ...weights.map(constant)], library: {}, versions: { producer: 1 } },
     weightsManifest: manifest(weights),
+    ...extra,
   };
   return { json: JSON.stringify(model) + '\n', weights: shard(weights) };
 }

@@ -195,6 +195,12 @@ function checkTfjs(cfg: z.infer<typeof ConfigObject>, ctx: z.RefinementCtx): voi
   for (const key of ONNX_ONLY_PARAMETERS) {
     if (cfg.parameters[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['parameters', key], message: 'is an ONNX Runtime setting; a TF.js model does not read it' });
   }
+  // TF.js's wasm backend installs process-wide handlers that rethrow unhandled rejections, and a
+  // fault in its heap poisons the thread it runs on: on a worker thread, which is replaced.
+  const inline = cfg.parameters.run_on_event_loop?.string_value;
+  if (inline !== undefined && parseBool(inline) === true) {
+    ctx.addIssue({ code: 'custom', path: ['parameters', 'run_on_event_loop'], message: "is refused for a TF.js model: a fault in TF.js's WebAssembly heap would take the event loop's thread with it (a worker thread is replaced)" });
+  }
 }
 
 /** The `parameters` keys Volley reads; a config may carry others (Triton's), which are logged as ignored. */

@@ -10,6 +10,7 @@
  * - Request paths (`route`, `version`) only read `#serving` and `#table`; they never await.
  */
 import { VolleyError, asVolleyError, safeJson } from '../errors.js';
+import { tfjsFilesIdentity } from '../runtimes/tfjs/model-files.js';
 import { parseModelConfig, runtimeOf, selectVersions } from './model-config.js';
 import type { ModelConfig } from './model-config.js';
 import { ModelVersion } from './model-version.js';
@@ -93,8 +94,12 @@ export class Model {
     try {
       if (dir.readError !== null && !(dir.readError.what === 'config' && override !== undefined)) throw new VolleyError('ERR_MODEL_LOAD', `model '${this.name}': ${dir.readError.message}`);
       config = parseModelConfig(this.name, override ?? dir.configText ?? '{}');
-      // A version directory counts once its model file exists (a poll may see the directory first).
-      for (const v of dir.versions) files.set(v, await fileIdentity(`${dir.dir}/${v}/${config.default_model_filename}`));
+      // A version directory counts once its model file exists (a poll may see the directory first);
+      // a TF.js model's, once model.json and every weight file it names do.
+      for (const v of dir.versions) {
+        const path = `${dir.dir}/${v}/${config.default_model_filename}`;
+        files.set(v, runtimeOf(config) === 'tfjs' ? await tfjsFilesIdentity(path, fileIdentity) : await fileIdentity(path));
+      }
       const missing = dir.versions.filter((v) => files.get(v) === 'missing');
       wanted = this.#wantedVersions(config, dir.versions.filter((v) => files.get(v) !== 'missing'), dir.versions, await tfjsHint(config, dir.dir, missing));
     } catch (err) {
@@ -153,7 +158,7 @@ export class Model {
   /** The policy's versions plus any that routing names; a routing version missing on disk is an error. */
   #wantedVersions(config: ModelConfig, onDisk: readonly number[], dirs: readonly number[], hint = ''): number[] {
     const chosen = new Set(selectVersions(config.version_policy, onDisk));
-    const found = `found: ${onDisk.join(', ') || 'none'}${dirs.length > onDisk.length ? `; without ${config.default_model_filename}: ${dirs.filter((v) => !onDisk.includes(v)).join(', ')}${hint}` : ''}`;
+    const found = `found: ${onDisk.join(', ') || 'none'}${dirs.length > onDisk.length ? `; without ${config.default_model_filename}${runtimeOf(config) === 'tfjs' ? ' and every weight file it names' : ''}: ${dirs.filter((v) => !onDisk.includes(v)).join(', ')}${hint}` : ''}`;
     const { default: primary, canary, shadow } = config.routing;
     for (const v of [primary, canary?.version, shadow?.version]) {
       if (v === undefined) continue;

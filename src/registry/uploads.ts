@@ -21,8 +21,8 @@ import { VERSION_DIR } from './repository.js';
 export type UploadedFiles = Map<string, Uint8Array>;
 
 export const FILE_PARAMETER = 'file:';
-/** Files one load may carry, and path segments below the version directory. */
-const MAX_FILES = 64;
+/** Files one load may carry (a TF.js model comes as model.json and a shard per 4 MB of weights), and path segments below the version directory. */
+const MAX_FILES = 1024;
 const MAX_DEPTH = 8;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 

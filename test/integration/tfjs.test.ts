@@ -4,10 +4,11 @@
  * binary, msgpack and the WebSocket stream, in shared batches; INT32 and BOOL travel both ways;
  * a broken TF.js model fails alone with a reason, and the server keeps serving.
  */
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SHARD, graphModel, op, placeholder } from '../../scripts/tfjs/builder.js';
 import { VolleyClient, VolleyStream } from '../../src/client/index.js';
 import type { Format } from '../../src/client/index.js';
 import { FIXTURES, getJson, inferRows, makeRepo, mlpRows, postJson, startServer } from './harness.js';
@@ -33,6 +34,7 @@ beforeAll(async () => {
     tfjs_mlp: { from: 'tfjs_mlp', config: { ...BATCHING, backend: 'tfjs' } },
     tfjs_layers: { from: 'tfjs_layers', config: { ...BATCHING, platform: 'tensorflowjs' } },
     tfjs_types: { from: 'tfjs_types' },
+    tfjs_signature: { from: 'tfjs_signature' },
   });
   brokenTfjs('tfjs_escape', (m) => void (m.weightsManifest[0].paths = ['../../mlp_classifier/1/model.onnx']));
   brokenTfjs('tfjs_no_shard', (m) => void (m.weightsManifest[0].paths = ['missing.bin']));
@@ -69,10 +71,20 @@ describe('TF.js models', () => {
       expect(config).toMatchObject({ platform: 'tensorflowjs', default_model_filename: 'model.json', max_batch_size: 64 });
     }
     expect((await getJson(`${server.url}/v2/models/mlp_classifier`)).body.platform).toBe('onnxruntime_onnx');
-    // The graph does not record the outputs' types: they were read off runs on zeros.
+    // The graph does not record the outputs' types (a Greater's T is its input's): they were read off runs on zeros.
     expect((await getJson(`${server.url}/v2/models/tfjs_types`)).body).toMatchObject({
       inputs: [{ name: 'a', datatype: 'INT32', shape: [-1, 2] }, { name: 'b', datatype: 'BOOL', shape: [-1, 2] }],
-      outputs: [{ name: 'a_doubled', datatype: 'INT32', shape: [-1, 2] }, { name: 'not_b', datatype: 'BOOL', shape: [-1, 2] }, { name: 'a_float', datatype: 'FP32', shape: [-1, 2] }],
+      outputs: [
+        { name: 'a_doubled', datatype: 'INT32', shape: [-1, 2] },
+        { name: 'not_b', datatype: 'BOOL', shape: [-1, 2] },
+        { name: 'a_float', datatype: 'FP32', shape: [-1, 2] },
+        { name: 'a_positive', datatype: 'BOOL', shape: [-1, 2] },
+      ],
+    });
+    // A SavedModel's conversion: the signature's keys, two outputs of one node told apart, no learning-phase input.
+    expect((await getJson(`${server.url}/v2/models/tfjs_signature`)).body).toMatchObject({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }],
+      outputs: [{ name: 'values', datatype: 'FP32', shape: [-1, 2] }, { name: 'indices', datatype: 'INT32', shape: [-1, 2] }],
     });
   });
 
@@ -119,7 +131,12 @@ describe('TF.js models', () => {
     });
     expect(res.status).toBe(200);
     const out = Object.fromEntries(res.body.outputs.map((o: { name: string; data: unknown[] }) => [o.name, o.data]));
-    expect(out).toEqual({ a_doubled: [2, -4, -2, 8], not_b: [false, true, true, false], a_float: [1, -2, 2147483648, 4] });
+    expect(out).toEqual({ a_doubled: [2, -4, -2, 8], not_b: [false, true, true, false], a_float: [1, -2, 2147483648, 4], a_positive: [true, false, true, true] });
+    const top = await postJson(`${server.url}/v2/models/tfjs_signature/infer`, { inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [1, 9, 3, 7, 8, 2, 6, 4] }], outputs: [{ name: 'indices' }, { name: 'values' }] });
+    expect(top.body.outputs).toEqual([
+      { name: 'indices', datatype: 'INT32', shape: [2, 2], data: [1, 3, 0, 2] },
+      { name: 'values', datatype: 'FP32', shape: [2, 2], data: [9, 7, 8, 6] },
+    ]);
     const int64 = await postJson(`${server.url}/v2/models/tfjs_types/infer`, {
       inputs: [
         { name: 'a', shape: [1, 2], datatype: 'INT64', data: [1, 2] },
@@ -135,12 +152,75 @@ describe('TF.js models', () => {
     const index = (await postJson(`${server.url}/v2/repository/index`, {})).body as { name: string; state: string; reason: string }[];
     const reason = (name: string) => index.find((m) => m.name === name);
     expect(reason('tfjs_escape')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/is not a path inside the model's version directory/) });
-    expect(reason('tfjs_no_shard')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/cannot read weight file missing\.bin: ENOENT/) });
+    // A version counts once every weight file it names is there (a poll may see model.json first).
+    expect(reason('tfjs_no_shard')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/found: none; without model\.json and every weight file it names: 1/) });
     expect(reason('tfjs_not_json')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/model\.json is not valid JSON/) });
     expect(reason('tfjs_string_input')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/input 'input' has dtype string, which Volley does not serve/) });
     expect(reason('tfjs_no_config')).toMatchObject({ state: 'FAILED', reason: expect.stringMatching(/no version matches the version policy \(found: none; without model\.onnx: 1; there is a model\.json: for a TF\.js model set "backend": "tfjs" in config\.json\)/) });
     expect((await infer('tfjs_layers', rows(1, 2), 1)).status).toBe(200);
     expect((await getJson(`${server.url}/v2/health/live`)).status).toBe(200);
+  });
+});
+
+describe('TF.js faults and weight files', () => {
+  it("a batch that faults TF.js's WebAssembly heap fails; its thread is replaced and every model on it serves again", async () => {
+    const faultRepo = makeRepo({ tfjs_mlp: { from: 'tfjs_mlp' } });
+    // 64 × 4 rows tiled 4,194,304 times: 4 GiB of floats, past wasm's address space.
+    const tile = graphModel(
+      [placeholder('x', 'DT_FLOAT', [-1, 4]), placeholder('reps', 'DT_INT32', [2]), op('y', 'Tile', ['x', 'reps'], { T: { type: 'DT_FLOAT' }, Tmultiples: { type: 'DT_INT32' } }), op('s', 'Sum', ['y', 'axis'], { T: { type: 'DT_FLOAT' }, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } })],
+      [{ name: 'axis', shape: [1], dtype: 'int32', values: [1] }],
+    );
+    mkdirSync(join(faultRepo, 'tile', '1'), { recursive: true });
+    writeFileSync(join(faultRepo, 'tile', 'config.json'), JSON.stringify({ backend: 'tfjs', max_batch_size: 0 }));
+    writeFileSync(join(faultRepo, 'tile', '1', 'model.json'), tile.json);
+    writeFileSync(join(faultRepo, 'tile', '1', SHARD), tile.weights);
+    const s = await startServer(faultRepo);
+    try {
+      const tiled = (rows: number, times: number) => postJson(`${s.url}/v2/models/tile/infer`, { inputs: [{ name: 'x', shape: [rows, 4], datatype: 'FP32', data: new Array(rows * 4).fill(1) }, { name: 'reps', shape: [2], datatype: 'INT32', data: [1, times] }] });
+      expect((await tiled(1, 2)).body.outputs[0].data).toEqual([8]);
+      const fault = await tiled(64, 4_194_304);
+      expect(fault.status).toBe(500);
+      expect(fault.body.error).toMatch(/WebAssembly backend faulted .*its worker thread restarts/);
+      // The replacement thread loads both models again; until then requests may fail.
+      let after = await infer('tfjs_mlp', rows(1, 3), 1).catch(() => undefined);
+      for (let i = 0; i < 50 && after?.status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = await postJson(`${s.url}/v2/models/tfjs_mlp/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: rows(1, 3) }] });
+      }
+      expect(after?.status).toBe(200);
+      expect((await tiled(1, 3)).body.outputs[0].data).toEqual([12]);
+      const restarts = (await (await fetch(`${s.url}/metrics`)).text()).match(/^volley_worker_restarts_total\{model="tile",version="1"\} (\d+)$/m);
+      expect(Number(restarts?.[1])).toBeGreaterThanOrEqual(1);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('poll mode loads a version again when a weight file is replaced, and waits for a new version whose weight file is not there yet', async () => {
+    const pollRepo = makeRepo({ m: { from: 'tfjs_mlp', config: { backend: 'tfjs', max_batch_size: 8 } } });
+    const s = await startServer(pollRepo, ['--model-control-mode', 'poll', '--repository-poll-secs', '0.2']);
+    try {
+      const answer = async () => (await postJson(`${s.url}/v2/models/m/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] })).body;
+      const before = await answer();
+      // New weights, all zero: every class equally likely. Written aside and renamed over.
+      const shard = join(pollRepo, 'm', '1', SHARD);
+      writeFileSync(`${shard}.tmp`, Buffer.alloc(readFileSync(shard).length));
+      renameSync(`${shard}.tmp`, shard);
+      await s.waitForLog((l) => l.event === 'model_ready' && l.model === 'm' && s.logs.filter((x) => x.event === 'model_ready' && x.model === 'm').length >= 2);
+      const after = await answer();
+      expect(after.outputs[0].data).not.toEqual(before.outputs[0].data);
+      for (const p of after.outputs[0].data as number[]) expect(p).toBeCloseTo(1 / 3, 6);
+      // Version 2's model.json first, its weights later: not loaded (nor FAILED) until they are there.
+      mkdirSync(join(pollRepo, 'm', '2'));
+      cpSync(join(FIXTURES, 'tfjs_mlp', '1', 'model.json'), join(pollRepo, 'm', '2', 'model.json'));
+      await new Promise((r) => setTimeout(r, 600));
+      expect(((await postJson(`${s.url}/v2/repository/index`, {})).body as { name: string; version: string }[]).filter((m) => m.name === 'm').map((m) => m.version)).toEqual(['1']);
+      cpSync(join(FIXTURES, 'tfjs_mlp', '1', SHARD), join(pollRepo, 'm', '2', SHARD));
+      await s.waitForLog((l) => l.event === 'model_ready' && l.model === 'm' && l.version === 2);
+      expect((await answer()).model_version).toBe('2');
+    } finally {
+      await s.stop();
+    }
   });
 });
 

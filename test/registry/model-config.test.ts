@@ -112,6 +112,7 @@ describe('parseModelConfig: rejected with ERR_INVALID_CONFIG', () => {
     ['a TF.js platform with the ONNX Runtime backend', { platform: 'tensorflowjs', backend: 'onnxruntime' }, 'backend'],
     ['ONNX Runtime execution providers on a TF.js model', { backend: 'tfjs', execution_providers: ['cpu'] }, 'execution_providers'],
     ["ONNX Runtime's thread count on a TF.js model", { backend: 'tfjs', parameters: { intra_op_thread_count: { string_value: '2' } } }, 'parameters.intra_op_thread_count'],
+    ['a TF.js model on the event loop', { backend: 'tfjs', parameters: { run_on_event_loop: { string_value: 'true' } } }, 'parameters.run_on_event_loop'],
     ["ONNX Runtime's arena switch on a TF.js model", { platform: 'tensorflowjs', parameters: { enable_mem_arena: { string_value: 'false' } } }, 'parameters.enable_mem_arena'],
   ])('rejects %s, naming the model and the path', (_what, source, path) => {
     const err = problem('my_model', source);

@@ -14,6 +14,7 @@ const EXPECTED: Record<ErrorCode, string> = {
   ERR_MODEL_NOT_FOUND: '404 Not Found',
   ERR_VERSION_NOT_FOUND: '404 Not Found',
   ERR_ROUTE_NOT_FOUND: '404 Not Found',
+  ERR_SHM_REGION_NOT_FOUND: '404 Not Found',
   ERR_METHOD_NOT_ALLOWED: '405 Method Not Allowed',
   ERR_PAYLOAD_TOO_LARGE: '413 Payload Too Large',
   ERR_UNSUPPORTED_MEDIA_TYPE: '415 Unsupported Media Type',

@@ -6,7 +6,7 @@
  * what the file names before it opens anything: a shard path must stay inside the version's
  * directory.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { VolleyError } from '../../errors.js';
 
@@ -34,10 +34,11 @@ const MAX_MODEL_JSON_BYTES = 256 * 1024 * 1024;
 /** The artifacts of the model.json at `path`; ERR_MODEL_LOAD saying what is wrong, relative to the version. */
 export async function readTfjsModel(path: string): Promise<TfjsArtifacts> {
   const dir = dirname(path);
+  const size = await stat(path).then((s) => s.size, () => 0);
+  if (size > MAX_MODEL_JSON_BYTES) throw loadError(`${base(path)} is ${size} bytes, over the ${MAX_MODEL_JSON_BYTES} bytes a model.json may have`);
   const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw loadError(`cannot read ${base(path)}: ${err.code ?? err.message}`);
   });
-  if (text.length > MAX_MODEL_JSON_BYTES) throw loadError(`${base(path)} is over ${MAX_MODEL_JSON_BYTES} bytes`);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -65,6 +66,39 @@ export async function readTfjsModel(path: string): Promise<TfjsArtifacts> {
     offset += s.byteLength;
   }
   return { format: kind, modelTopology, weightSpecs, weightData, extra };
+}
+
+/** Shard paths by model.json identity: a poll re-reads a model.json only when it changed. */
+const shardPaths = new Map<string, string[]>();
+
+/**
+ * What identifies a TF.js model's files without reading the weights: model.json's identity
+ * (`identify`: inode, size, mtime) and each shard's. 'missing' while model.json or any shard it
+ * names is (a version copied in file by file counts once it is whole), so a poll loads a version
+ * again when a shard is replaced, as it does when model.json is.
+ */
+export async function tfjsFilesIdentity(path: string, identify: (path: string) => Promise<string>): Promise<string> {
+  const json = await identify(path);
+  if (json === 'missing') return json;
+  let paths = shardPaths.get(`${path}\u0000${json}`);
+  if (paths === undefined) {
+    try {
+      const manifest = (JSON.parse(await readFile(path, 'utf8')) as { weightsManifest?: { paths?: unknown }[] }).weightsManifest;
+      paths = Array.isArray(manifest) ? manifest.flatMap((g) => (Array.isArray(g?.paths) ? g.paths.filter((p): p is string => typeof p === 'string') : [])) : [];
+    } catch {
+      // Unreadable or not JSON: the load says why; its identity is model.json's alone.
+      return json;
+    }
+    if (shardPaths.size > 10_000) shardPaths.clear();
+    shardPaths.set(`${path}\u0000${json}`, paths);
+  }
+  const parts = [json];
+  for (const p of paths) {
+    const id = await identify(join(dirname(path), p));
+    if (id === 'missing') return 'missing';
+    parts.push(id);
+  }
+  return parts.join('|');
 }
 
 /** A graph model's topology is a GraphDef (`node`); a layers model's is a Keras config (`class_name`). */

@@ -12,6 +12,7 @@
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { isMainThread } from 'node:worker_threads';
 import { VolleyError } from '../../errors.js';
 import type { Runtime, RuntimeInfo, RuntimeOptions } from '../runtime.js';
 import { DATATYPES } from '../tensor.js';
@@ -97,10 +98,45 @@ async function registerBackend(backend: Exclude<TfjsBackend, 'auto'>): Promise<b
 
 type Loaded = { kind: 'graph'; model: GraphModel } | { kind: 'layers'; model: LayersModel };
 
+/** A graph model's tensor as served: the name clients use, and the tensor TF.js feeds or fetches. */
+interface GraphTensor {
+  name: string;
+  /** "node" for a feed; "node:index" for a fetch. */
+  tensor: string;
+  /** A fetch's dtype and shape as the signature records them (-1 = dynamic), when it does. */
+  declared?: { dtype: string; shape: number[] };
+}
+
+/** TF's dtype names as signatures carry them; TF.js holds int64 as int32. */
+const SIGNATURE_DTYPES: Record<string, string> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_INT64: 'int32', DT_BOOL: 'bool' };
+
+/** A signature entry's dtype and shape, when it records both. */
+function declaredOf(e: SignatureEntry): GraphTensor['declared'] {
+  const dtype = typeof e.dtype === 'string' ? SIGNATURE_DTYPES[e.dtype] : undefined;
+  const shape = e.tensorShape as { dim?: { size?: string | number }[]; unknownRank?: boolean } | undefined;
+  if (dtype === undefined || shape === undefined || shape.unknownRank === true) return undefined;
+  const dims = (shape.dim ?? []).map((d) => Number(d.size ?? -1));
+  return dims.every((d) => Number.isInteger(d) && d >= -1) ? { dtype, shape: dims.map((d) => (d >= 0 ? d : -1)) } : undefined;
+}
+
+/** TF.js's wasm backend is single-threaded: runs on one thread take turns (and TF.js's scopes stay nested). */
+let turn: Promise<unknown> = Promise.resolve();
+
+function inTurn<T>(fn: () => Promise<T>): Promise<T> {
+  const next = turn.then(fn, fn);
+  turn = next.catch(() => undefined);
+  return next;
+}
+
 export class TfjsRuntime implements Runtime {
   readonly info: RuntimeInfo;
   readonly #tf: Tf;
   readonly #loaded: Loaded;
+  /** A graph model's feeds and fetches, in the signature's order. */
+  #feeds: GraphTensor[] = [];
+  #fetches: GraphTensor[] = [];
+  /** The model's own weights: a graph may hand one out as an output, which must not be disposed. */
+  #weights = new Set<TfTensor>();
   /** A graph with control flow or dynamic shapes runs only through executeAsync (found on the first run that needs it). */
   #async = false;
 
@@ -126,7 +162,8 @@ export class TfjsRuntime implements Runtime {
     const info: RuntimeInfo = { signature: { inputs: [], outputs: [] }, provider: `tfjs-${backend}`, fallbacks };
     const runtime = new TfjsRuntime(tf, loaded, info);
     try {
-      info.signature = await runtime.#describe(artifacts);
+      info.signature = await inTurn(() => runtime.#describe(artifacts));
+      if (info.signature.outputs.length === 0) throw new VolleyError('ERR_MODEL_LOAD', 'the model has no outputs');
     } catch (err) {
       loaded.model.dispose();
       throw err;
@@ -134,10 +171,22 @@ export class TfjsRuntime implements Runtime {
     return runtime;
   }
 
-  async run(inputs: WireTensor[]): Promise<WireTensor[]> {
+  run(inputs: WireTensor[]): Promise<WireTensor[]> {
+    return inTurn(() =>
+      this.#run(inputs).catch((err: unknown) => {
+        // A fault may surface past #run's own catch: disposing after one faults again.
+        if (!(err instanceof VolleyError) && wasmFault(err)) faulted(err);
+        throw err;
+      }),
+    );
+  }
+
+  async #run(inputs: WireTensor[]): Promise<WireTensor[]> {
     const tf = this.#tf;
     const feeds: TfTensor[] = [];
     let results: TfTensor[] = [];
+    // Every tensor made in here (the intermediates of a failed executeAsync too) goes at endScope.
+    tf.engine().startScope();
     try {
       // In the signature's order, which is the model's.
       for (const s of this.info.signature.inputs) {
@@ -145,7 +194,7 @@ export class TfjsRuntime implements Runtime {
         if (t === undefined) throw new VolleyError('ERR_RUNTIME', `no input '${s.name}' in the batch`);
         feeds.push(tf.tensor(new DATATYPES[t.datatype].array(t.buffer, t.byteOffset, t.length) as Float32Array | Int32Array | Uint8Array, t.shape, TF_DTYPE[t.datatype]));
       }
-      results = await this.#execute(feeds, this.info.signature.outputs.map((o) => o.name));
+      results = await this.#execute(feeds);
       const outputs: WireTensor[] = [];
       for (const [i, spec] of this.info.signature.outputs.entries()) {
         const out = results[i];
@@ -161,19 +210,28 @@ export class TfjsRuntime implements Runtime {
       return outputs;
     } catch (err) {
       if (err instanceof VolleyError) throw err;
+      if (wasmFault(err)) faulted(err);
       throw new VolleyError('ERR_RUNTIME', (err as Error).message);
     } finally {
-      for (const t of feeds) t.dispose();
-      for (const t of results) t.dispose();
+      this.#endScope(results);
     }
+  }
+
+  /**
+   * Disposes every tensor made since startScope (a failed executeAsync's intermediates too), but
+   * not the model's own weights: a graph may return one as an output, and TF.js then counts it in
+   * this scope.
+   */
+  #endScope(results: TfTensor[]): void {
+    this.#tf.engine().endScope(results.filter((t) => this.#weights.has(t)));
   }
 
   async close(): Promise<void> {
     this.#loaded.model.dispose();
   }
 
-  /** Runs the model on tensors in the graph's input order; the results in `outputs`' order (a layers model: all, in its own order). */
-  async #execute(feeds: TfTensor[], outputs: string[]): Promise<TfTensor[]> {
+  /** Runs the model on tensors in the signature's input order; the results in its output order. */
+  async #execute(feeds: TfTensor[], fetches: GraphTensor[] = this.#fetches): Promise<TfTensor[]> {
     if (this.#loaded.kind === 'layers') {
       // predict() cuts its input into batches of 32 unless told the batch is one.
       const out = this.#loaded.model.predict(feeds, { batchSize: Math.max(1, feeds[0]?.shape[0] ?? 1) });
@@ -181,67 +239,150 @@ export class TfjsRuntime implements Runtime {
     }
     const model = this.#loaded.model;
     const named: TfCore.NamedTensorMap = {};
-    model.inputs.forEach((t, i) => (named[t.name] = feeds[i]));
+    this.#feeds.forEach((f, i) => (named[f.tensor] = feeds[i]));
+    const names = fetches.map((f) => f.tensor);
     if (!this.#async) {
       try {
-        return asList(model.execute(named, outputs));
+        return asList(model.execute(named, names));
       } catch (err) {
         // TF.js's words for a graph that needs the asynchronous executor; anything else is a real failure.
         if (!String((err as Error).message).includes('executeAsync')) throw err;
         this.#async = true;
       }
     }
-    return asList(await model.executeAsync(named, outputs));
+    return asList(await model.executeAsync(named, names));
   }
 
   /**
-   * The model's inputs and outputs. A layers model declares every shape and dtype; a graph model
-   * declares its inputs' (placeholders), but an output's dtype and shape only where the converter
-   * recorded them, so the rest are read off two runs on zeros: every dynamic input dimension 1,
-   * then 2. An output dimension that changes between them is dynamic (-1).
+   * The model's inputs and outputs. A layers model declares every shape and dtype. A graph
+   * model's are its signature's keys where model.json has a signature (what tensorflowjs_converter
+   * writes for a SavedModel, and what TF Serving clients send), else its placeholders and leaf
+   * nodes; a PlaceholderWithDefault (Keras's learning phase) is no input. Outputs' dtypes and
+   * shapes are the signature's where it records them all; else they are read off two runs on
+   * zeros (the graph's own attributes are not reliable: an op's `T` is its input's type), an
+   * output dimension that changes between them, or is 0, being dynamic (-1). If those runs fail,
+   * what the graph declares is used where it declares everything.
    */
   async #describe(artifacts: TfjsArtifacts): Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }> {
     const loaded = this.#loaded;
     if (loaded.kind === 'layers') {
       // A Sequential model wraps the functional model that carries the layer names.
       const inner = ((loaded.model as unknown as { model?: LayersModel }).model ?? loaded.model) as LayersModel;
+      const outNames = unique(loaded.model.outputs.map((t, i) => inner.outputNames[i] ?? t.name));
       return {
         inputs: loaded.model.inputs.map((t, i) => spec(inner.inputNames[i] ?? t.name, t.dtype, t.shape.map((d) => d ?? -1), 'input')),
-        outputs: loaded.model.outputs.map((t, i) => spec(inner.outputNames[i] ?? t.name, t.dtype, t.shape.map((d) => d ?? -1), 'output')),
+        outputs: loaded.model.outputs.map((t, i) => spec(outNames[i], t.dtype, t.shape.map((d) => d ?? -1), 'output')),
       };
     }
     const model = loaded.model;
-    const inputs = model.inputs.map((t) => {
-      if (t.shape === undefined) throw new VolleyError('ERR_MODEL_LOAD', `input '${t.name}' has no shape in ${artifacts.format === 'graph-model' ? 'the graph' : 'model.json'}; Volley needs every input's rank`);
-      return spec(t.name, t.dtype, t.shape.map((d) => (d >= 0 ? d : -1)), 'input');
+    this.#weights = new Set(Object.values(model.weights).flat());
+    const { feeds, fetches } = graphTensors(model, artifacts);
+    this.#feeds = feeds;
+    this.#fetches = fetches;
+    const placeholders = new Map(model.inputs.map((t) => [t.name, t]));
+    const inputs = feeds.map((f) => {
+      const t = placeholders.get(f.tensor);
+      if (t === undefined) throw new VolleyError('ERR_MODEL_LOAD', `input '${f.name}' (${f.tensor}) is not a placeholder of the graph`);
+      if (t.shape === undefined) throw new VolleyError('ERR_MODEL_LOAD', `input '${f.name}' has no shape in the graph; Volley needs every input's rank`);
+      return spec(f.name, t.dtype, t.shape.map((d) => (d >= 0 ? d : -1)), 'input');
     });
-    const declared = model.outputs;
-    const names = declared.map((o) => o.name);
-    if (declared.every((o) => o.shape !== undefined && o.dtype !== undefined)) {
-      return { inputs, outputs: declared.map((o) => spec(o.name, o.dtype, (o.shape as number[]).map((d) => (d >= 0 ? d : -1)), 'output')) };
+    // tensorflowjs_converter's signature records each output's dtype and shape: taken as they are.
+    if (fetches.every((f) => f.declared !== undefined)) {
+      return { inputs, outputs: fetches.map((f) => spec(f.name, f.declared?.dtype as string, f.declared?.shape as number[], 'output')) };
     }
-    const probe = async (size: number): Promise<{ dtype: string; shape: number[] }[]> => {
-      const feeds = inputs.map((s) => this.#tf.zeros(s.shape.map((d) => (d === -1 ? size : d)), TF_DTYPE[s.datatype]));
-      const results: TfTensor[] = [];
+    const declared = new Map(model.outputs.map((o) => [o.name, o]));
+    // The first dimension (the batch, usually) 1 then 2, others 32 then 33: large enough for a
+    // stack of convolutions and poolings (a 3×3 VALID convolution of a 1×1 image faults TF.js's wasm).
+    const probe = async (step: 0 | 1): Promise<{ dtype: string; shape: number[] }[]> => {
+      const tf = this.#tf;
+      let results: TfTensor[] = [];
+      tf.engine().startScope();
       try {
-        results.push(...(await this.#execute(feeds, names)));
+        const zeros = inputs.map((s) => tf.zeros(s.shape.map((d, k) => (d !== -1 ? d : (k === 0 ? 1 : 32) + step)), TF_DTYPE[s.datatype]));
+        results = await this.#execute(zeros, fetches);
         return results.map((r) => ({ dtype: r.dtype, shape: r.shape }));
-      } catch (err) {
-        throw new VolleyError('ERR_MODEL_LOAD', `could not read the outputs' datatypes and shapes off a run on zeros (the graph does not record them): ${(err as Error).message}`);
       } finally {
-        for (const t of [...feeds, ...results]) t.dispose();
+        this.#endScope(results);
       }
     };
-    const ones = await probe(1);
-    const twos = await probe(2);
-    const outputs = declared.map((o, i) => {
-      const shape = o.shape?.map((d) => (d >= 0 ? d : -1)) ?? ones[i].shape.map((d, k) => (twos[i].shape[k] === d ? d : -1));
-      return spec(o.name, o.dtype ?? ones[i].dtype, shape, 'output');
-    });
+    let ones: { dtype: string; shape: number[] }[];
+    let twos: { dtype: string; shape: number[] }[];
+    try {
+      ones = await probe(0);
+      twos = await probe(1);
+    } catch (err) {
+      if (wasmFault(err)) faulted(err);
+      // Where the graph declares every output, serve that; else say why it cannot be served.
+      const outputs = fetches.map((f) => ({ f, d: declared.get(f.tensor.replace(/:0$/, '')) }));
+      if (outputs.every(({ d }) => d?.dtype !== undefined && d.shape !== undefined)) {
+        return { inputs, outputs: outputs.map(({ f, d }) => spec(f.name, d?.dtype as string, (d?.shape as number[]).map((x) => (x >= 0 ? x : -1)), 'output')) };
+      }
+      throw new VolleyError('ERR_MODEL_LOAD', `could not read the outputs' datatypes and shapes off a run on zeros (the graph does not record them): ${(err as Error).message}`);
+    }
+    // A dimension that changed, or came out 0 (a Where on zeros, say), is dynamic.
+    const outputs = fetches.map((f, i) => spec(f.name, ones[i].dtype, ones[i].shape.map((d, k) => (twos[i].shape[k] === d && d > 0 ? d : -1)), 'output'));
     return { inputs, outputs };
   }
 }
 
+/** Leaf nodes that are no output. */
+const NOT_OUTPUTS = new Set(['Placeholder', 'PlaceholderWithDefault', 'NoOp']);
+
+interface SignatureEntry {
+  name?: unknown;
+  dtype?: unknown;
+  tensorShape?: unknown;
+}
+
+/**
+ * A graph model's feeds and fetches: its signature's keys (model.json `signature`, which names
+ * tensors "node:index"), else its placeholders (PlaceholderWithDefault aside) and leaf nodes.
+ * Two fetches of one name (outputs of one node) are told apart as "node:index".
+ */
+function graphTensors(model: GraphModel, artifacts: TfjsArtifacts): { feeds: GraphTensor[]; fetches: GraphTensor[] } {
+  const ops = new Map(((artifacts.modelTopology.node ?? []) as { name?: string; op?: string }[]).map((n) => [n.name, n.op]));
+  const signature = artifacts.extra.signature as { inputs?: Record<string, SignatureEntry>; outputs?: Record<string, SignatureEntry> } | undefined;
+  const node = (tensor: string) => tensor.replace(/:\d+$/, '');
+  const entries = (m: Record<string, SignatureEntry> | undefined) =>
+    m !== undefined && typeof m === 'object' && Object.keys(m).length > 0 && Object.values(m).every((e) => typeof e?.name === 'string') ? Object.entries(m).map(([key, e]) => ({ key, tensor: e.name as string, declared: declaredOf(e) })) : undefined;
+  const sigIn = entries(signature?.inputs);
+  const sigOut = entries(signature?.outputs);
+  const feeds =
+    sigIn?.map(({ key, tensor }) => ({ name: key, tensor: node(tensor) })) ??
+    model.inputs.filter((t) => ops.get(t.name) !== 'PlaceholderWithDefault').map((t) => ({ name: t.name, tensor: t.name }));
+  // Without a signature, the leaves are the outputs; an unused placeholder (Keras's learning phase) is a leaf too.
+  const fetches =
+    sigOut?.map(({ key, tensor, declared }) => ({ name: key, tensor: /:\d+$/.test(tensor) ? tensor : `${tensor}:0`, declared })) ??
+    model.outputs.filter((o) => !NOT_OUTPUTS.has(ops.get(o.name) ?? '')).map((o) => ({ name: o.name, tensor: `${o.name}:0` }));
+  const names = unique(fetches.map((f) => f.name));
+  return { feeds, fetches: fetches.map((f, i) => ({ ...f, name: names[i] })) };
+}
+
+/** Names made distinct: a repeat becomes "name:k" (its k-th occurrence, from 1). */
+function unique(names: string[]): string[] {
+  const seen = new Map<string, number>();
+  return names.map((n) => {
+    const k = seen.get(n) ?? 0;
+    seen.set(n, k + 1);
+    return k === 0 ? n : `${n}:${k}`;
+  });
+}
+
+/**
+ * A fault inside TF.js's WebAssembly (an out-of-bounds access, say a batch whose intermediates
+ * exceed the wasm heap's 4 GiB): the module is unusable from then on, for every TF.js model on the
+ * thread. The batch fails; on a worker thread the thread then ends, and worker-threads.ts starts a
+ * new one and loads its models again (a fresh wasm heap). TF.js models never run on the event loop
+ * (model-config.ts refuses run_on_event_loop for them).
+ */
+function wasmFault(err: unknown): boolean {
+  return (err as Error)?.name === 'RuntimeError' || /memory access out of bounds|^Aborted\(/.test(String((err as Error)?.message));
+}
+
+function faulted(err: unknown): never {
+  if (!isMainThread) setTimeout(() => process.exit(70), 20);
+  throw new VolleyError('ERR_RUNTIME', `TF.js's WebAssembly backend faulted (${(err as Error).message}); its worker thread restarts and loads its models again`);
+}
 function asList(out: TfTensor | TfTensor[]): TfTensor[] {
   return Array.isArray(out) ? out : [out];
 }
