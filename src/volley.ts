@@ -45,7 +45,7 @@ export async function startVolley(config: ServerConfig, logger: Logger = createL
     responseCache: config.responseCacheBytes > 0 ? new ResponseCache(config.responseCacheBytes) : undefined,
   });
   const metrics = new ServerMetrics(stats, registry);
-  const shm = config.allowClientShm ? new SharedMemory() : null;
+  const shm = config.allowClientShm ? new SharedMemory(config.maxBodyBytes) : null;
   const ctx: ServerContext = { registry, logger, maxBodyBytes: config.maxBodyBytes, wsMaxBufferedBytes: config.wsMaxBufferedBytes, strictReadiness: config.strictReadiness, metrics, shm, draining: false };
   const http = new HttpServer(ctx);
   const port = await http.listen(config.host, config.httpPort);

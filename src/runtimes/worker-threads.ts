@@ -52,7 +52,7 @@ export class WorkerThreads {
    */
   async open(options: RuntimeOptions, instances: number, onWorkerRestart?: () => void, avoid: readonly SessionExecutor[] = []): Promise<SessionExecutor> {
     if (this.#closed) throw new VolleyError('ERR_MODEL_NOT_READY', 'server is shutting down');
-    const hosts = this.#place(instances, new Set(avoid.flatMap((e) => e.hosts())));
+    const hosts = this.#place(instances, new Set(avoid.flatMap((e) => e.hosts())), options.kind === 'tfjs' ? 'tfjs' : 'onnx');
     const sessions = hosts.map((host) => host.add(this.#nextSession++, options, onWorkerRestart));
     const replies = await Promise.allSettled(sessions.map((s) => s.host.request({ op: 'load', session: s.id, options })));
     const infos: RuntimeInfo[] = [];
@@ -95,16 +95,21 @@ export class WorkerThreads {
    * blocks its thread, and the traffic being replaced must not wait for its replacement. After a
    * swap the old thread is free again, so swaps alternate between two threads.
    */
-  #place(n: number, avoid: ReadonlySet<WorkerHost>): WorkerHost[] {
+  #place(n: number, avoid: ReadonlySet<WorkerHost>, kind: HostKind): WorkerHost[] {
     const chosen: WorkerHost[] = [];
     const load = (h: WorkerHost) => h.sessions.size;
+    // TF.js models never share a thread with ONNX models: a fault in TF.js's WebAssembly heap ends
+    // its thread (tfjs-runtime.ts), and that must not cost the ONNX models their batches. Each kind
+    // has --worker-threads threads of its own.
+    const ofKind = this.#hosts.filter((h) => h.kind === kind);
     while (chosen.length < n) {
-      const free = this.#hosts.filter((h) => !chosen.includes(h) && !avoid.has(h));
+      const free = ofKind.filter((h) => !chosen.includes(h) && !avoid.has(h));
       let best = free.reduce<WorkerHost | null>((a, h) => (a === null || load(h) < load(a) ? h : a), null);
-      const room = this.#hosts.length - avoid.size < this.#maxThreads;
+      const room = ofKind.length - ofKind.filter((h) => avoid.has(h)).length < this.#maxThreads;
       if (best === null || (load(best) > 0 && room)) {
-        best = new WorkerHost(this.#onError, (gone) => this.#retire(gone));
+        best = new WorkerHost(kind, this.#onError, (gone) => this.#retire(gone));
         this.#hosts.push(best);
+        ofKind.push(best);
       }
       chosen.push(best);
     }
@@ -116,6 +121,9 @@ interface Session {
   readonly id: number;
   readonly host: WorkerHost;
 }
+
+/** Which runtimes a thread hosts: TF.js models get threads of their own. */
+type HostKind = 'onnx' | 'tfjs';
 
 /** One worker thread and the sessions loaded on it. */
 class WorkerHost {
@@ -132,7 +140,11 @@ class WorkerHost {
   #gaveUp: string | null = null;
 
   /** `onGiveUp`: the thread kept dying and is given up; place no more sessions on it. */
-  constructor(onError: (err: Error) => void, onGiveUp: (host: WorkerHost) => void) {
+  constructor(
+    readonly kind: HostKind,
+    onError: (err: Error) => void,
+    onGiveUp: (host: WorkerHost) => void,
+  ) {
     this.#pool = new Piscina({
       filename: WORKER_FILE,
       minThreads: 1,

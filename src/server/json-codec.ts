@@ -95,7 +95,9 @@ export function decodeInferObject(req: unknown, binary: BinarySection | null, co
       routingKey = parameters.routing_key;
     }
   }
-  const tensors = inputs.map((raw, i) => decodeInput(raw, i, binary, copyBlobs, json, shm));
+  // Shared-memory inputs count against the same limit as a body (--max-body-bytes), checked before each read.
+  const budget = { left: shm?.maxBytesPerRequest ?? 0 };
+  const tensors = inputs.map((raw, i) => decodeInput(raw, i, binary, copyBlobs, json, shm, budget));
   binary?.assertConsumed();
   const wanted = decodeOutputs(outputs, binaryDefault, shm);
   return { id, inputs: tensors, outputs: wanted?.names, binaryOutputs: wanted?.binary, binaryDefault, timeoutUs, routingKey, shmOutputs: wanted?.shm };
@@ -105,10 +107,10 @@ export function decodeInferObject(req: unknown, binary: BinarySection | null, co
 function shmSlice(what: string, parameters: Record<string, unknown>, shm: SharedMemory | null): ShmSlice | undefined {
   if (shm !== null) return shm.slice(what, parameters);
   if (parameters.shared_memory_region === undefined && parameters.shared_memory_byte_size === undefined) return undefined;
-  throw invalid(`${what} names a shared memory region, but client shared memory is off (start Volley with --allow-client-shm; HTTP JSON, binary and msgpack requests only)`);
+  throw invalid(`${what} names a shared memory region: regions are read only for HTTP requests (JSON, Triton binary, msgpack) to a server started with --allow-client-shm`);
 }
 
-function decodeInput(raw: unknown, index: number, binary: BinarySection | null, copyBlobs: boolean, json: boolean, shm: SharedMemory | null): Tensor {
+function decodeInput(raw: unknown, index: number, binary: BinarySection | null, copyBlobs: boolean, json: boolean, shm: SharedMemory | null, budget: { left: number }): Tensor {
   if (!isObject(raw)) throw invalid(`inputs[${index}] must be an object`);
   const { name, datatype, shape, data, parameters } = raw;
   if (typeof name !== 'string' || name === '') throw invalid(`inputs[${index}].name must be a non-empty string`);
@@ -125,6 +127,8 @@ function decodeInput(raw: unknown, index: number, binary: BinarySection | null, 
   const slice = isObject(parameters) ? shmSlice(`input '${name}'`, parameters, shm) : undefined;
   if (slice !== undefined) {
     if (data !== undefined || (isObject(parameters) && parameters.binary_data_size !== undefined)) throw badInput(`input '${name}' takes its data from shared memory, so it cannot have 'data' or binary_data_size as well`);
+    budget.left -= slice.byteSize;
+    if (budget.left < 0) throw new VolleyError('ERR_PAYLOAD_TOO_LARGE', `input '${name}': the request's shared-memory inputs pass ${shm?.maxBytesPerRequest} bytes, the limit a body has (--max-body-bytes)`);
     return { name, datatype, shape: dims, data: (shm as SharedMemory).read(name, datatype, count, slice) };
   }
   if (isObject(parameters) && parameters.binary_data_size !== undefined) {

@@ -32,9 +32,12 @@ export interface ShmSlice {
   region: string;
   offset: number;
   byteSize: number;
+  /** The region as registered when the request was decoded: a write checks it is still the one registered. */
+  registered: Region;
 }
 
-const MAX_REGIONS = 4096;
+/** Each region holds a file descriptor: bounded well below the usual 1,024 per process. */
+const MAX_REGIONS = 256;
 const MAX_NAME = 1024;
 /** What shm_open takes: one path component after an optional leading slash. */
 const KEY = /^\/?[A-Za-z0-9_.:@+-]{1,255}$/;
@@ -42,8 +45,14 @@ const KEY = /^\/?[A-Za-z0-9_.:@+-]{1,255}$/;
 export class SharedMemory {
   readonly #regions = new Map<string, Region>();
 
-  /** `dir`: where shm_open puts its objects (/dev/shm on Linux); tests may point it elsewhere. */
-  constructor(readonly dir = '/dev/shm') {}
+  /**
+   * `maxBytesPerRequest`: what one request's inputs may read, as a body's limit (--max-body-bytes).
+   * `dir`: where shm_open puts its objects (/dev/shm on Linux).
+   */
+  constructor(
+    readonly maxBytesPerRequest: number,
+    readonly dir = '/dev/shm',
+  ) {}
 
   register(name: string, body: unknown): void {
     if (name === '' || name.length > MAX_NAME) throw invalid(`a region name must be 1 to ${MAX_NAME} characters`);
@@ -92,20 +101,23 @@ export class SharedMemory {
   /** An input's or output's shared-memory parameters, checked against its region; undefined when it names none. */
   slice(what: string, parameters: Record<string, unknown>): ShmSlice | undefined {
     const { shared_memory_region: region, shared_memory_byte_size: byteSize, shared_memory_offset: offset = 0 } = parameters;
-    if (region === undefined && byteSize === undefined) return undefined;
+    if (region === undefined && byteSize === undefined) {
+      if (parameters.shared_memory_offset !== undefined) throw invalid(`${what}: shared_memory_offset needs shared_memory_region and shared_memory_byte_size`);
+      return undefined;
+    }
     if (typeof region !== 'string') throw invalid(`${what}: shared_memory_byte_size needs shared_memory_region, a registered region's name`);
     if (!isSize(byteSize)) throw invalid(`${what}: shared_memory_byte_size must be a non-negative integer (with shared_memory_region)`);
     if (!isSize(offset)) throw invalid(`${what}: shared_memory_offset must be a non-negative integer`);
     const r = this.#region(region, 'ERR_INVALID_REQUEST');
     if (offset + byteSize > r.byteSize) throw invalid(`${what}: offset ${offset} + ${byteSize} bytes runs past the end of region '${region}' (${r.byteSize} bytes)`);
-    return { region, offset, byteSize };
+    return { region, offset, byteSize, registered: r };
   }
 
   /** An input's elements, copied out of the region; its byte size must be the tensor's. */
   read(input: string, datatype: Datatype, count: number, s: ShmSlice): TypedArray {
     const info = DATATYPES[datatype];
     if (s.byteSize !== count * info.bytes) throw new VolleyError('ERR_INVALID_INPUT', `input '${input}': shared_memory_byte_size is ${s.byteSize} bytes but ${datatype} with ${count} elements needs ${count * info.bytes}`);
-    const r = this.#region(s.region, 'ERR_INVALID_REQUEST');
+    const r = this.#live(s);
     const data = new info.array(count);
     const into = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     let done = 0;
@@ -117,10 +129,16 @@ export class SharedMemory {
     return data;
   }
 
-  /** Writes an output's bytes into its slice, which must hold them. */
-  write(t: Tensor, s: ShmSlice): void {
+  /** Whether `t` fits its slice, and the slice's region is still registered: throws the 400 otherwise. */
+  check(t: Tensor, s: ShmSlice): void {
     if (t.data.byteLength > s.byteSize) throw new VolleyError('ERR_INVALID_OUTPUT', `output '${t.name}' is ${t.data.byteLength} bytes (shape [${t.shape}]) but its shared_memory_byte_size is ${s.byteSize}`);
-    const r = this.#region(s.region, 'ERR_INVALID_REQUEST');
+    this.#live(s);
+  }
+
+  /** Writes an output's bytes into its slice (check() first). */
+  write(t: Tensor, s: ShmSlice): void {
+    this.check(t, s);
+    const r = this.#live(s);
     const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     let done = 0;
     while (done < bytes.length) done += writeSync(r.fd, bytes, done, bytes.length - done, r.offset + s.offset + done);
@@ -128,6 +146,13 @@ export class SharedMemory {
 
   close(): void {
     this.unregister();
+  }
+
+  /** The slice's region, if it is still the one registered under its name (not unregistered, nor registered again since the request was decoded). */
+  #live(s: ShmSlice): Region {
+    const r = this.#regions.get(s.region);
+    if (r !== s.registered) throw invalid(`shared memory region '${s.region}' was unregistered while the request ran`);
+    return r;
   }
 
   #region(name: string, code: 'ERR_INVALID_REQUEST' | 'ERR_SHM_REGION_NOT_FOUND'): Region {

@@ -203,10 +203,9 @@ function sendOutputs(ex: Exchange, mv: ModelVersion, payload: InferPayload, outp
 
 /** Each output that names a shared-memory slice is written there (its answer then carries no data). */
 function writeShmOutputs(shm: SharedMemory, outputs: readonly Tensor[], slices: readonly (ShmSlice | undefined)[]): void {
-  outputs.forEach((t, i) => {
-    const slice = slices[i];
-    if (slice !== undefined) shm.write(t, slice);
-  });
+  // All or nothing: every output checked before any is written.
+  outputs.forEach((t, i) => slices[i] !== undefined && shm.check(t, slices[i]));
+  outputs.forEach((t, i) => slices[i] !== undefined && shm.write(t, slices[i]));
 }
 
 /** Which outputs go binary; null when none do (a plain JSON response). */

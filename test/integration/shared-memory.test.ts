@@ -4,10 +4,10 @@
  * requests), status and unregister, and every misuse a 4xx with the server still serving; off
  * unless --allow-client-shm.
  */
-import { closeSync, openSync, readSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Packr, unpack } from 'msgpackr';
-import { FIXTURES, getJson, postJson, startServer } from './harness.js';
+import { FIXTURES, getJson, makeRepo, postJson, startServer } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 const PREFIX = `volley-test-${process.pid}`;
@@ -42,7 +42,8 @@ beforeAll(async () => {
   writeFileSync(OUT, Buffer.alloc(1024));
   writeFileSync(SECRET, Buffer.alloc(64));
   symlinkSync(SECRET, LINK);
-  server = await startServer(FIXTURES, ['--allow-client-shm']);
+  const repo = makeRepo({ mlp_classifier: { from: 'mlp_classifier' }, two_inputs: { from: 'two_inputs' }, slow: { from: 'mlp_classifier', config: { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 800_000 } } } });
+  server = await startServer(repo, ['--allow-client-shm', '--max-body-bytes', '4096']);
   expect((await register(server, 'in', { key: `/${PREFIX}-in`, offset: 0, byte_size: 1024 })).status).toBe(200);
   expect((await register(server, 'out', { key: `/${PREFIX}-out`, offset: 256, byte_size: 512 })).status).toBe(200);
 });
@@ -121,6 +122,54 @@ describe('system shared memory', () => {
     expect((await plain(server)).status).toBe(200);
   });
 
+  it('counts shared-memory inputs against --max-body-bytes (413), and takes no offset without a region', async () => {
+    writeFileSync(`/dev/shm/${PREFIX}-big`, Buffer.alloc(8192));
+    try {
+      expect((await register(server, 'big', { key: `/${PREFIX}-big`, byte_size: 8192 })).status).toBe(200);
+      const res = await postJson(`${server.url}/v2/models/mlp_classifier/infer`, { inputs: [{ name: 'input', shape: [320, 4], datatype: 'FP32', parameters: { shared_memory_region: 'big', shared_memory_byte_size: 5120 } }] });
+      expect(res.status).toBe(413);
+      expect(res.body.error).toMatch(/shared-memory inputs pass 4096 bytes, the limit a body has/);
+    } finally {
+      await postJson(`${server.url}/v2/systemsharedmemory/region/big/unregister`, '');
+      rmSync(`/dev/shm/${PREFIX}-big`, { force: true });
+    }
+    const offsetOnly = await postJson(`${server.url}/v2/models/mlp_classifier/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4], parameters: { shared_memory_offset: 8 } }] });
+    expect(offsetOnly.status).toBe(400);
+    expect(offsetOnly.body.error).toMatch(/shared_memory_offset needs shared_memory_region/);
+  });
+
+  it('a region unregistered and registered again (smaller) while a request runs: the write is refused, nothing is written', async () => {
+    writeFileSync(`/dev/shm/${PREFIX}-small`, Buffer.alloc(64));
+    writeFileSync(`/dev/shm/${PREFIX}-wide`, Buffer.alloc(1024));
+    try {
+      expect((await register(server, 'swap', { key: `/${PREFIX}-wide`, byte_size: 1024 })).status).toBe(200);
+      // 'slow' waits 0.8 s for a batch: time to swap the region under it.
+      const pending = postJson(`${server.url}/v2/models/slow/infer`, { inputs: [shmInput()], outputs: [{ name: 'probabilities', parameters: { shared_memory_region: 'swap', shared_memory_offset: 500, shared_memory_byte_size: 24 } }] });
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await postJson(`${server.url}/v2/systemsharedmemory/region/swap/unregister`, '')).status).toBe(200);
+      expect((await register(server, 'swap', { key: `/${PREFIX}-small`, byte_size: 64 })).status).toBe(200);
+      const res = await pending;
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatch(/region 'swap' was unregistered while the request ran/);
+      expect(readFileSync(`/dev/shm/${PREFIX}-small`).length).toBe(64);
+      // Two outputs, the second too small: neither is written.
+      writeAt(OUT, 256, Float32Array.from([9, 9, 9, 9]));
+      writeAt(IN, 128, Float32Array.from([1, 2, 3, 4]));
+      const both = await postJson(`${server.url}/v2/models/two_inputs/infer`, {
+        inputs: [
+          { name: 'a', shape: [1, 4], datatype: 'FP32', parameters: { shared_memory_region: 'in', shared_memory_offset: 128, shared_memory_byte_size: 16 } },
+          { name: 'b', shape: [1, 4], datatype: 'INT32', data: [1, 1, 1, 1] },
+        ],
+        outputs: [{ name: 'sum', parameters: { shared_memory_region: 'out', shared_memory_byte_size: 16 } }, { name: 'b_doubled', parameters: { shared_memory_region: 'out', shared_memory_offset: 16, shared_memory_byte_size: 8 } }],
+      });
+      expect(both.status).toBe(400);
+      expect(floatsAt(OUT, 256, 4)).toEqual([9, 9, 9, 9]);
+    } finally {
+      await postJson(`${server.url}/v2/systemsharedmemory/region/swap/unregister`, '');
+      for (const f of [`/dev/shm/${PREFIX}-small`, `/dev/shm/${PREFIX}-wide`]) rmSync(f, { force: true });
+    }
+  });
+
   it('refuses outputs to shared memory in a msgpack answer', async () => {
     const res = await fetch(`${server.url}/v2/models/mlp_classifier/infer`, {
       method: 'POST',
@@ -168,7 +217,7 @@ describe('without --allow-client-shm', () => {
       expect(res.body.error).toMatch(/client shared memory is off: start Volley with --allow-client-shm/);
       const infer = await postJson(`${off.url}/v2/models/mlp_classifier/infer`, { inputs: [shmInput()] });
       expect(infer.status).toBe(400);
-      expect(infer.body.error).toMatch(/names a shared memory region, but client shared memory is off/);
+      expect(infer.body.error).toMatch(/names a shared memory region: regions are read only for HTTP requests .* to a server started with --allow-client-shm/);
       expect((await getJson(`${off.url}/v2`)).body.extensions).not.toContain('system_shared_memory');
     } finally {
       await off.stop();

@@ -163,8 +163,8 @@ describe('TF.js models', () => {
 });
 
 describe('TF.js faults and weight files', () => {
-  it("a batch that faults TF.js's WebAssembly heap fails; its thread is replaced and every model on it serves again", async () => {
-    const faultRepo = makeRepo({ tfjs_mlp: { from: 'tfjs_mlp' } });
+  it("a batch that faults TF.js's WebAssembly heap fails; its thread is replaced and every model on it serves again; ONNX models, on a thread of their own, never notice", async () => {
+    const faultRepo = makeRepo({ tfjs_mlp: { from: 'tfjs_mlp' }, mlp_classifier: { from: 'mlp_classifier' } });
     // 64 × 4 rows tiled 4,194,304 times: 4 GiB of floats, past wasm's address space.
     const tile = graphModel(
       [placeholder('x', 'DT_FLOAT', [-1, 4]), placeholder('reps', 'DT_INT32', [2]), op('y', 'Tile', ['x', 'reps'], { T: { type: 'DT_FLOAT' }, Tmultiples: { type: 'DT_INT32' } }), op('s', 'Sum', ['y', 'axis'], { T: { type: 'DT_FLOAT' }, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } })],
@@ -178,9 +178,14 @@ describe('TF.js faults and weight files', () => {
     try {
       const tiled = (rows: number, times: number) => postJson(`${s.url}/v2/models/tile/infer`, { inputs: [{ name: 'x', shape: [rows, 4], datatype: 'FP32', data: new Array(rows * 4).fill(1) }, { name: 'reps', shape: [2], datatype: 'INT32', data: [1, times] }] });
       expect((await tiled(1, 2)).body.outputs[0].data).toEqual([8]);
-      const fault = await tiled(64, 4_194_304);
+      // TF.js models get worker threads of their own (--worker-threads 1 each kind).
+      expect(await (await fetch(`${s.url}/metrics`)).text()).toMatch(/^volley_worker_threads 2$/m);
+      const onnx = () => postJson(`${s.url}/v2/models/mlp_classifier/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: rows(1, 3) }] });
+      const [fault, beside] = await Promise.all([tiled(64, 4_194_304), new Promise((r) => setTimeout(r, 5)).then(onnx)]);
       expect(fault.status).toBe(500);
       expect(fault.body.error).toMatch(/WebAssembly backend faulted .*its worker thread restarts/);
+      expect(beside.status).toBe(200);
+      expect((await onnx()).status).toBe(200);
       // The replacement thread loads both models again; until then requests may fail.
       let after = await infer('tfjs_mlp', rows(1, 3), 1).catch(() => undefined);
       for (let i = 0; i < 50 && after?.status !== 200; i++) {

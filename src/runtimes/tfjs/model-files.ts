@@ -68,6 +68,9 @@ export async function readTfjsModel(path: string): Promise<TfjsArtifacts> {
   return { format: kind, modelTopology, weightSpecs, weightData, extra };
 }
 
+/** Weight files a poll stats per version, at most (a model.json naming more is watched by its own identity). */
+const MAX_WATCHED_SHARDS = 4096;
+
 /** Shard paths by model.json identity: a poll re-reads a model.json only when it changed. */
 const shardPaths = new Map<string, string[]>();
 
@@ -84,11 +87,13 @@ export async function tfjsFilesIdentity(path: string, identify: (path: string) =
   if (paths === undefined) {
     try {
       const manifest = (JSON.parse(await readFile(path, 'utf8')) as { weightsManifest?: { paths?: unknown }[] }).weightsManifest;
-      paths = Array.isArray(manifest) ? manifest.flatMap((g) => (Array.isArray(g?.paths) ? g.paths.filter((p): p is string => typeof p === 'string') : [])) : [];
+      paths = Array.isArray(manifest) ? [...new Set(manifest.flatMap((g) => (Array.isArray(g?.paths) ? g.paths.filter((p): p is string => typeof p === 'string') : [])))] : [];
     } catch {
-      // Unreadable or not JSON: the load says why; its identity is model.json's alone.
-      return json;
+      // Unreadable or not JSON: the load says why; its identity is model.json's alone (remembered, not re-read each poll).
+      paths = [];
     }
+    // More weight files than a poll should stat: model.json's identity alone.
+    if (paths.length > MAX_WATCHED_SHARDS) paths = [];
     if (shardPaths.size > 10_000) shardPaths.clear();
     shardPaths.set(`${path}\u0000${json}`, paths);
   }

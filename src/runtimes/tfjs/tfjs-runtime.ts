@@ -119,11 +119,18 @@ function declaredOf(e: SignatureEntry): GraphTensor['declared'] {
   return dims.every((d) => Number.isInteger(d) && d >= -1) ? { dtype, shape: dims.map((d) => (d >= 0 ? d : -1)) } : undefined;
 }
 
-/** TF.js's wasm backend is single-threaded: runs on one thread take turns (and TF.js's scopes stay nested). */
+/** TF.js's wasm backend is single-threaded: loads and runs on one thread take turns (and TF.js's scopes stay nested). */
 let turn: Promise<unknown> = Promise.resolve();
+/** Set once TF.js's wasm heap has faulted: this thread is ending, and nothing more runs on it. */
+let poisoned: string | null = null;
+/** Traps that left the heap usable (a division by zero in a kernel): each leaks a little of wasm's stack. */
+let traps = 0;
+/** After this many, the thread is replaced before the leak matters (3,000 broke it, a reviewer found). */
+const MAX_TRAPS = 200;
 
 function inTurn<T>(fn: () => Promise<T>): Promise<T> {
-  const next = turn.then(fn, fn);
+  const guarded = () => (poisoned === null ? fn() : Promise.reject(new VolleyError('ERR_RUNTIME', `TF.js's WebAssembly heap on this worker thread faulted (${poisoned}); the thread is being replaced: try again, or load the model again if it failed to load`)));
+  const next = turn.then(guarded, guarded);
   turn = next.catch(() => undefined);
   return next;
 }
@@ -149,6 +156,10 @@ export class TfjsRuntime implements Runtime {
   static async load(options: RuntimeOptions): Promise<TfjsRuntime> {
     const artifacts = await readTfjsModel(options.modelPath);
     const { tf, backend, fallbacks } = await startEngine(options.tfjsBackend ?? 'auto');
+    return inTurn(() => TfjsRuntime.#load(tf, backend, fallbacks, artifacts));
+  }
+
+  static async #load(tf: Tf, backend: string, fallbacks: string[], artifacts: TfjsArtifacts): Promise<TfjsRuntime> {
     const handler = tf.io.fromMemory({ ...artifacts.extra, format: artifacts.format, modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs as TfCore.io.WeightsManifestEntry[], weightData: artifacts.weightData } as TfCore.io.ModelArtifacts);
     let loaded: Loaded;
     try {
@@ -157,12 +168,13 @@ export class TfjsRuntime implements Runtime {
           ? { kind: 'graph', model: await (await import('@tensorflow/tfjs-converter')).loadGraphModel(handler) }
           : { kind: 'layers', model: await (await import('@tensorflow/tfjs-layers')).loadLayersModel(handler) };
     } catch (err) {
+      if (wasmFault(err)) faulted(err);
       throw new VolleyError('ERR_MODEL_LOAD', `TF.js could not load the ${artifacts.format}: ${(err as Error).message}`);
     }
     const info: RuntimeInfo = { signature: { inputs: [], outputs: [] }, provider: `tfjs-${backend}`, fallbacks };
     const runtime = new TfjsRuntime(tf, loaded, info);
     try {
-      info.signature = await inTurn(() => runtime.#describe(artifacts));
+      info.signature = await runtime.#describe(artifacts);
       if (info.signature.outputs.length === 0) throw new VolleyError('ERR_MODEL_LOAD', 'the model has no outputs');
     } catch (err) {
       loaded.model.dispose();
@@ -211,6 +223,7 @@ export class TfjsRuntime implements Runtime {
     } catch (err) {
       if (err instanceof VolleyError) throw err;
       if (wasmFault(err)) faulted(err);
+      if ((err as Error)?.name === 'RuntimeError' && ++traps >= MAX_TRAPS) replaceThread();
       throw new VolleyError('ERR_RUNTIME', (err as Error).message);
     } finally {
       this.#endScope(results);
@@ -376,12 +389,19 @@ function unique(names: string[]): string[] {
  * (model-config.ts refuses run_on_event_loop for them).
  */
 function wasmFault(err: unknown): boolean {
-  return (err as Error)?.name === 'RuntimeError' || /memory access out of bounds|^Aborted\(/.test(String((err as Error)?.message));
+  // Other traps (an integer division by zero in a kernel, say) leave the heap as it was: that batch fails alone.
+  return /memory access out of bounds|^Aborted\(|out of memory|unreachable/.test(String((err as Error)?.message));
 }
 
 function faulted(err: unknown): never {
-  if (!isMainThread) setTimeout(() => process.exit(70), 20);
+  poisoned = (err as Error).message;
+  replaceThread();
   throw new VolleyError('ERR_RUNTIME', `TF.js's WebAssembly backend faulted (${(err as Error).message}); its worker thread restarts and loads its models again`);
+}
+
+/** Ends this worker thread once the current reply is out; worker-threads.ts starts another and loads its models there. */
+function replaceThread(): void {
+  if (!isMainThread) setTimeout(() => process.exit(70), 20);
 }
 function asList(out: TfTensor | TfTensor[]): TfTensor[] {
   return Array.isArray(out) ? out : [out];
