@@ -111,36 +111,40 @@ async function shmClient(port: number, k: number): Promise<Client> {
 
 const startedAt = new Date().toISOString();
 const rows: { transport: string; round: number; rps: number; cpuUsPerRequest: number; mbPerS: number }[] = [];
-await withServer(volley(ROOT, repo, { args: ['--allow-client-shm'] }), () => undefined, async (server) => {
-  const port = server.port;
-  const shm: Client[] = [];
-  for (let k = 0; k < CLIENTS; k++) shm.push(await shmClient(port, k));
-  const binary = Array.from({ length: CLIENTS }, binaryClient);
-  for (let round = 0; round <= ROUNDS; round++) {
-    for (const [transport, clients] of [['binary', binary], ['shared-memory', shm]] as const) {
-      // Round 0 is a warmup of 1 s for each.
-      const seconds = round === 0 ? 1 : DURATION_S;
-      const before = sampleProc(server.pid);
-      const t0 = performance.now();
-      const counts = await Promise.all(clients.map((c) => c(port, t0 + seconds * 1000)));
-      const elapsed = (performance.now() - t0) / 1000;
-      const n = counts.reduce((a, b) => a + b, 0);
-      const cost = procCost(before, sampleProc(server.pid), n);
-      if (round === 0) continue;
-      const row = { transport, round, rps: n / elapsed, cpuUsPerRequest: cost?.cpuUsPerRequest ?? NaN, mbPerS: (n * 2 * BYTES) / elapsed / 2 ** 20 };
-      rows.push(row);
-      console.log(`${transport.padEnd(13)} round ${round}: ${Math.round(row.rps)} req/s (${Math.round(row.mbPerS)} MiB/s of tensors in and out), server CPU ${row.cpuUsPerRequest.toFixed(0)} µs per request`);
+try {
+  await withServer(volley(ROOT, repo, { args: ['--allow-client-shm'] }), () => undefined, async (server) => {
+    const port = server.port;
+    const shm: Client[] = [];
+    for (let k = 0; k < CLIENTS; k++) shm.push(await shmClient(port, k));
+    const binary = Array.from({ length: CLIENTS }, binaryClient);
+    for (let round = 0; round <= ROUNDS; round++) {
+      for (const [transport, clients] of [['binary', binary], ['shared-memory', shm]] as const) {
+        // Round 0 is a warmup of 1 s for each.
+        const seconds = round === 0 ? 1 : DURATION_S;
+        const before = sampleProc(server.pid);
+        const t0 = performance.now();
+        const counts = await Promise.all(clients.map((c) => c(port, t0 + seconds * 1000)));
+        const elapsed = (performance.now() - t0) / 1000;
+        const n = counts.reduce((a, b) => a + b, 0);
+        const cost = procCost(before, sampleProc(server.pid), n);
+        if (round === 0) continue;
+        const row = { transport, round, rps: n / elapsed, cpuUsPerRequest: cost?.cpuUsPerRequest ?? NaN, mbPerS: (n * 2 * BYTES) / elapsed / 2 ** 20 };
+        rows.push(row);
+        console.log(`${transport.padEnd(13)} round ${round}: ${Math.round(row.rps)} req/s (${Math.round(row.mbPerS)} MiB/s of tensors in and out), server CPU ${row.cpuUsPerRequest.toFixed(0)} µs per request`);
+      }
+      if (round > 0) {
+        const [b, s] = rows.slice(-2);
+        console.log(`round ${round}: shared memory ÷ binary ${(s.rps / b.rps).toFixed(2)}× req/s, ${(s.cpuUsPerRequest / b.cpuUsPerRequest).toFixed(2)}× server CPU per request`);
+      }
     }
-    if (round > 0) {
-      const [b, s] = rows.slice(-2);
-      console.log(`round ${round}: shared memory ÷ binary ${(s.rps / b.rps).toFixed(2)}× req/s, ${(s.cpuUsPerRequest / b.cpuUsPerRequest).toFixed(2)}× server CPU per request`);
-    }
-  }
-});
-agent.destroy();
-for (const fd of fds) closeSync(fd);
-for (const f of objects) rmSync(f, { force: true });
-rmSync(tmp, { recursive: true, force: true });
+  });
+} finally {
+  // Also when a client throws: no object is left in /dev/shm.
+  agent.destroy();
+  for (const fd of fds) closeSync(fd);
+  for (const f of objects) rmSync(f, { force: true });
+  rmSync(tmp, { recursive: true, force: true });
+}
 const file = join(ROOT, 'bench', 'results', `shared-memory-${startedAt.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify({ kind: 'shared-memory', startedAt, machine: machineInfo(), node: process.version, git: gitInfo(ROOT), config: { rounds: ROUNDS, durationS: DURATION_S, clients: CLIENTS, tensorBytes: BYTES }, rows }, null, 2)}\n`);
 console.log(`wrote ${file}`);

@@ -35,8 +35,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--monitoring-window-rows <n>', 'sampled rows in the sliding window compared with the reference (default 1000, env VOLLEY_MONITORING_WINDOW_ROWS)')
     .option('--monitoring-max-features <n>', 'input columns monitored, the first ones (default 64, env VOLLEY_MONITORING_MAX_FEATURES)')
     .addOption(new Option('--cache-config <spec>', "Triton spelling: local,size=<bytes> is --response-cache-bytes <bytes>"))
-    .option('--tfjs-backend <backend>', 'auto|tensorflow|wasm|cpu: where TF.js models run; tensorflow needs @tensorflow/tfjs-node installed; auto = the first of those that starts (default auto, env VOLLEY_TFJS_BACKEND)')
     .option('--response-cache-bytes <n>', "Triton's response cache: bytes shared by the answers of models whose config.json enables response_cache; 0 = off (default 0, env VOLLEY_RESPONSE_CACHE_BYTES)")
+    .option('--tfjs-backend <backend>', 'auto|tensorflow|wasm|cpu: where TF.js models run; tensorflow needs @tensorflow/tfjs-node installed; auto = the first of those that starts (default auto, env VOLLEY_TFJS_BACKEND)')
     // Hidden: a benchmark baseline (bench/README.md), not a way to serve.
     .addOption(new Option('--bench-runtime <kind>', 'benchmarks only: noop answers zero-filled outputs without running the model (env VOLLEY_BENCH_RUNTIME)').hideHelp())
     .action(serve);

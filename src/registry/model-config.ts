@@ -86,91 +86,90 @@ const RoutingSchema = z.strictObject({
 });
 
 const ConfigObject = z.strictObject({
-    name: z.string().optional(),
-    /** Triton's names for the runtime; `tensorflowjs` / `tfjs` serve a TF.js model.json (either one is enough). */
-    platform: z.enum(['onnxruntime_onnx', 'tensorflowjs']).optional(),
-    backend: z.enum(['onnxruntime', 'tfjs']).optional(),
-    max_batch_size: z.number().int().min(0).max(65536).optional(),
-    dynamic_batching: z
-      .strictObject({
-        preferred_batch_size: z.array(z.number().int().min(1)).default([]),
-        max_queue_delay_microseconds: z.number().int().min(0).max(60_000_000).default(0),
-        max_queue_size: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_QUEUE_SIZE),
-        /**
-         * TF Serving's allowed_batch_sizes: batches are padded with zero rows up to the smallest of
-         * these that holds them; ascending, the last equal to max_batch_size. Absent: [max_batch_size]
-         * on CUDA (serving-spec.ts), none elsewhere; [] turns padding off.
-         */
-        allowed_batch_sizes: z.array(z.number().int().min(1)).max(64).optional(),
-        /** Triton's queue policy: a deadline for requests that bring none (0 = none). */
-        default_queue_policy: z
-          .strictObject({
-            timeout_action: z.literal('REJECT').default('REJECT'),
-            default_timeout_microseconds: z.number().int().min(0).max(3_600_000_000).default(0),
-            allow_timeout_override: z.boolean().default(true),
-          })
-          .optional(),
-      })
-      .optional(),
-    instance_count: z.number().int().min(1).max(64).default(1),
-    /** Triton's: answers are kept in the server's response cache (--response-cache-bytes) and reused for the same inputs. */
-    response_cache: z.strictObject({ enable: z.boolean().default(false) }).optional(),
-    /** Tried in order, e.g. ["cuda", "cpu"]; default from --device. */
-    execution_providers: z.array(ProviderSchema).min(1).max(4).optional(),
-    input: z.array(TensorOverrideSchema).optional(),
-    output: z.array(TensorOverrideSchema).optional(),
-    version_policy: VersionPolicySchema.default({ latest: { num_versions: 1 } }),
-    /** Default model.onnx, or model.json for a TF.js model. */
-    default_model_filename: z
-      .string()
-      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be a plain file name')
-      .optional(),
-    /** Triton's backend parameters, e.g. `{"intra_op_thread_count": {"string_value": "2"}}`. */
-    parameters: z.record(z.string(), z.strictObject({ string_value: z.string() })).default({}),
-    model_warmup: z.array(WarmupSchema).max(64).default([]),
-    routing: RoutingSchema.default({}),
-  });
+  name: z.string().optional(),
+  /** Triton's names for the runtime; `tensorflowjs` / `tfjs` serve a TF.js model.json (either one is enough). */
+  platform: z.enum(['onnxruntime_onnx', 'tensorflowjs']).optional(),
+  backend: z.enum(['onnxruntime', 'tfjs']).optional(),
+  max_batch_size: z.number().int().min(0).max(65536).optional(),
+  dynamic_batching: z
+    .strictObject({
+      preferred_batch_size: z.array(z.number().int().min(1)).default([]),
+      max_queue_delay_microseconds: z.number().int().min(0).max(60_000_000).default(0),
+      max_queue_size: z.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_QUEUE_SIZE),
+      /**
+       * TF Serving's allowed_batch_sizes: batches are padded with zero rows up to the smallest of
+       * these that holds them; ascending, the last equal to max_batch_size. Absent: [max_batch_size]
+       * on CUDA (serving-spec.ts), none elsewhere; [] turns padding off.
+       */
+      allowed_batch_sizes: z.array(z.number().int().min(1)).max(64).optional(),
+      /** Triton's queue policy: a deadline for requests that bring none (0 = none). */
+      default_queue_policy: z
+        .strictObject({
+          timeout_action: z.literal('REJECT').default('REJECT'),
+          default_timeout_microseconds: z.number().int().min(0).max(3_600_000_000).default(0),
+          allow_timeout_override: z.boolean().default(true),
+        })
+        .optional(),
+    })
+    .optional(),
+  instance_count: z.number().int().min(1).max(64).default(1),
+  /** Triton's: answers are kept in the server's response cache (--response-cache-bytes) and reused for the same inputs. */
+  response_cache: z.strictObject({ enable: z.boolean().default(false) }).optional(),
+  /** Tried in order, e.g. ["cuda", "cpu"]; default from --device. */
+  execution_providers: z.array(ProviderSchema).min(1).max(4).optional(),
+  input: z.array(TensorOverrideSchema).optional(),
+  output: z.array(TensorOverrideSchema).optional(),
+  version_policy: VersionPolicySchema.default({ latest: { num_versions: 1 } }),
+  /** Default model.onnx, or model.json for a TF.js model. */
+  default_model_filename: z
+    .string()
+    .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be a plain file name')
+    .optional(),
+  /** Triton's backend parameters, e.g. `{"intra_op_thread_count": {"string_value": "2"}}`. */
+  parameters: z.record(z.string(), z.strictObject({ string_value: z.string() })).default({}),
+  model_warmup: z.array(WarmupSchema).max(64).default([]),
+  routing: RoutingSchema.default({}),
+});
 
 export const ModelConfigSchema = ConfigObject.superRefine((cfg, ctx) => {
-    const max = cfg.max_batch_size;
-    if (cfg.dynamic_batching !== undefined && max === 0) {
-      ctx.addIssue({ code: 'custom', path: ['dynamic_batching'], message: 'needs max_batch_size > 0 (0 means the model has no batch dimension)' });
+  const max = cfg.max_batch_size;
+  if (cfg.dynamic_batching !== undefined && max === 0) {
+    ctx.addIssue({ code: 'custom', path: ['dynamic_batching'], message: 'needs max_batch_size > 0 (0 means the model has no batch dimension)' });
+  }
+  for (const [i, size] of (cfg.dynamic_batching?.preferred_batch_size ?? []).entries()) {
+    if (max !== undefined && max > 0 && size > max) {
+      ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'preferred_batch_size', i], message: `${size} exceeds max_batch_size ${max}` });
     }
-    for (const [i, size] of (cfg.dynamic_batching?.preferred_batch_size ?? []).entries()) {
-      if (max !== undefined && max > 0 && size > max) {
-        ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'preferred_batch_size', i], message: `${size} exceeds max_batch_size ${max}` });
-      }
+  }
+  const allowed = cfg.dynamic_batching?.allowed_batch_sizes ?? [];
+  for (let i = 1; i < allowed.length; i++) {
+    if (allowed[i] <= allowed[i - 1]) {
+      ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'allowed_batch_sizes', i], message: 'must be in ascending order, without repeats' });
+      break;
     }
-    const allowed = cfg.dynamic_batching?.allowed_batch_sizes ?? [];
-    for (let i = 1; i < allowed.length; i++) {
-      if (allowed[i] <= allowed[i - 1]) {
-        ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'allowed_batch_sizes', i], message: 'must be in ascending order, without repeats' });
-        break;
-      }
-    }
-    if (allowed.length > 0 && max !== undefined && max > 0 && allowed[allowed.length - 1] !== max) {
-      ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'allowed_batch_sizes'], message: `the last size must equal max_batch_size (${max})` });
-    }
-    checkRouting(cfg.routing, ctx);
-    const threads = cfg.parameters.intra_op_thread_count?.string_value;
-    if (threads !== undefined && !/^[1-9][0-9]*$/.test(threads)) {
-      ctx.addIssue({ code: 'custom', path: ['parameters', 'intra_op_thread_count'], message: 'must be a positive integer string' });
-    }
-    for (const key of ['enable_mem_arena', 'enable_mem_pattern', 'run_on_event_loop']) {
-      const value = cfg.parameters[key]?.string_value;
-      if (value !== undefined && parseBool(value) === undefined) ctx.addIssue({ code: 'custom', path: ['parameters', key], message: `must be one of ${BOOL_WORDS}` });
-    }
-    const inline = cfg.parameters.run_on_event_loop?.string_value;
-    if (inline !== undefined && parseBool(inline) === true && cfg.instance_count > 1) {
-      ctx.addIssue({ code: 'custom', path: ['instance_count'], message: 'must be 1 with run_on_event_loop: batches on the event loop take turns' });
-    }
-    if (runtimeOf(cfg) === 'tfjs') checkTfjs(cfg, ctx);
-    const warm = cfg.parameters.default_warmup?.string_value;
-    if (warm !== undefined && warm !== 'true' && warm !== 'false') {
-      ctx.addIssue({ code: 'custom', path: ['parameters', 'default_warmup'], message: 'must be "true" or "false"' });
-    }
-  })
-  .transform((cfg) => ({ ...cfg, default_model_filename: cfg.default_model_filename ?? (runtimeOf(cfg) === 'tfjs' ? 'model.json' : 'model.onnx') }));
+  }
+  if (allowed.length > 0 && max !== undefined && max > 0 && allowed[allowed.length - 1] !== max) {
+    ctx.addIssue({ code: 'custom', path: ['dynamic_batching', 'allowed_batch_sizes'], message: `the last size must equal max_batch_size (${max})` });
+  }
+  checkRouting(cfg.routing, ctx);
+  const threads = cfg.parameters.intra_op_thread_count?.string_value;
+  if (threads !== undefined && !/^[1-9][0-9]*$/.test(threads)) {
+    ctx.addIssue({ code: 'custom', path: ['parameters', 'intra_op_thread_count'], message: 'must be a positive integer string' });
+  }
+  for (const key of ['enable_mem_arena', 'enable_mem_pattern', 'run_on_event_loop']) {
+    const value = cfg.parameters[key]?.string_value;
+    if (value !== undefined && parseBool(value) === undefined) ctx.addIssue({ code: 'custom', path: ['parameters', key], message: `must be one of ${BOOL_WORDS}` });
+  }
+  const inline = cfg.parameters.run_on_event_loop?.string_value;
+  if (inline !== undefined && parseBool(inline) === true && cfg.instance_count > 1) {
+    ctx.addIssue({ code: 'custom', path: ['instance_count'], message: 'must be 1 with run_on_event_loop: batches on the event loop take turns' });
+  }
+  if (runtimeOf(cfg) === 'tfjs') checkTfjs(cfg, ctx);
+  const warm = cfg.parameters.default_warmup?.string_value;
+  if (warm !== undefined && warm !== 'true' && warm !== 'false') {
+    ctx.addIssue({ code: 'custom', path: ['parameters', 'default_warmup'], message: 'must be "true" or "false"' });
+  }
+}).transform((cfg) => ({ ...cfg, default_model_filename: cfg.default_model_filename ?? (runtimeOf(cfg) === 'tfjs' ? 'model.json' : 'model.onnx') }));
 
 /** The runtime that serves a model: TF.js when platform or backend says so, else ONNX Runtime. */
 export function runtimeOf(cfg: { platform?: string; backend?: string }): 'onnx' | 'tfjs' {

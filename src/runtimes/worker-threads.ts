@@ -14,12 +14,13 @@ const RESTART_WINDOW_MS = 60_000;
 
 /**
  * The server's worker threads, shared by every model version. Each thread is a one-thread
- * Piscina pool (it replaces the thread if it dies) that holds many ONNX Runtime sessions, one per
- * model instance placed on it; a batch goes to the thread that holds its instance's session.
+ * Piscina pool (it replaces the thread if it dies) that holds many sessions, one per model
+ * instance placed on it; a batch goes to the thread that holds its instance's session. TF.js
+ * models have threads of their own (#place), never shared with ONNX Runtime sessions.
  *
  * Why shared: a worker thread is a V8 isolate of its own, ~10-15 MB of RSS before any model. One
  * thread per instance made each small model cost that much (20 models: 14.7 MB each, measured),
- * and every hot swap boot a fresh isolate. Now the threads are at most `maxThreads`
+ * and every hot swap boot a fresh isolate. Now the threads are at most `maxThreads` per runtime kind
  * (`--worker-threads`, default 1: on CPU a batch already uses the cores through ORT's intra-op
  * threads), plus more only where one model asks for more instances than that, since a model's
  * instances go to distinct threads so that its batches can run in parallel. A thread runs one
@@ -46,8 +47,8 @@ export class WorkerThreads {
   }
 
   /**
-   * Loads one session per instance, each on a different thread (the least loaded ones, a new one
-   * while under `maxThreads`), and resolves once all are loaded. Fails, leaving nothing behind,
+   * Loads one session per instance, each on a different thread of its runtime's kind (the least
+   * loaded ones, a new one while under `maxThreads`), and resolves once all are loaded. Fails, leaving nothing behind,
    * if any instance fails to load.
    */
   async open(options: RuntimeOptions, instances: number, onWorkerRestart?: () => void, avoid: readonly SessionExecutor[] = []): Promise<SessionExecutor> {

@@ -13,7 +13,7 @@ import type { ServerContext } from './v2-handlers.js';
 const OK = '200 OK';
 
 function shmOf(ctx: ServerContext): SharedMemory {
-  if (ctx.shm == null) throw new VolleyError('ERR_INVALID_REQUEST', 'client shared memory is off: start Volley with --allow-client-shm (as Triton, it is off by default)');
+  if (ctx.shm === null) throw new VolleyError('ERR_INVALID_REQUEST', 'client shared memory is off: start Volley with --allow-client-shm (as Triton, it is off by default)');
   return ctx.shm;
 }
 

@@ -36,7 +36,7 @@ export interface ServerContext {
   readonly strictReadiness: boolean;
   readonly metrics: ServerMetrics;
   /** Triton's system shared memory (--allow-client-shm); null when off. */
-  readonly shm?: SharedMemory | null;
+  readonly shm: SharedMemory | null;
   draining: boolean;
 }
 
@@ -55,7 +55,7 @@ export function ready(ctx: ServerContext, ex: Exchange): void {
 }
 
 export function serverMetadata(ctx: ServerContext, ex: Exchange): void {
-  const extensions = ctx.shm != null ? [...EXTENSIONS, 'system_shared_memory'] : EXTENSIONS;
+  const extensions = ctx.shm !== null ? [...EXTENSIONS, 'system_shared_memory'] : EXTENSIONS;
   ex.sendJson(OK, JSON.stringify({ name: SERVER_NAME, version: SERVER_VERSION, extensions }));
 }
 
@@ -161,7 +161,7 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   ex.started = started;
   if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
   const model = ctx.registry.model(ex.param(0));
-  const shm = ctx.shm ?? null;
+  const shm = ctx.shm;
   const payload = msgpack ? decodeMsgpackRequest(body, shm) : tail !== null ? decodeSplitRequest(body, tail, shm) : decodeInferRequest(body, headerLength, shm);
   ex.clientId = payload.id;
   if (payload.shmOutputs !== undefined && ex.wantsMsgpack) throw new VolleyError('ERR_INVALID_OUTPUT', 'outputs written to shared memory are answered in JSON (or Triton binary), not msgpack: drop the Accept: application/msgpack header');

@@ -4,7 +4,7 @@
  * needs one, fails a bad batch alone, and refuses configs it cannot serve.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, inferRows, makeRepo, mlpRows, postJson, startServer } from './harness.js';
+import { getJson, inferRows, makeRepo, mlpRows as rows, postJson, startServer } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 const INLINE = { run_on_event_loop: { string_value: 'true' } };
@@ -26,7 +26,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const rows = mlpRows;
 const infer = (model: string, data: number[], n: number) => inferRows(server, model, data, n);
 
 describe('run_on_event_loop', () => {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SHARD, graphModel, op, placeholder } from '../../scripts/tfjs/builder.js';
 import { VolleyClient, VolleyStream } from '../../src/client/index.js';
 import type { Format } from '../../src/client/index.js';
-import { FIXTURES, getJson, inferRows, makeRepo, mlpRows, postJson, startServer } from './harness.js';
+import { FIXTURES, getJson, inferRows, makeRepo, mlpRows as rows, postJson, startServer } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 const BATCHING = { max_batch_size: 64, dynamic_batching: { max_queue_delay_microseconds: 20_000 } };
@@ -49,7 +49,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const rows = mlpRows;
 const infer = (model: string, data: number[], n: number) => inferRows(server, model, data, n);
 
 function expectClose(actual: number[], expected: number[]): void {

@@ -24,7 +24,6 @@ import type { TfjsArtifacts } from './model-files.js';
 type Tf = typeof TfCore;
 type TfTensor = TfCore.Tensor;
 
-
 /** Volley's datatypes that TF.js tensors can hold, and TF.js's name for each. */
 const TF_DTYPE: Partial<Record<Datatype, 'float32' | 'int32' | 'bool'>> = { FP32: 'float32', INT32: 'int32', BOOL: 'bool' };
 const FROM_TF: Record<string, Datatype> = { float32: 'FP32', int32: 'INT32', bool: 'BOOL' };
@@ -403,6 +402,7 @@ function faulted(err: unknown): never {
 function replaceThread(): void {
   if (!isMainThread) setTimeout(() => process.exit(70), 20);
 }
+
 function asList(out: TfTensor | TfTensor[]): TfTensor[] {
   return Array.isArray(out) ? out : [out];
 }
