@@ -139,12 +139,22 @@ export class ModelVersion {
       if (options.monitoring !== undefined) this.feed = await MonitorFeed.open(modelDir, this.model, this.version, options.monitoring, options.logger);
       const executionProviders = resolveProviders(this.config.execution_providers, options.device, cudaProviderInstalled());
       const stats = this.stats;
-      const onWorkerRestart = (): void => void stats.workerRestarts++;
+      // A thread given up for good (it kept dying) takes this version with it: FAILED, so its
+      // readiness, the index and the route say so, instead of READY answering 500s.
+      const events = {
+        onRestart: (): void => void stats.workerRestarts++,
+        onGiveUp: (why: string): void => {
+          if (this.state !== 'READY') return;
+          this.reason = `worker thread given up: ${why}`;
+          this.#transition('FAILED');
+          options.logger.error({ event: 'model_failed', model: this.model, version: this.version, reason: this.reason }, 'model version lost its worker thread');
+        },
+      };
       const avoidSessions = avoid.flatMap((mv) => (mv.#executor instanceof SessionExecutor ? [mv.#executor] : []));
       const memory = { memArena: boolParameter(this.config, 'enable_mem_arena'), memPattern: boolParameter(this.config, 'enable_mem_pattern') };
       const runtime = { kind: kind === 'onnx' ? (options.runtime ?? 'onnx') : kind, modelPath: path, intraOpThreads, allowSpinning: false, executionProviders, ...memory, tfjsBackend: options.tfjsBackend };
       const onEventLoop = boolParameter(this.config, 'run_on_event_loop') === true;
-      const executor = onEventLoop ? await InlineExecutor.open(runtime) : await options.threads.open(runtime, instances, onWorkerRestart, avoidSessions);
+      const executor = onEventLoop ? await InlineExecutor.open(runtime) : await options.threads.open(runtime, instances, events, avoidSessions);
       this.#executor = executor;
       for (const reason of executor.info.fallbacks) {
         options.logger.warn({ event: 'execution_provider_fallback', model: this.model, version: this.version, reason }, 'execution provider unavailable; trying the next');

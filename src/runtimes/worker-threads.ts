@@ -51,10 +51,10 @@ export class WorkerThreads {
    * loaded ones, a new one while under `maxThreads`), and resolves once all are loaded. Fails, leaving nothing behind,
    * if any instance fails to load.
    */
-  async open(options: RuntimeOptions, instances: number, onWorkerRestart?: () => void, avoid: readonly SessionExecutor[] = []): Promise<SessionExecutor> {
+  async open(options: RuntimeOptions, instances: number, events: SessionEvents = {}, avoid: readonly SessionExecutor[] = []): Promise<SessionExecutor> {
     if (this.#closed) throw new VolleyError('ERR_MODEL_NOT_READY', 'server is shutting down');
     const hosts = this.#place(instances, new Set(avoid.flatMap((e) => e.hosts())), options.kind === 'tfjs' ? 'tfjs' : 'onnx');
-    const sessions = hosts.map((host) => host.add(this.#nextSession++, options, onWorkerRestart));
+    const sessions = hosts.map((host) => host.add(this.#nextSession++, options, events));
     const replies = await Promise.allSettled(sessions.map((s) => s.host.request({ op: 'load', session: s.id, options })));
     const infos: RuntimeInfo[] = [];
     let failure: unknown = null;
@@ -123,12 +123,18 @@ interface Session {
   readonly host: WorkerHost;
 }
 
+/** What a session's owner hears of its thread: a restart (the session loads again on the new thread), or the thread given up for good. */
+export interface SessionEvents {
+  onRestart?: () => void;
+  onGiveUp?: (reason: string) => void;
+}
+
 /** Which runtimes a thread hosts: TF.js models get threads of their own. */
 type HostKind = 'onnx' | 'tfjs';
 
 /** One worker thread and the sessions loaded on it. */
 class WorkerHost {
-  readonly sessions = new Map<number, { options: RuntimeOptions; onRestart?: () => void }>();
+  readonly sessions = new Map<number, { options: RuntimeOptions; events: SessionEvents }>();
   /** Tasks sent to this thread and not yet answered. */
   pending = 0;
   readonly #pool: Piscina;
@@ -183,6 +189,7 @@ class WorkerHost {
       if (this.#deaths.length >= RESTART_LIMIT) {
         this.#gaveUp = `its worker thread died ${RESTART_LIMIT} times within ${RESTART_WINDOW_MS / 1000} s and is not restarted again; reload the model to load it on a new thread`;
         onError(new Error(`worker thread given up: ${this.#gaveUp}`));
+        for (const s of this.sessions.values()) s.events.onGiveUp?.(this.#gaveUp);
         onGiveUp(this);
         this.#closing = true;
         setImmediate(() => void this.#pool.destroy().catch(() => undefined));
@@ -193,7 +200,7 @@ class WorkerHost {
         setImmediate(() => {
           for (const [id, s] of lost) {
             if (this.#closing || !this.sessions.has(id)) continue;
-            s.onRestart?.();
+            s.events.onRestart?.();
             // A session that does not load again answers its batches with "not loaded" (ERR_RUNTIME).
             this.#pool.run({ op: 'load', session: id, options: s.options } satisfies WorkerTask).catch(() => undefined);
           }
@@ -211,8 +218,8 @@ class WorkerHost {
     });
   }
 
-  add(id: number, options: RuntimeOptions, onRestart?: () => void): Session {
-    this.sessions.set(id, { options, onRestart });
+  add(id: number, options: RuntimeOptions, events: SessionEvents): Session {
+    this.sessions.set(id, { options, events });
     return { id, host: this };
   }
 

@@ -161,18 +161,22 @@ describe('TF.js models', () => {
   });
 });
 
+/** `tile`: x [n, 4] tiled reps times, summed by row. 64 × 4 rows tiled 4,194,304 times is 4 GiB of floats, past wasm's address space. */
+function writeTileModel(repo: string): void {
+  const tile = graphModel(
+    [placeholder('x', 'DT_FLOAT', [-1, 4]), placeholder('reps', 'DT_INT32', [2]), op('y', 'Tile', ['x', 'reps'], { T: { type: 'DT_FLOAT' }, Tmultiples: { type: 'DT_INT32' } }), op('s', 'Sum', ['y', 'axis'], { T: { type: 'DT_FLOAT' }, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } })],
+    [{ name: 'axis', shape: [1], dtype: 'int32', values: [1] }],
+  );
+  mkdirSync(join(repo, 'tile', '1'), { recursive: true });
+  writeFileSync(join(repo, 'tile', 'config.json'), JSON.stringify({ backend: 'tfjs', max_batch_size: 0 }));
+  writeFileSync(join(repo, 'tile', '1', 'model.json'), tile.json);
+  writeFileSync(join(repo, 'tile', '1', SHARD), tile.weights);
+}
+
 describe('TF.js faults and weight files', () => {
   it("a batch that faults TF.js's WebAssembly heap fails; its thread is replaced and every model on it serves again; ONNX models, on a thread of their own, never notice", async () => {
     const faultRepo = makeRepo({ tfjs_mlp: { from: 'tfjs_mlp' }, mlp_classifier: { from: 'mlp_classifier' } });
-    // 64 × 4 rows tiled 4,194,304 times: 4 GiB of floats, past wasm's address space.
-    const tile = graphModel(
-      [placeholder('x', 'DT_FLOAT', [-1, 4]), placeholder('reps', 'DT_INT32', [2]), op('y', 'Tile', ['x', 'reps'], { T: { type: 'DT_FLOAT' }, Tmultiples: { type: 'DT_INT32' } }), op('s', 'Sum', ['y', 'axis'], { T: { type: 'DT_FLOAT' }, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } })],
-      [{ name: 'axis', shape: [1], dtype: 'int32', values: [1] }],
-    );
-    mkdirSync(join(faultRepo, 'tile', '1'), { recursive: true });
-    writeFileSync(join(faultRepo, 'tile', 'config.json'), JSON.stringify({ backend: 'tfjs', max_batch_size: 0 }));
-    writeFileSync(join(faultRepo, 'tile', '1', 'model.json'), tile.json);
-    writeFileSync(join(faultRepo, 'tile', '1', SHARD), tile.weights);
+    writeTileModel(faultRepo);
     const s = await startServer(faultRepo);
     try {
       const tiled = (rows: number, times: number) => postJson(`${s.url}/v2/models/tile/infer`, { inputs: [{ name: 'x', shape: [rows, 4], datatype: 'FP32', data: new Array(rows * 4).fill(1) }, { name: 'reps', shape: [2], datatype: 'INT32', data: [1, times] }] });
@@ -195,6 +199,32 @@ describe('TF.js faults and weight files', () => {
       expect((await tiled(1, 3)).body.outputs[0].data).toEqual([12]);
       const restarts = (await (await fetch(`${s.url}/metrics`)).text()).match(/^volley_worker_restarts_total\{model="tile",version="1"\} (\d+)$/m);
       expect(Number(restarts?.[1])).toBeGreaterThanOrEqual(1);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('five faults within a minute give the TF.js thread up: its models go FAILED with why (503, not READY answering 500s); ONNX serves on', async () => {
+    const faultRepo = makeRepo({ tfjs_mlp: { from: 'tfjs_mlp' }, mlp_classifier: { from: 'mlp_classifier' } });
+    writeTileModel(faultRepo);
+    const s = await startServer(faultRepo);
+    try {
+      const tiled = (rows: number, times: number) => postJson(`${s.url}/v2/models/tile/infer`, { inputs: [{ name: 'x', shape: [rows, 4], datatype: 'FP32', data: new Array(rows * 4).fill(1) }, { name: 'reps', shape: [2], datatype: 'INT32', data: [1, times] }] });
+      for (let fault = 1; fault <= 5; fault++) {
+        // Each on a fresh thread: wait for the replacement to serve first.
+        for (let i = 0; i < 100 && (await tiled(1, 2)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+        expect((await tiled(64, 4_194_304)).status).toBe(500);
+      }
+      await s.waitForLog((l) => l.event === 'model_failed' && l.model === 'tfjs_mlp');
+      const ready = await getJson(`${s.url}/v2/models/tfjs_mlp/ready`);
+      expect(ready.status).toBe(503);
+      const res = await postJson(`${s.url}/v2/models/tfjs_mlp/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: rows(1, 3) }] });
+      expect(res.status).toBe(503);
+      expect(res.body.error).toMatch(/worker thread given up: its worker thread died 5 times within 60 s/);
+      const index = (await postJson(`${s.url}/v2/repository/index`, {})).body as { name: string; state: string }[];
+      expect(index.find((m) => m.name === 'tile')?.state).toBe('FAILED');
+      expect(index.find((m) => m.name === 'mlp_classifier')?.state).toBe('READY');
+      expect((await postJson(`${s.url}/v2/models/mlp_classifier/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: rows(1, 3) }] })).status).toBe(200);
     } finally {
       await s.stop();
     }

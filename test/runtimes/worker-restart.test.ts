@@ -34,8 +34,8 @@ describe('worker thread restart', () => {
   it('loads every session of a dead thread on its replacement before any batch reaches it, and serves again', async () => {
     threads = new WorkerThreads(1);
     const restarts = [0, 0];
-    const a = await threads.open(options(1), 1, () => restarts[0]++);
-    const b = await threads.open(options(2), 1, () => restarts[1]++);
+    const a = await threads.open(options(1), 1, { onRestart: () => restarts[0]++ });
+    const b = await threads.open(options(2), 1, { onRestart: () => restarts[1]++ });
     expect(threads.threads).toBe(1);
     expect(ys(await a.execute(input()))).toEqual([1, 2, 3, 4]);
 
@@ -64,7 +64,7 @@ describe('worker thread restart', () => {
   it('survives a second death while the replacement starts, without waiting', async () => {
     threads = new WorkerThreads(1);
     const restarts = [0];
-    const a = await threads.open(options(1), 1, () => restarts[0]++);
+    const a = await threads.open(options(1), 1, { onRestart: () => restarts[0]++ });
     expect(ys(await a.execute(input()))).toEqual([1, 2, 3, 4]);
     await threads.killThread(0);
     await threads.killThread(0);
@@ -79,9 +79,9 @@ describe('worker thread restart', () => {
   it('a session opened while a thread restarts is loaded once, and counts no restart', async () => {
     threads = new WorkerThreads(1);
     const restarts = [0, 0];
-    const a = await threads.open(options(1), 1, () => restarts[0]++);
+    const a = await threads.open(options(1), 1, { onRestart: () => restarts[0]++ });
     await threads.killThread(0);
-    const b = await threads.open(options(2), 1, () => restarts[1]++);
+    const b = await threads.open(options(2), 1, { onRestart: () => restarts[1]++ });
     expect(ys(await a.execute(input()))).toEqual([1, 2, 3, 4]);
     expect(ys(await b.execute(input()))).toEqual([2, 3, 4, 5]);
     expect(restarts).toEqual([1, 0]);
@@ -128,8 +128,9 @@ describe('worker thread restart', () => {
 
   it('gives a thread up after it died 5 times within a minute: its batches fail with why, and new sessions go to a new thread', async () => {
     const errors: string[] = [];
+    const givenUp: string[] = [];
     threads = new WorkerThreads(1, (err) => errors.push(err.message));
-    const a = await threads.open(options(1), 1);
+    const a = await threads.open(options(1), 1, { onGiveUp: (why) => givenUp.push(why) });
     for (let death = 1; death <= 4; death++) {
       await threads.killThread(0);
       expect(ys(await a.execute(input()))).toEqual([1, 2, 3, 4]);
@@ -137,6 +138,8 @@ describe('worker thread restart', () => {
     await threads.killThread(0);
     await expect(a.execute(input())).rejects.toThrow(/died 5 times within 60 s/);
     expect(errors).toEqual([expect.stringMatching(/worker thread given up/)]);
+    // Its owner hears it once, with why (a model version then goes FAILED).
+    expect(givenUp).toEqual([expect.stringMatching(/died 5 times within 60 s/)]);
     // A reload (a new session) starts a new thread, and serves.
     expect(threads.threads).toBe(0);
     const again = await threads.open(options(1), 1);
