@@ -173,13 +173,17 @@ function writeTileModel(repo: string): void {
   writeFileSync(join(repo, 'tile', '1', SHARD), tile.weights);
 }
 
+/** `n` rows of ones to the tile model, tiled `times` times. */
+const tile = (s: ServerProcess, n: number, times: number) =>
+  postJson(`${s.url}/v2/models/tile/infer`, { inputs: [{ name: 'x', shape: [n, 4], datatype: 'FP32', data: new Array(n * 4).fill(1) }, { name: 'reps', shape: [2], datatype: 'INT32', data: [1, times] }] });
+
 describe('TF.js faults and weight files', () => {
   it("a batch that faults TF.js's WebAssembly heap fails; its thread is replaced and every model on it serves again; ONNX models, on a thread of their own, never notice", async () => {
     const faultRepo = makeRepo({ tfjs_mlp: { from: 'tfjs_mlp' }, mlp_classifier: { from: 'mlp_classifier' } });
     writeTileModel(faultRepo);
     const s = await startServer(faultRepo);
     try {
-      const tiled = (rows: number, times: number) => postJson(`${s.url}/v2/models/tile/infer`, { inputs: [{ name: 'x', shape: [rows, 4], datatype: 'FP32', data: new Array(rows * 4).fill(1) }, { name: 'reps', shape: [2], datatype: 'INT32', data: [1, times] }] });
+      const tiled = (n: number, times: number) => tile(s, n, times);
       expect((await tiled(1, 2)).body.outputs[0].data).toEqual([8]);
       // TF.js models get worker threads of their own (--worker-threads 1 each kind).
       expect(await (await fetch(`${s.url}/metrics`)).text()).toMatch(/^volley_worker_threads 2$/m);
@@ -209,7 +213,7 @@ describe('TF.js faults and weight files', () => {
     writeTileModel(faultRepo);
     const s = await startServer(faultRepo);
     try {
-      const tiled = (rows: number, times: number) => postJson(`${s.url}/v2/models/tile/infer`, { inputs: [{ name: 'x', shape: [rows, 4], datatype: 'FP32', data: new Array(rows * 4).fill(1) }, { name: 'reps', shape: [2], datatype: 'INT32', data: [1, times] }] });
+      const tiled = (n: number, times: number) => tile(s, n, times);
       for (let fault = 1; fault <= 5; fault++) {
         // Each on a fresh thread: wait for the replacement to serve first.
         for (let i = 0; i < 100 && (await tiled(1, 2)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
