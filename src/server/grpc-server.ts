@@ -8,6 +8,8 @@
  * elements, no per-element conversion), typed `contents` become value arrays, checked as msgpack
  * values are. So every input rule and error message is the HTTP path's. Answers carry
  * `raw_output_contents`. Errors are gRPC statuses with the same message a 4xx/5xx body would carry.
+ * With --allow-client-shm, Triton's SystemSharedMemory* calls, and inputs and outputs in shared
+ * memory (shared-memory.ts), as tritonclient.grpc sends them.
  */
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -25,6 +27,8 @@ import type { Tensor } from '../runtimes/tensor.js';
 import { decodeInferObject, isObject } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
 import { countFailure, logFailure, nextRequestId } from './outcome.js';
+import type { SharedMemory, ShmSlice } from './shared-memory.js';
+import { shmOf } from './shm-handlers.js';
 import { MAX_INFLIGHT } from './stream.js';
 import { statisticsOf } from './observability-handlers.js';
 import { loadParameters } from './repository-handlers.js';
@@ -86,8 +90,8 @@ export class GrpcServer {
       ServerReady: unary(() => ({ ready: !ctx.draining && ctx.registry.allSettled(ctx.strictReadiness) })),
       // As Triton: an unknown model or version is not ready (an answer, not an error).
       ModelReady: unary((req) => ({ ready: !ctx.draining && modelReady(ctx, req.name, req.version) })),
-      // What this service serves of Triton's extensions (repository control, logging, shared memory are HTTP only or none).
-      ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: GRPC_EXTENSIONS })),
+      // What this service serves of Triton's extensions (logging is HTTP only; system shared memory with --allow-client-shm).
+      ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: ctx.shm !== null ? [...GRPC_EXTENSIONS, 'system_shared_memory'] : GRPC_EXTENSIONS })),
       ModelMetadata: unary((req) => metadataOf(ctx, req.name, req.version || undefined)),
       ModelInfer: ((call, callback) => {
         // grpc-js cancels the call when its deadline passes. The request's queue deadline is that
@@ -114,6 +118,15 @@ export class GrpcServer {
         return {};
       }),
       ModelStatistics: unary((req) => ({ model_stats: statisticsOf(ctx, req.name || undefined, req.version || undefined) })),
+      SystemSharedMemoryStatus: unary((req) => ({ regions: Object.fromEntries(shmOf(ctx).status(req.name || undefined).map((r) => [r.name, r])) })),
+      SystemSharedMemoryRegister: unary((req) => {
+        shmOf(ctx).register(req.name, { key: req.key, offset: exactNumber(String(req.offset)), byte_size: exactNumber(String(req.byte_size)) });
+        return {};
+      }),
+      SystemSharedMemoryUnregister: unary((req) => {
+        shmOf(ctx).unregister(req.name || undefined);
+        return {};
+      }),
     });
   }
 
@@ -266,7 +279,7 @@ async function infer(ctx: ServerContext, msg: Record<string, any>, deadline: num
   try {
     if (ctx.draining) throw new VolleyError('ERR_SERVER_NOT_READY', 'server is shutting down', 1);
     const model = ctx.registry.model(modelName);
-    const payload = decodeGrpcInfer(msg);
+    const payload = decodeGrpcInfer(msg, ctx.shm);
     id = payload.id;
     const version = msg.model_version === '' ? undefined : String(msg.model_version);
     const mv = pickVersion(model, version, payload.routingKey);
@@ -277,7 +290,8 @@ async function infer(ctx: ServerContext, msg: Record<string, any>, deadline: num
     const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs, performance.now(), deadline);
     track(request);
     const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, payload.routingKey), wanted);
-    const response = inferResponse(mv, msg.id, outputs);
+    if (payload.shmOutputs !== undefined) (ctx.shm as SharedMemory).writeOutputs(outputs, payload.shmOutputs);
+    const response = inferResponse(mv, msg.id, outputs, payload.shmOutputs);
     for (const t of request.inputs) giveBuffer(t.data.buffer);
     mv.stats.succeeded(performance.now() - started, request);
     return response;
@@ -297,28 +311,44 @@ function deadlineAt(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   return Number.isFinite(epochMs) ? performance.now() + (epochMs - Date.now()) : Infinity;
 }
 
-function inferResponse(mv: ModelVersion, id: string, outputs: readonly Tensor[]): { id: string; model_name: string; raw_output_contents: Buffer[] } & Record<string, unknown> {
+/**
+ * The answer. An output written to shared memory carries the slice's parameters, and an empty
+ * raw_output_contents entry: clients (tritonclient's as_numpy) find an output's contents by its
+ * position among the outputs.
+ */
+function inferResponse(mv: ModelVersion, id: string, outputs: readonly Tensor[], shm?: readonly (ShmSlice | undefined)[]): { id: string; model_name: string; raw_output_contents: Buffer[] } & Record<string, unknown> {
   return {
     model_name: mv.model,
     model_version: String(mv.version),
     id,
-    outputs: outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
-    raw_output_contents: outputs.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+    outputs: outputs.map((t, i) => {
+      const slice = shm?.[i];
+      if (slice === undefined) return { name: t.name, datatype: t.datatype, shape: t.shape };
+      const parameters = { shared_memory_region: { string_param: slice.region }, shared_memory_offset: { int64_param: String(slice.offset) }, shared_memory_byte_size: { int64_param: String(t.data.byteLength) } };
+      return { name: t.name, datatype: t.datatype, shape: t.shape, parameters };
+    }),
+    raw_output_contents: outputs.map((t, i) => (shm?.[i] !== undefined ? Buffer.alloc(0) : Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))),
   };
 }
 
 /** A ModelInferRequest (as @grpc/proto-loader gives it: int64s as strings, bytes as Buffers) decoded as the HTTP path decodes a request. */
-export function decodeGrpcInfer(msg: Record<string, any>): InferPayload {
-  return decodeInferObject(inferObject(msg), null, false, false);
+export function decodeGrpcInfer(msg: Record<string, any>, shm: SharedMemory | null = null): InferPayload {
+  return decodeInferObject(inferObject(msg), null, false, false, shm);
 }
+
 
 /** The protobuf request as the KServe request object decodeInferObject reads. */
 function inferObject(msg: Record<string, any>): Record<string, unknown> {
   const raw: Buffer[] = msg.raw_input_contents ?? [];
   const inputs: Record<string, any>[] = msg.inputs ?? [];
-  if (raw.length > 0 && raw.length !== inputs.length) {
-    throw new VolleyError('ERR_INVALID_REQUEST', `raw_input_contents has ${raw.length} entries for ${inputs.length} inputs: send one per input, in the order of 'inputs'`);
+  // An input in shared memory has no contents: raw_input_contents holds the others', in order (as tritonclient sends them).
+  const params = inputs.map((t) => parameters(t.parameters));
+  const inShm = params.map((p) => p?.shared_memory_region !== undefined);
+  const carried = inShm.filter((s) => !s).length;
+  if (raw.length > 0 && raw.length !== carried) {
+    throw new VolleyError('ERR_INVALID_REQUEST', `raw_input_contents has ${raw.length} entries for ${carried} inputs not in shared memory: send one per such input, in the order of 'inputs'`);
   }
+  let next = 0;
   return {
     id: msg.id,
     parameters: parameters(msg.parameters),
@@ -326,7 +356,9 @@ function inferObject(msg: Record<string, any>): Record<string, unknown> {
       name: t.name,
       datatype: t.datatype,
       shape: (t.shape as string[]).map(Number),
-      data: raw.length > 0 ? withoutContents(t, raw[i]) : typedContents(t),
+      // Only an input in shared memory takes its parameters (as over HTTP); others are read as before.
+      parameters: inShm[i] ? params[i] : undefined,
+      data: inShm[i] ? undefined : raw.length > 0 ? withoutContents(t, raw[next++]) : typedContents(t),
     })),
     outputs: (msg.outputs as Record<string, any>[]).length === 0 ? undefined : (msg.outputs as Record<string, any>[]).map((o) => ({ name: o.name, parameters: parameters(o.parameters) })),
   };

@@ -107,7 +107,7 @@ export function decodeInferObject(req: unknown, binary: BinarySection | null, co
 function shmSlice(what: string, parameters: Record<string, unknown>, shm: SharedMemory | null): ShmSlice | undefined {
   if (shm !== null) return shm.slice(what, parameters);
   if (parameters.shared_memory_region === undefined && parameters.shared_memory_byte_size === undefined) return undefined;
-  throw invalid(`${what} names a shared memory region: regions are read only for HTTP requests (JSON, Triton binary, msgpack) to a server started with --allow-client-shm`);
+  throw invalid(`${what} names a shared memory region: regions are read only for HTTP and gRPC requests (not the WebSocket stream) to a server started with --allow-client-shm`);
 }
 
 function decodeInput(raw: unknown, index: number, binary: BinarySection | null, copyBlobs: boolean, json: boolean, shm: SharedMemory | null, budget: { left: number }): Tensor {

@@ -143,6 +143,12 @@ export class SharedMemory {
     while (done < bytes.length) done += writeSync(r.fd, bytes, done, bytes.length - done, r.offset + s.offset + done);
   }
 
+  /** Each output that names a slice is written there: all checked before any is written. */
+  writeOutputs(outputs: readonly Tensor[], slices: readonly (ShmSlice | undefined)[]): void {
+    outputs.forEach((t, i) => slices[i] !== undefined && this.check(t, slices[i]));
+    outputs.forEach((t, i) => slices[i] !== undefined && this.write(t, slices[i]));
+  }
+
   close(): void {
     this.unregister();
   }

@@ -12,7 +12,8 @@ import type { ServerContext } from './v2-handlers.js';
 
 const OK = '200 OK';
 
-function shmOf(ctx: ServerContext): SharedMemory {
+/** The server's shared memory, or a 400 saying how to turn it on (HTTP and gRPC). */
+export function shmOf(ctx: ServerContext): SharedMemory {
   if (ctx.shm === null) throw new VolleyError('ERR_INVALID_REQUEST', 'client shared memory is off: start Volley with --allow-client-shm (as Triton, it is off by default)');
   return ctx.shm;
 }

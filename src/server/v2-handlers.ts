@@ -22,7 +22,7 @@ import { encodeBinaryResponse, parseHeaderLength } from './binary-codec.js';
 import { decodeInferRequest, decodeSplitRequest, encodeData, encodeInferResponse } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
 import { MSGPACK_TYPES, decodeMsgpackRequest, encodeMsgpackResponse } from './msgpack-codec.js';
-import type { SharedMemory, ShmSlice } from './shared-memory.js';
+import type { SharedMemory } from './shared-memory.js';
 
 export const SERVER_NAME = 'volley';
 export const SERVER_VERSION = '0.1.0';
@@ -174,7 +174,7 @@ export async function infer(ctx: ServerContext, ex: Exchange): Promise<void> {
   const request = buildTimedRequest(spec, payload.inputs, payload.timeoutUs, performance.now());
   ex.onAbort = () => request.cancel();
   const outputs = pickOutputs(await runRequest(model, mv, request, version === undefined, key), wanted);
-  if (payload.shmOutputs !== undefined) writeShmOutputs(shm as SharedMemory, outputs, payload.shmOutputs);
+  if (payload.shmOutputs !== undefined) (shm as SharedMemory).writeOutputs(outputs, payload.shmOutputs);
   sendOutputs(ex, mv, payload, outputs);
   // Answered: nothing reads the body or the request's own tensor copies any more (a batch copied
   // or took what it needed).
@@ -201,12 +201,6 @@ function sendOutputs(ex: Exchange, mv: ModelVersion, payload: InferPayload, outp
   else ex.send(OK, 'application/octet-stream', out, { 'Inference-Header-Content-Length': String(n) });
 }
 
-/** Each output that names a shared-memory slice is written there (its answer then carries no data). */
-function writeShmOutputs(shm: SharedMemory, outputs: readonly Tensor[], slices: readonly (ShmSlice | undefined)[]): void {
-  // All or nothing: every output checked before any is written.
-  outputs.forEach((t, i) => slices[i] !== undefined && shm.check(t, slices[i]));
-  outputs.forEach((t, i) => slices[i] !== undefined && shm.write(t, slices[i]));
-}
 
 /** Which outputs go binary; null when none do (a plain JSON response). */
 function binaryFlags(payload: InferPayload, count: number): boolean[] | null {

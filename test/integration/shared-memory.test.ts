@@ -5,9 +5,12 @@
  * unless --allow-client-shm.
  */
 import { closeSync, openSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Packr, unpack } from 'msgpackr';
-import { FIXTURES, getJson, makeRepo, postJson, startServer } from './harness.js';
+import { FIXTURES, ROOT, getJson, makeRepo, postJson, startServer } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 const PREFIX = `volley-test-${process.pid}`;
@@ -208,6 +211,44 @@ describe('system shared memory', () => {
   });
 });
 
+describe('over gRPC', () => {
+  it("registers, reads inputs from and writes outputs to regions as tritonclient.grpc does: raw_input_contents for the other inputs, an empty raw entry for an output in shared memory", async () => {
+    const s = await startServer(makeRepo({ two_inputs: { from: 'two_inputs' } }), ['--allow-client-shm', '--grpc-port', '0']);
+    const proto = protoLoader.loadSync(join(ROOT, 'proto/inference.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+    const { inference } = grpc.loadPackageDefinition(proto) as any;
+    const { port } = (await s.waitForLog((l) => l.event === 'grpc_listening')) as { port: number };
+    const client = new inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const call = (method: string, request: unknown): Promise<any> => new Promise((resolve, reject) => client[method](request, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))));
+    try {
+      await call('SystemSharedMemoryRegister', { name: 'gin', key: `/${PREFIX}-in`, offset: '0', byte_size: '1024' });
+      await call('SystemSharedMemoryRegister', { name: 'gout', key: `/${PREFIX}-out`, offset: '0', byte_size: '1024' });
+      expect((await call('SystemSharedMemoryStatus', { name: 'gout' })).regions).toEqual({ gout: { name: 'gout', key: `/${PREFIX}-out`, offset: '0', byte_size: '1024' } });
+      expect((await call('ServerMetadata', {})).extensions).toContain('system_shared_memory');
+      writeAt(IN, 512, Float32Array.from([1, 2, 3, 4]));
+      const shmParams = (region: string, offset: number, size: number) => ({ shared_memory_region: { string_param: region }, shared_memory_offset: { int64_param: String(offset) }, shared_memory_byte_size: { int64_param: String(size) } });
+      const res = await call('ModelInfer', {
+        model_name: 'two_inputs',
+        inputs: [
+          { name: 'a', datatype: 'FP32', shape: ['1', '4'], parameters: shmParams('gin', 512, 16) },
+          { name: 'b', datatype: 'INT32', shape: ['1', '4'] },
+        ],
+        raw_input_contents: [Buffer.from(Int32Array.from([10, 20, 30, 40]).buffer)],
+        outputs: [{ name: 'sum', parameters: shmParams('gout', 64, 16) }, { name: 'b_doubled' }],
+      });
+      expect(res.outputs[0]).toMatchObject({ name: 'sum', parameters: { shared_memory_region: { string_param: 'gout' }, shared_memory_byte_size: { int64_param: '16' } } });
+      expect(res.raw_output_contents[0].length).toBe(0);
+      expect(Array.from(new Int32Array(new Uint8Array(res.raw_output_contents[1]).buffer))).toEqual([20, 40, 60, 80]);
+      expect(floatsAt(OUT, 64, 4)).toEqual([11, 22, 33, 44]);
+      await call('SystemSharedMemoryUnregister', { name: '' });
+      expect((await call('SystemSharedMemoryStatus', {})).regions).toEqual({});
+      await expect(call('SystemSharedMemoryStatus', { name: 'gone' })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    } finally {
+      client.close();
+      await s.stop();
+    }
+  });
+});
+
 describe('without --allow-client-shm', () => {
   it('refuses registration and shared-memory parameters with 400, and does not list the extension', async () => {
     const off = await startServer(FIXTURES);
@@ -217,7 +258,7 @@ describe('without --allow-client-shm', () => {
       expect(res.body.error).toMatch(/client shared memory is off: start Volley with --allow-client-shm/);
       const infer = await postJson(`${off.url}/v2/models/mlp_classifier/infer`, { inputs: [shmInput()] });
       expect(infer.status).toBe(400);
-      expect(infer.body.error).toMatch(/names a shared memory region: regions are read only for HTTP requests .* to a server started with --allow-client-shm/);
+      expect(infer.body.error).toMatch(/names a shared memory region: regions are read only for HTTP and gRPC requests \(not the WebSocket stream\) to a server started with --allow-client-shm/);
       expect((await getJson(`${off.url}/v2`)).body.extensions).not.toContain('system_shared_memory');
     } finally {
       await off.stop();
