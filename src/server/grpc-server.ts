@@ -26,6 +26,7 @@ import { giveBuffer } from '../runtimes/buffer-pool.js';
 import type { Tensor } from '../runtimes/tensor.js';
 import { decodeInferObject, isObject } from './json-codec.js';
 import type { InferPayload } from './json-codec.js';
+import { applyLogSettings, logSettings } from './logging-handlers.js';
 import { countFailure, logFailure, nextRequestId } from './outcome.js';
 import type { SharedMemory, ShmSlice } from './shared-memory.js';
 import { shmOf } from './shm-handlers.js';
@@ -41,7 +42,7 @@ const STREAM_PATH = '/inference.GRPCInferenceService/ModelStreamInfer';
 /** Longest error message sent as a status's details, characters. */
 const MAX_DETAILS = 1024;
 /** Triton's extensions this service serves (Repository*, ModelConfig, ModelStatistics). */
-const GRPC_EXTENSIONS = ['model_repository', 'model_configuration', 'statistics'];
+const GRPC_EXTENSIONS = ['model_repository', 'model_configuration', 'statistics', 'logging'];
 /** Concurrent calls (HTTP/2 streams) per connection. */
 const MAX_STREAMS = 1024;
 /** A call cancelled this close to its request's queue deadline was cancelled by that deadline. */
@@ -90,7 +91,7 @@ export class GrpcServer {
       ServerReady: unary(() => ({ ready: !ctx.draining && ctx.registry.allSettled(ctx.strictReadiness) })),
       // As Triton: an unknown model or version is not ready (an answer, not an error).
       ModelReady: unary((req) => ({ ready: !ctx.draining && modelReady(ctx, req.name, req.version) })),
-      // What this service serves of Triton's extensions (logging is HTTP only; system shared memory with --allow-client-shm).
+      // What this service serves of Triton's extensions (system shared memory with --allow-client-shm).
       ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: ctx.shm !== null ? [...GRPC_EXTENSIONS, 'system_shared_memory'] : GRPC_EXTENSIONS })),
       ModelMetadata: unary((req) => metadataOf(ctx, req.name, req.version || undefined)),
       ModelInfer: ((call, callback) => {
@@ -118,6 +119,12 @@ export class GrpcServer {
         return {};
       }),
       ModelStatistics: unary((req) => ({ model_stats: statisticsOf(ctx, req.name || undefined, req.version || undefined) })),
+      LogSettings: unary((req) => {
+        const wanted = Object.fromEntries(Object.entries((req.settings ?? {}) as Record<string, Record<string, unknown>>).map(([key, v]) => [key, v[v.parameter_choice as string]]));
+        if (Object.keys(wanted).length > 0) applyLogSettings(ctx, wanted);
+        const settingValue = (v: string | boolean | number) => (typeof v === 'boolean' ? { bool_param: v } : typeof v === 'number' ? { uint32_param: v } : { string_param: v });
+        return { settings: Object.fromEntries(Object.entries(logSettings(ctx.logger)).map(([key, v]) => [key, settingValue(v)])) };
+      }),
       SystemSharedMemoryStatus: unary((req) => ({ regions: Object.fromEntries(shmOf(ctx).status(req.name || undefined).map((r) => [r.name, r])) })),
       SystemSharedMemoryRegister: unary((req) => {
         shmOf(ctx).register(req.name, { key: req.key, offset: exactNumber(String(req.offset)), byte_size: exactNumber(String(req.byte_size)) });

@@ -44,9 +44,14 @@ function levelOf(s: Switches): Level {
 
 const invalid = (why: string) => new VolleyError('ERR_INVALID_REQUEST', `${why}: Volley's log level is a threshold (errors ⊇ warnings ⊇ info ⊇ verbose)`);
 
-function settings(logger: Logger): string {
+/** Every log setting with its value now (HTTP's JSON body, gRPC's LogSettings map). */
+export function logSettings(logger: Logger): Record<string, string | boolean | number> {
   const level = logger.level as Level;
-  return JSON.stringify({ log_file: '', ...switchesOf(level), log_format: 'json', log_level: level });
+  return { log_file: '', ...switchesOf(level), log_format: 'json', log_level: level };
+}
+
+function settings(logger: Logger): string {
+  return JSON.stringify(logSettings(logger));
 }
 
 export function getLogging(ctx: ServerContext, ex: Exchange): void {
@@ -56,6 +61,12 @@ export function getLogging(ctx: ServerContext, ex: Exchange): void {
 export async function postLogging(ctx: ServerContext, ex: Exchange): Promise<void> {
   const req = parseJson(await ex.readBody(ctx.maxBodyBytes));
   if (!isObject(req)) throw new VolleyError('ERR_INVALID_REQUEST', 'request body must be a JSON object of log settings, e.g. {"log_verbose_level": 1}');
+  applyLogSettings(ctx, req);
+  ex.sendJson(OK, settings(ctx.logger));
+}
+
+/** Changes the settings `req` names (HTTP's body, gRPC's LogSettings map as plain values), all or none. */
+export function applyLogSettings(ctx: ServerContext, req: Record<string, unknown>): void {
   const from = ctx.logger.level as Level;
   let level = from;
   const switches = switchesOf(from);
@@ -100,5 +111,4 @@ export async function postLogging(ctx: ServerContext, ex: Exchange): Promise<voi
     ctx.logger.level = level;
     if (RANK(level) < RANK(from)) ctx.logger.warn(line, 'log level changed');
   }
-  ex.sendJson(OK, settings(ctx.logger));
 }

@@ -41,6 +41,18 @@ const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byte
 const mlpRequest = (rows: number) => ({ model_name: 'mlp_classifier', id: 'r1', inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 4] }], raw_input_contents: [bytes(new Float32Array(rows * 4).fill(0.5))] });
 
 describe('gRPC (KServe v2)', () => {
+  it("reads and changes the log settings (Triton's LogSettings), with the HTTP endpoint's rules", async () => {
+    const read = await call('LogSettings', {});
+    expect(read.ok && read.res.settings).toMatchObject({ log_info: { bool_param: true }, log_verbose_level: { uint32_param: 0 }, log_format: { string_param: 'json' }, log_level: { string_param: 'info' } });
+    const verbose = await call('LogSettings', { settings: { log_verbose_level: { uint32_param: 1 } } });
+    expect(verbose.ok && verbose.res.settings).toMatchObject({ log_verbose_level: { uint32_param: 1 }, log_level: { string_param: 'debug' } });
+    expect((await getJson(`${server.url}/v2/logging`)).body).toMatchObject({ log_verbose_level: 1, log_level: 'debug' });
+    const bad = await call('LogSettings', { settings: { log_info: { bool_param: false } } });
+    expect(bad).toMatchObject({ ok: false, code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/verbose messages cannot be on while info messages are off/) });
+    const back = await call('LogSettings', { settings: { log_verbose_level: { uint32_param: 0 } } });
+    expect(back.ok && back.res.settings.log_level).toMatchObject({ string_param: 'info' });
+  });
+
   it('answers health and metadata', async () => {
     expect(await call('ServerLive', {})).toEqual({ ok: true, res: { live: true } });
     expect(await call('ServerReady', {})).toEqual({ ok: true, res: { ready: true } });
@@ -50,7 +62,7 @@ describe('gRPC (KServe v2)', () => {
     expect(await call('ModelReady', { name: 'nope' })).toEqual({ ok: true, res: { ready: false } });
     expect(await call('ModelReady', { name: 'mlp_classifier', version: '9' })).toEqual({ ok: true, res: { ready: false } });
     const meta = await call('ServerMetadata', {});
-    expect(meta.ok && meta.res).toMatchObject({ name: 'volley', extensions: ['model_repository', 'model_configuration', 'statistics'] });
+    expect(meta.ok && meta.res).toMatchObject({ name: 'volley', extensions: ['model_repository', 'model_configuration', 'statistics', 'logging'] });
     const model = await call('ModelMetadata', { name: 'two_inputs' });
     expect(model.ok && model.res).toMatchObject({
       name: 'two_inputs',
