@@ -97,6 +97,10 @@ export class ModelVersion {
   readonly cacheId: string;
   #executor: SessionExecutor | InlineExecutor | null;
   #logger: Logger | null;
+  /** Called when the version goes FAILED while serving (its worker thread given up): its model rebuilds the route table. */
+  onLost: (() => void) | null = null;
+  /** Why its worker thread was given up before the version was READY: the load then fails. */
+  #lostThread: string | null = null;
 
   constructor(model: string, version: number, config: ModelConfig, fingerprint = '') {
     this.model = model;
@@ -144,10 +148,14 @@ export class ModelVersion {
       const events = {
         onRestart: (): void => void stats.workerRestarts++,
         onGiveUp: (why: string): void => {
+          if (this.state === 'LOADING' || this.state === 'WARMING') this.#lostThread = why;
           if (this.state !== 'READY') return;
           this.reason = `worker thread given up: ${why}`;
           this.#transition('FAILED');
           options.logger.error({ event: 'model_failed', model: this.model, version: this.version, reason: this.reason }, 'model version lost its worker thread');
+          this.onLost?.();
+          // Its sessions on other threads (instances) and its batcher are let go; a reload starts afresh.
+          void this.#release();
         },
       };
       const avoidSessions = avoid.flatMap((mv) => (mv.#executor instanceof SessionExecutor ? [mv.#executor] : []));
@@ -168,6 +176,7 @@ export class ModelVersion {
       }
       this.#transition('WARMING');
       const warmup = await this.#warmup(this.spec, executor, options.logger);
+      if (this.#lostThread !== null) throw new VolleyError('ERR_MODEL_LOAD', `worker thread given up: ${this.#lostThread}`);
       this.#transition('READY');
       const loadMs = performance.now() - started;
       this.stats.loadSeconds = loadMs / 1000;
@@ -230,11 +239,16 @@ export class ModelVersion {
     if (this.state !== 'READY') return;
     this.reason = reason;
     this.#transition('DRAINING');
+    await this.#release();
+    this.#transition('UNLOADED');
+  }
+
+  /** Closes the batcher (queued and running work finishes or fails) and the sessions, and frees the version's cached answers. */
+  async #release(): Promise<void> {
     await this.batcher?.close();
     await this.#executor?.close();
     this.#executor = null;
     // Its answers can never be asked for again (the key holds this load's id): free their bytes.
     this.cache?.forget(this.cacheId);
-    this.#transition('UNLOADED');
   }
 }

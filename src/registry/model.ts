@@ -113,12 +113,15 @@ export class Model {
     for (const v of wanted) {
       const fingerprint = `${serviceKey}|${files.get(v)}`;
       const current = this.#serving.get(v);
-      if (current?.fingerprint === fingerprint) {
+      // A version that lost its worker thread (FAILED while serving) loads again, even from the same files.
+      if (current?.fingerprint === fingerprint && current.state === 'READY') {
         next.set(v, current);
         this.#failed.delete(v);
       } else if (retry || this.#failed.get(v)?.fingerprint !== fingerprint) loading.push(new ModelVersion(this.name, v, config, fingerprint));
       else if (current !== undefined) next.set(v, current);
     }
+    // A version that fails while serving (its worker thread given up) leaves the route table at once.
+    for (const mv of loading) mv.onLost = () => this.#rebuildTable();
     this.#loading = loading;
     // New sessions load away from the threads serving this model now: a load runs synchronously on
     // its thread for tens of ms (seconds for big models) and would stall the traffic it replaces.

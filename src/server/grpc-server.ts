@@ -350,7 +350,8 @@ function inferObject(msg: Record<string, any>): Record<string, unknown> {
   const inputs: Record<string, any>[] = msg.inputs ?? [];
   // An input in shared memory has no contents: raw_input_contents holds the others', in order (as tritonclient sends them).
   const params = inputs.map((t) => parameters(t.parameters));
-  const inShm = params.map((p) => p?.shared_memory_region !== undefined);
+  // Any shared_memory_* parameter makes it one (decodeInferObject then checks them as over HTTP).
+  const inShm = params.map((p) => p !== undefined && Object.keys(p).some((k) => k.startsWith('shared_memory_')));
   const carried = inShm.filter((s) => !s).length;
   if (raw.length > 0 && raw.length !== carried) {
     throw new VolleyError('ERR_INVALID_REQUEST', `raw_input_contents has ${raw.length} entries for ${carried} inputs not in shared memory: send one per such input, in the order of 'inputs'`);
@@ -365,7 +366,8 @@ function inferObject(msg: Record<string, any>): Record<string, unknown> {
       shape: (t.shape as string[]).map(Number),
       // Only an input in shared memory takes its parameters (as over HTTP); others are read as before.
       parameters: inShm[i] ? params[i] : undefined,
-      data: inShm[i] ? undefined : raw.length > 0 ? withoutContents(t, raw[next++]) : typedContents(t),
+      // Typed contents beside a region are passed on, so that they are refused as `data` is over HTTP.
+      data: inShm[i] ? (filledContents(t).length > 0 ? typedContents(t) : undefined) : raw.length > 0 ? withoutContents(t, raw[next++]) : typedContents(t),
     })),
     outputs: (msg.outputs as Record<string, any>[]).length === 0 ? undefined : (msg.outputs as Record<string, any>[]).map((o) => ({ name: o.name, parameters: parameters(o.parameters) })),
   };

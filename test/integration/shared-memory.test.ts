@@ -239,6 +239,9 @@ describe('over gRPC', () => {
       expect(res.raw_output_contents[0].length).toBe(0);
       expect(Array.from(new Int32Array(new Uint8Array(res.raw_output_contents[1]).buffer))).toEqual([20, 40, 60, 80]);
       expect(floatsAt(OUT, 64, 4)).toEqual([11, 22, 33, 44]);
+      // As over HTTP: values beside a region, or a byte size without one, are refused.
+      await expect(call('ModelInfer', { model_name: 'two_inputs', inputs: [{ name: 'a', datatype: 'FP32', shape: ['1', '4'], parameters: shmParams('gin', 512, 16), contents: { fp32_contents: [1, 2, 3, 4] } }, { name: 'b', datatype: 'INT32', shape: ['1', '4'], contents: { int_contents: [1, 1, 1, 1] } }] })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/takes its data from shared memory, so it cannot have 'data'/) });
+      await expect(call('ModelInfer', { model_name: 'two_inputs', inputs: [{ name: 'a', datatype: 'FP32', shape: ['1', '4'], parameters: { shared_memory_byte_size: { int64_param: '16' } }, contents: { fp32_contents: [1, 2, 3, 4] } }, { name: 'b', datatype: 'INT32', shape: ['1', '4'], contents: { int_contents: [1, 1, 1, 1] } }] })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/shared_memory_byte_size needs shared_memory_region/) });
       await call('SystemSharedMemoryUnregister', { name: '' });
       expect((await call('SystemSharedMemoryStatus', {})).regions).toEqual({});
       await expect(call('SystemSharedMemoryStatus', { name: 'gone' })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });

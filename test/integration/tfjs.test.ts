@@ -208,10 +208,10 @@ describe('TF.js faults and weight files', () => {
     }
   });
 
-  it('five faults within a minute give the TF.js thread up: its models go FAILED with why (503, not READY answering 500s); ONNX serves on', async () => {
+  it('five faults within a minute give the TF.js thread up: its models go FAILED with why (503, not READY answering 500s), strict readiness says so, a reload serves again; ONNX serves on', async () => {
     const faultRepo = makeRepo({ tfjs_mlp: { from: 'tfjs_mlp' }, mlp_classifier: { from: 'mlp_classifier' } });
     writeTileModel(faultRepo);
-    const s = await startServer(faultRepo);
+    const s = await startServer(faultRepo, ['--model-control-mode', 'explicit', '--load-model', '*', '--strict-readiness']);
     try {
       const tiled = (n: number, times: number) => tile(s, n, times);
       for (let fault = 1; fault <= 5; fault++) {
@@ -229,6 +229,11 @@ describe('TF.js faults and weight files', () => {
       expect(index.find((m) => m.name === 'tile')?.state).toBe('FAILED');
       expect(index.find((m) => m.name === 'mlp_classifier')?.state).toBe('READY');
       expect((await postJson(`${s.url}/v2/models/mlp_classifier/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: rows(1, 3) }] })).status).toBe(200);
+      expect((await getJson(`${s.url}/v2/health/ready`)).status).toBe(503);
+      // Loading them again (the same files) puts them on a new thread.
+      for (const m of ['tfjs_mlp', 'tile']) expect((await postJson(`${s.url}/v2/repository/models/${m}/load`, {})).status).toBe(200);
+      expect((await postJson(`${s.url}/v2/models/tfjs_mlp/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: rows(1, 3) }] })).status).toBe(200);
+      expect((await getJson(`${s.url}/v2/health/ready`)).status).toBe(200);
     } finally {
       await s.stop();
     }
