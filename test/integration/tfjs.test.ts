@@ -36,6 +36,12 @@ beforeAll(async () => {
     tfjs_types: { from: 'tfjs_types' },
     tfjs_signature: { from: 'tfjs_signature' },
   });
+  // a mod b: its runs on zeros at load divide by zero, so it is described from runs on ones.
+  const mod = graphModel([placeholder('a', 'DT_INT32', [-1, 2]), placeholder('b', 'DT_INT32', [-1, 2]), op('m', 'FloorMod', ['a', 'b'], { T: { type: 'DT_INT32' } })]);
+  mkdirSync(join(repo, 'tfjs_mod', '1'), { recursive: true });
+  writeFileSync(join(repo, 'tfjs_mod', 'config.json'), JSON.stringify({ backend: 'tfjs', max_batch_size: 8 }));
+  writeFileSync(join(repo, 'tfjs_mod', '1', 'model.json'), mod.json);
+  writeFileSync(join(repo, 'tfjs_mod', '1', SHARD), mod.weights);
   brokenTfjs('tfjs_escape', (m) => void (m.weightsManifest[0].paths = ['../../mlp_classifier/1/model.onnx']));
   brokenTfjs('tfjs_no_shard', (m) => void (m.weightsManifest[0].paths = ['missing.bin']));
   brokenTfjs('tfjs_not_json', () => '{"format": "graph-model", ');
@@ -145,6 +151,14 @@ describe('TF.js models', () => {
     expect(int64.status).toBe(400);
     expect(int64.body.error).toMatch(/datatype INT64; the model expects INT32/);
     expect((await infer('tfjs_mlp', rows(1, 1), 1)).status).toBe(200);
+  });
+
+  it('describes a graph that divides by an input from runs on ones; a division by zero fails that batch alone', async () => {
+    expect((await getJson(`${server.url}/v2/models/tfjs_mod`)).body.outputs).toEqual([{ name: 'm', datatype: 'INT32', shape: [-1, 2] }]);
+    const mod = (b: number[]) => postJson(`${server.url}/v2/models/tfjs_mod/infer`, { inputs: [{ name: 'a', shape: [1, 2], datatype: 'INT32', data: [7, 9] }, { name: 'b', shape: [1, 2], datatype: 'INT32', data: b }] });
+    expect((await mod([3, 4])).body.outputs[0].data).toEqual([1, 1]);
+    expect((await mod([0, 0])).status).toBe(500);
+    expect((await mod([5, 5])).body.outputs[0].data).toEqual([2, 4]);
   });
 
   it('fails a broken TF.js model alone, saying why; the rest serve', async () => {

@@ -271,9 +271,10 @@ export class TfjsRuntime implements Runtime {
    * writes for a SavedModel, and what TF Serving clients send), else its placeholders and leaf
    * nodes; a PlaceholderWithDefault (Keras's learning phase) is no input. Outputs' dtypes and
    * shapes are the signature's where it records them all; else they are read off two runs on
-   * zeros (the graph's own attributes are not reliable: an op's `T` is its input's type), an
-   * output dimension that changes between them, or is 0, being dynamic (-1). If those runs fail,
-   * what the graph declares is used where it declares everything.
+   * zeros, or on ones where zeros fail (a graph that divides by an input); the graph's own
+   * attributes are not reliable (an op's `T` is its input's type). An output dimension that
+   * changes between the two runs, or is 0, is dynamic (-1). If the runs fail, what the graph
+   * declares is used where it declares everything.
    */
   async #describe(artifacts: TfjsArtifacts): Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }> {
     const loaded = this.#loaded;
@@ -305,23 +306,30 @@ export class TfjsRuntime implements Runtime {
     const declared = new Map(model.outputs.map((o) => [o.name, o]));
     // The first dimension (the batch, usually) 1 then 2, others 32 then 33: large enough for a
     // stack of convolutions and poolings (a 3×3 VALID convolution of a 1×1 image faults TF.js's wasm).
-    const probe = async (step: 0 | 1): Promise<{ dtype: string; shape: number[] }[]> => {
+    // Filled with `fill`: zeros first, ones where zeros fail (a graph that divides by an input).
+    const probe = async (step: 0 | 1, fill: 0 | 1): Promise<{ dtype: string; shape: number[] }[]> => {
       const tf = this.#tf;
       let results: TfTensor[] = [];
       tf.engine().startScope();
       try {
-        const zeros = inputs.map((s) => tf.zeros(s.shape.map((d, k) => (d !== -1 ? d : (k === 0 ? 1 : 32) + step)), TF_DTYPE[s.datatype]));
-        results = await this.#execute(zeros, fetches);
+        const feeds = inputs.map((s) => tf.fill(s.shape.map((d, k) => (d !== -1 ? d : (k === 0 ? 1 : 32) + step)), fill, TF_DTYPE[s.datatype]) as TfTensor);
+        results = await this.#execute(feeds, fetches);
         return results.map((r) => ({ dtype: r.dtype, shape: r.shape }));
       } finally {
         this.#endScope(results);
       }
     };
-    let ones: { dtype: string; shape: number[] }[];
-    let twos: { dtype: string; shape: number[] }[];
+    let ones: { dtype: string; shape: number[] }[] = [];
+    let twos: { dtype: string; shape: number[] }[] = [];
+    const probes = async (fill: 0 | 1) => {
+      ones = await probe(0, fill);
+      twos = await probe(1, fill);
+    };
     try {
-      ones = await probe(0);
-      twos = await probe(1);
+      await probes(0).catch((err: unknown) => {
+        if (wasmFault(err)) throw err;
+        return probes(1);
+      });
     } catch (err) {
       if (wasmFault(err)) faulted(err);
       // Where the graph declares every output, serve that; else say why it cannot be served.
@@ -329,7 +337,7 @@ export class TfjsRuntime implements Runtime {
       if (outputs.every(({ d }) => d?.dtype !== undefined && d.shape !== undefined)) {
         return { inputs, outputs: outputs.map(({ f, d }) => spec(f.name, d?.dtype as string, (d?.shape as number[]).map((x) => (x >= 0 ? x : -1)), 'output')) };
       }
-      throw new VolleyError('ERR_MODEL_LOAD', `could not read the outputs' datatypes and shapes off a run on zeros (the graph does not record them): ${(err as Error).message}`);
+      throw new VolleyError('ERR_MODEL_LOAD', `could not read the outputs' datatypes and shapes off runs on zeros or ones (the graph does not record them): ${(err as Error).message}`);
     }
     // A dimension that changed, or came out 0 (a Where on zeros, say), is dynamic.
     const outputs = fetches.map((f, i) => spec(f.name, ones[i].dtype, ones[i].shape.map((d, k) => (twos[i].shape[k] === d && d > 0 ? d : -1)), 'output'));
