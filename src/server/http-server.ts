@@ -6,6 +6,7 @@ import * as observability from './observability-handlers.js';
 import * as repository from './repository-handlers.js';
 import * as logging from './logging-handlers.js';
 import * as shm from './shm-handlers.js';
+import * as tfs from './tfserving-handlers.js';
 import { countFailure, logFailure } from './outcome.js';
 import { attachStream } from './stream.js';
 import * as v2 from './v2-handlers.js';
@@ -56,6 +57,9 @@ export const ROUTES: readonly Route[] = [
   { method: 'post', pattern: '/v2/systemsharedmemory/region/:region/register', handler: shm.register },
   { method: 'post', pattern: '/v2/systemsharedmemory/unregister', handler: shm.unregister },
   { method: 'post', pattern: '/v2/systemsharedmemory/region/:region/unregister', handler: shm.unregister },
+  // TF Serving's REST API: /v1/models/{m}[/versions/{v}][:predict] (the ':predict' is no uWS parameter: parsed there).
+  { method: 'get', pattern: '/v1/models/*', handler: tfs.modelStatus },
+  { method: 'post', pattern: '/v1/models/*', handler: tfs.predict, counted: true },
   { method: 'get', pattern: '/v2/cudasharedmemory/status', handler: shm.cuda },
   { method: 'get', pattern: '/v2/cudasharedmemory/region/:region/status', handler: shm.cuda },
   { method: 'post', pattern: '/v2/cudasharedmemory/region/:region/register', handler: shm.cuda },
