@@ -92,7 +92,7 @@ function fromInstances(spec: ServingSpec, instances: unknown): Record<string, un
     const column = instances.map((inst, i) => {
       if (!named) return inst;
       if (!isObject(inst)) throw invalid(`instances[${i}] must be an object of the model's inputs, as instances[0] is`);
-      if (!(s.name in inst)) throw invalid(`instances[${i}] has no input '${s.name}'`);
+      if (!Object.hasOwn(inst, s.name)) throw invalid(`instances[${i}] has no input '${s.name}'`);
       return inst[s.name];
     });
     if (named) {
@@ -115,7 +115,7 @@ function fromColumns(spec: ServingSpec, inputs: unknown): Record<string, unknown
   const extra = Object.keys(inputs).find((k) => !names.includes(k));
   if (extra !== undefined) throw invalid(`"inputs" has '${extra}', which is not an input of the model (its inputs: ${names.join(', ')})`);
   return spec.inputs.map((s) => {
-    if (!(s.name in inputs)) throw invalid(`"inputs" has no '${s.name}'`);
+    if (!Object.hasOwn(inputs, s.name)) throw invalid(`"inputs" has no '${s.name}'`);
     return input(s, inputs[s.name]);
   });
 }
