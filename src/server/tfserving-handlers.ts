@@ -40,16 +40,21 @@ function target(ex: Exchange): Target {
       throw new VolleyError('ERR_INVALID_REQUEST', `malformed percent-encoding in URL: ${ex.url}`);
     }
   };
-  return { model: decode(m[1]), version: m[2] === undefined ? undefined : decode(m[2]), predict: m[3] !== undefined };
+  const t = { model: decode(m[1]), version: m[2] === undefined ? undefined : decode(m[2]), predict: m[3] !== undefined };
+  // The router counts a failure against ex.params[0], which a wildcard route does not fill.
+  if (ex.params.length === 0) ex.params.push(t.model);
+  return t;
 }
 
-/** GET /v1/models/{m}[/versions/{v}]: TF Serving's model status, one entry per version. */
+/** GET /v1/models/{m}[/versions/{v}]: TF Serving's model status, one entry per version (those that failed to load too, with why). */
 export function modelStatus(ctx: ServerContext, ex: Exchange): void {
   const t = target(ex);
   if (t.predict) throw new VolleyError('ERR_METHOD_NOT_ALLOWED', `GET is not allowed on ${ex.url}; use POST`);
-  const { versions } = ctx.registry.lookup(t.model, t.version);
-  const chosen = t.version === undefined ? versions : versions.filter((v) => String(v.version) === t.version);
-  ex.sendJson(OK, JSON.stringify({ model_version_status: chosen.map((mv) => ({ version: String(mv.version), state: STATES[mv.state], status: { error_code: mv.state === 'FAILED' ? 'UNKNOWN' : 'OK', error_message: mv.state === 'FAILED' ? mv.reason : '' } })) }));
+  if (!ctx.registry.has(t.model)) ctx.registry.model(t.model);
+  const rows = ctx.registry.index().filter((r) => r.name === t.model && r.version !== undefined && (t.version === undefined || r.version === t.version));
+  if (t.version !== undefined && rows.length === 0) throw new VolleyError('ERR_VERSION_NOT_FOUND', `model '${t.model}' has no version ${t.version}`);
+  const failed = (r: (typeof rows)[number]) => r.state === 'FAILED';
+  ex.sendJson(OK, JSON.stringify({ model_version_status: rows.map((r) => ({ version: r.version, state: STATES[r.state], status: { error_code: failed(r) ? 'UNKNOWN' : 'OK', error_message: failed(r) ? r.reason : '' } })) }));
 }
 
 /** TF Serving's ModelVersionStatus states for Volley's. */
@@ -70,14 +75,15 @@ export async function predict(ctx: ServerContext, ex: Exchange): Promise<void> {
   const spec = mv.spec as NonNullable<ModelVersion['spec']>;
   const rows = body.instances !== undefined;
   if (rows === (body.inputs !== undefined)) throw invalid('send exactly one of "instances" (row format) and "inputs" (columnar format)');
-  if (body.signature_name !== undefined && body.signature_name !== 'serving_default') throw invalid(`signature_name '${String(body.signature_name)}': a model serves one signature here, "serving_default"`);
+  if (body.signature_name !== undefined && body.signature_name !== '' && body.signature_name !== 'serving_default') throw invalid(`signature_name '${String(body.signature_name)}': a model serves one signature here, "serving_default"`);
   const payload = decodeInferObject({ inputs: rows ? fromInstances(spec, body.instances) : fromColumns(spec, body.inputs) }, null);
   const wanted = selectOutputs(spec, undefined);
   const request = buildTimedRequest(spec, payload.inputs, undefined, performance.now());
   ex.onAbort = () => request.cancel();
   const outputs = pickOutputs(await runRequest(model, mv, request, t.version === undefined, ex.routeKey), wanted);
-  const answer = rows ? { predictions: toPredictions(outputs) } : { outputs: outputs.length === 1 ? nested(outputs[0]) : Object.fromEntries(outputs.map((o) => [o.name, nested(o)])) };
-  ex.sendJson(OK, JSON.stringify(answer));
+  const answer = rows ? `{"predictions":${predictions(outputs, payload.inputs[0]?.shape[0] ?? 0)}}` : `{"outputs":${outputs.length === 1 ? nested(outputs[0]) : object(outputs.map((o) => [o.name, nested(o)]))}}`;
+  ex.sendJson(OK, answer);
+  ex.recycleBody();
   for (const tensor of request.inputs) giveBuffer(tensor.data.buffer);
   mv.stats.succeeded(performance.now() - started, request);
 }
@@ -133,45 +139,62 @@ function input(s: ServingSpec['inputs'][number], data: unknown): Record<string, 
   return { name: s.name, datatype: s.datatype, shape, data: shape.length === 0 ? [data] : data };
 }
 
-/** Row format answer: per row, the output's row (one output) or an object of outputs' rows. */
-function toPredictions(outputs: readonly Tensor[]): unknown[] {
-  const all = outputs.map(nested);
-  const batch = outputs[0]?.shape[0] ?? 0;
-  return Array.from({ length: batch }, (_, i) => (outputs.length === 1 ? (all[0] as unknown[])[i] : Object.fromEntries(outputs.map((o, k) => [o.name, (all[k] as unknown[])[i]]))));
+/**
+ * Row format answer (JSON text): per row, the output's row (one output) or an object of the
+ * outputs' rows. Every output must have the instances' batch dimension: one without it (a scalar,
+ * say) can only be answered in the columnar format.
+ */
+function predictions(outputs: readonly Tensor[], batch: number): string {
+  for (const o of outputs) {
+    if (o.shape.length === 0 || o.shape[0] !== batch) throw new VolleyError('ERR_INVALID_OUTPUT', `output '${o.name}' has shape [${o.shape}], not one row per instance (${batch}): ask in the columnar format ("inputs")`);
+  }
+  const rows = outputs.map((o) => rowsOf(o));
+  return `[${Array.from({ length: batch }, (_, i) => (outputs.length === 1 ? rows[0][i] : object(outputs.map((o, k) => [o.name, rows[k][i]])))).join(',')}]`;
 }
 
-/** A tensor as nested JSON arrays of its shape. */
-function nested(t: Tensor): unknown {
-  const flat = values(t);
-  const build = (dim: number, offset: number): [unknown, number] => {
-    if (dim === t.shape.length) return [flat[offset], offset + 1];
-    const out: unknown[] = [];
-    for (let i = 0; i < t.shape[dim]; i++) {
-      const [v, next] = build(dim + 1, offset);
-      out.push(v);
-      offset = next;
-    }
-    return [out, offset];
-  };
-  return build(0, 0)[0];
+/** A tensor as nested JSON arrays of its shape (text: 64-bit integers print exactly). */
+function nested(t: Tensor): string {
+  return build(elements(t), t.shape, 0, 0)[0];
 }
 
-/** Elements as JSON values: BOOL as booleans, FP16 as numbers, 64-bit integers as numbers (exact within 2^53), NaN and ±Infinity as null. */
-function values(t: Tensor): unknown[] {
+/** Each row of a tensor (its first dimension) as JSON text. */
+function rowsOf(t: Tensor): string[] {
+  const flat = elements(t);
+  const per = flat.length / Math.max(1, t.shape[0]);
+  return Array.from({ length: t.shape[0] }, (_, i) => build(flat, t.shape, 1, i * per)[0]);
+}
+
+function build(flat: readonly string[], shape: readonly number[], dim: number, offset: number): [string, number] {
+  if (dim === shape.length) return [flat[offset], offset + 1];
+  const parts: string[] = [];
+  for (let i = 0; i < shape[dim]; i++) {
+    const [text, next] = build(flat, shape, dim + 1, offset);
+    parts.push(text);
+    offset = next;
+  }
+  return [`[${parts.join(',')}]`, offset];
+}
+
+function object(entries: [string, string][]): string {
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
+}
+
+/** Elements as JSON text: BOOL as booleans, FP16 as numbers, integers exactly (64-bit ones too), NaN and ±Infinity as null. */
+function elements(t: Tensor): string[] {
   switch (t.datatype) {
     case 'BOOL':
-      return Array.from(t.data as Uint8Array, (b) => b !== 0);
+      return Array.from(t.data as Uint8Array, (b) => (b !== 0 ? 'true' : 'false'));
     case 'FP16':
       return Array.from(t.data as Uint16Array, (h) => finite(halfToFloat(h)));
-    case 'INT64':
-    case 'UINT64':
-      return Array.from(t.data as BigInt64Array, (v) => Number(v));
-    default:
+    case 'FP32':
+    case 'FP64':
       return Array.from(t.data as Float32Array, finite);
+    default:
+      return Array.from(t.data as unknown as ArrayLike<number | bigint>, (v) => String(v));
   }
 }
 
-const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+const finite = (v: number): string => (Number.isFinite(v) ? String(v) : 'null');
 
 function invalid(message: string): VolleyError {
   return new VolleyError('ERR_INVALID_REQUEST', message);

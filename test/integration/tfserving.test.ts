@@ -4,7 +4,8 @@
  * models; every misuse a 4xx with the server still serving.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, makeRepo, mlpRows, postJson, startServer } from './harness.js';
+import { DataType, encodeModel, initializer, node, tensorInput, tensorOutput } from '../../scripts/onnx/builder.js';
+import { getJson, makeRepo, mlpRows, postJson, startServer, writeConfig, writeVersion } from './harness.js';
 import type { ServerProcess } from './harness.js';
 
 let server: ServerProcess;
@@ -14,7 +15,14 @@ beforeAll(async () => {
     mlp_classifier: { from: 'mlp_classifier', config: { max_batch_size: 64, dynamic_batching: { max_queue_delay_microseconds: 20_000 } } },
     two_inputs: { from: 'two_inputs' },
     tfjs_signature: { from: 'tfjs_signature' },
+    broken: { from: 'broken' },
   });
+  // x + 2^53: answers past what a double holds exactly.
+  writeConfig(repo, 'big', { max_batch_size: 8 });
+  writeVersion(repo, 'big', 1, encodeModel({ name: 'big', inputs: [tensorInput('x', DataType.INT64, ['batch', 1])], outputs: [tensorOutput('y', DataType.INT64, ['batch', 1])], initializers: [initializer('c', DataType.INT64, [], [2n ** 53n])], nodes: [node('Add', ['x', 'c'], ['y'])] }));
+  // The sum of x: an output without a batch dimension.
+  writeConfig(repo, 'total', { max_batch_size: 0 });
+  writeVersion(repo, 'total', 1, encodeModel({ name: 'total', inputs: [tensorInput('x', DataType.FLOAT, ['n'])], outputs: [tensorOutput('s', DataType.FLOAT, [])], nodes: [node('ReduceSum', ['x'], ['s'], { keepdims: 0 })] }));
   server = await startServer(repo);
 });
 afterAll(async () => {
@@ -23,6 +31,13 @@ afterAll(async () => {
 
 const predict = (path: string, body: unknown) => postJson(`${server.url}/v1/models/${path}:predict`, body);
 const kserve = (rows: number[], n: number) => postJson(`${server.url}/v2/models/mlp_classifier/infer`, { inputs: [{ name: 'input', shape: [n, 4], datatype: 'FP32', data: rows }] });
+/** Requests to mlp_classifier counted as failed for an invalid body (a failure before a version is chosen has version ""). */
+async function failures(): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('volley_requests_total{') && l.includes('model="mlp_classifier"') && l.includes('version=""') && l.includes('reason="invalid"'));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+
 /** Flat rows of 4 as a list of instances. */
 const instances = (flat: number[]) => Array.from({ length: flat.length / 4 }, (_, i) => flat.slice(4 * i, 4 * i + 4));
 
@@ -81,6 +96,24 @@ describe("TF Serving's REST API", () => {
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(message);
     expect((await predict('mlp_classifier', { instances: [[1, 2, 3, 4]] })).status).toBe(200);
+  });
+
+  it('prints 64-bit integers exactly; an output without a row per instance is answered in the columnar format only', async () => {
+    const res = await fetch(`${server.url}/v1/models/big:predict`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"instances":[[1],[3]]}' });
+    expect(await res.text()).toBe('{"predictions":[[9007199254740993],[9007199254740995]]}');
+    const rows = await predict('total', { instances: [1, 2, 3] });
+    expect(rows.status).toBe(400);
+    expect(rows.body.error).toMatch(/output 's' has shape \[\], not one row per instance \(3\): ask in the columnar format/);
+    expect((await predict('total', { inputs: [1, 2, 3] })).body).toEqual({ outputs: 6 });
+  });
+
+  it('shows a version that failed to load, with why; counts failures against the model', async () => {
+    const status = await getJson(`${server.url}/v1/models/broken`);
+    expect(status.body.model_version_status).toEqual([{ version: '1', state: 'END', status: { error_code: 'UNKNOWN', error_message: expect.stringMatching(/./) } }]);
+    expect((await getJson(`${server.url}/v1/models/mlp_classifier/versions/9`)).status).toBe(404);
+    const before = await failures();
+    expect((await postJson(`${server.url}/v1/models/mlp_classifier:predict`, '{"instances": [')).status).toBe(400);
+    expect(await failures()).toBe(before + 1);
   });
 
   it('a model with several inputs needs named instances; a POST without :predict and a GET with it are 405', async () => {
