@@ -96,10 +96,8 @@ export class Model {
       config = parseModelConfig(this.name, override ?? dir.configText ?? '{}');
       // A version directory counts once its model file exists (a poll may see the directory first);
       // a TF.js model's, once model.json and every weight file it names do.
-      for (const v of dir.versions) {
-        const path = `${dir.dir}/${v}/${config.default_model_filename}`;
-        files.set(v, runtimeOf(config) === 'tfjs' ? await tfjsFilesIdentity(path, fileIdentity) : await fileIdentity(path));
-      }
+      const identify = runtimeOf(config) === 'tfjs' ? (path: string) => tfjsFilesIdentity(path, fileIdentity) : fileIdentity;
+      for (const v of dir.versions) files.set(v, await identify(`${dir.dir}/${v}/${config.default_model_filename}`));
       const missing = dir.versions.filter((v) => files.get(v) === 'missing');
       wanted = this.#wantedVersions(config, dir.versions.filter((v) => files.get(v) !== 'missing'), dir.versions, await tfjsHint(config, dir.dir, missing));
     } catch (err) {

@@ -96,12 +96,15 @@ export function decodeInferObject(req: unknown, binary: BinarySection | null, co
     }
   }
   // Shared-memory inputs count against the same limit as a body (--max-body-bytes), checked before each read.
-  const budget = { left: shm?.maxBytesPerRequest ?? 0 };
+  const budget = shm === null ? NO_SHM : { left: shm.maxBytesPerRequest };
   const tensors = inputs.map((raw, i) => decodeInput(raw, i, binary, copyBlobs, json, shm, budget));
   binary?.assertConsumed();
   const wanted = decodeOutputs(outputs, binaryDefault, shm);
   return { id, inputs: tensors, outputs: wanted?.names, binaryOutputs: wanted?.binary, binaryDefault, timeoutUs, routingKey, shmOutputs: wanted?.shm };
 }
+
+/** The budget of a request decoded without shared memory: never drawn on (no input can name a region), so shared, not made per request. */
+const NO_SHM = Object.freeze({ left: 0 }) as { left: number };
 
 /** An input's or output's parameters name a shared-memory region: its slice, or a 400 when the server takes none. */
 function shmSlice(what: string, parameters: Record<string, unknown>, shm: SharedMemory | null): ShmSlice | undefined {

@@ -15,6 +15,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { VolleyError } from '../errors.js';
+import { isObject } from './json-codec.js';
 import { DATATYPES } from '../runtimes/tensor.js';
 import type { Datatype, Tensor, TypedArray } from '../runtimes/tensor.js';
 
@@ -56,9 +57,10 @@ export class SharedMemory {
 
   register(name: string, body: unknown): void {
     if (name === '' || name.length > MAX_NAME) throw invalid(`a region name must be 1 to ${MAX_NAME} characters`);
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('the body must be a JSON object {"key": string, "offset": number, "byte_size": number}');
-    const { key, offset = 0, byte_size: byteSize } = body as Record<string, unknown>;
-    if (typeof key !== 'string' || !KEY.test(key) || key.replace(/^\//, '') === '.' || key.replace(/^\//, '') === '..') {
+    if (!isObject(body)) throw invalid('the body must be a JSON object {"key": string, "offset": number, "byte_size": number}');
+    const { key, offset = 0, byte_size: byteSize } = body;
+    const file = typeof key === 'string' ? key.replace(/^\//, '') : '';
+    if (typeof key !== 'string' || !KEY.test(key) || file === '.' || file === '..') {
       throw invalid(`'key' must be a shared-memory object name such as "/input0" (one path component), got ${JSON.stringify(key)?.slice(0, 80)}`);
     }
     if (!isSize(offset)) throw invalid("'offset' must be a non-negative integer");
@@ -68,7 +70,7 @@ export class SharedMemory {
     let fd: number;
     try {
       // No symbolic link is followed: /dev/shm is writable by every user of the host.
-      fd = openSync(join(this.dir, key.replace(/^\//, '')), constants.O_RDWR | constants.O_NOFOLLOW);
+      fd = openSync(join(this.dir, file), constants.O_RDWR | constants.O_NOFOLLOW);
     } catch (err) {
       throw invalid(`cannot open shared memory object '${key}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }

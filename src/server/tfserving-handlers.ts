@@ -11,7 +11,7 @@
 import { VolleyError } from '../errors.js';
 import { pickVersion, runRequest } from '../registry/dispatch.js';
 import type { ModelVersion } from '../registry/model-version.js';
-import { buildTimedRequest, pickOutputs, selectOutputs } from '../registry/serving-spec.js';
+import { buildTimedRequest } from '../registry/serving-spec.js';
 import type { ServingSpec } from '../registry/serving-spec.js';
 import { giveBuffer } from '../runtimes/buffer-pool.js';
 import type { Tensor } from '../runtimes/tensor.js';
@@ -77,10 +77,10 @@ export async function predict(ctx: ServerContext, ex: Exchange): Promise<void> {
   if (rows === (body.inputs !== undefined)) throw invalid('send exactly one of "instances" (row format) and "inputs" (columnar format)');
   if (body.signature_name !== undefined && body.signature_name !== '' && body.signature_name !== 'serving_default') throw invalid(`signature_name '${String(body.signature_name)}': a model serves one signature here, "serving_default"`);
   const payload = decodeInferObject({ inputs: rows ? fromInstances(spec, body.instances) : fromColumns(spec, body.inputs) }, null);
-  const wanted = selectOutputs(spec, undefined);
   const request = buildTimedRequest(spec, payload.inputs, undefined, performance.now());
   ex.onAbort = () => request.cancel();
-  const outputs = pickOutputs(await runRequest(model, mv, request, t.version === undefined, ex.routeKey), wanted);
+  // Every output, in the model's order (TF Serving's REST predict names none).
+  const outputs = await runRequest(model, mv, request, t.version === undefined, ex.routeKey);
   const answer = rows ? `{"predictions":${predictions(outputs, payload.inputs[0]?.shape[0] ?? 0)}}` : `{"outputs":${outputs.length === 1 ? nested(outputs[0]) : object(outputs.map((o) => [o.name, nested(o)]))}}`;
   ex.sendJson(OK, answer);
   ex.recycleBody();

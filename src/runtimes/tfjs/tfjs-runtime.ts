@@ -115,7 +115,7 @@ function declaredOf(e: SignatureEntry): GraphTensor['declared'] {
   const shape = e.tensorShape as { dim?: { size?: string | number }[]; unknownRank?: boolean } | undefined;
   if (dtype === undefined || shape === undefined || shape.unknownRank === true) return undefined;
   const dims = (shape.dim ?? []).map((d) => Number(d.size ?? -1));
-  return dims.every((d) => Number.isInteger(d) && d >= -1) ? { dtype, shape: dims.map((d) => (d >= 0 ? d : -1)) } : undefined;
+  return dims.every((d) => Number.isInteger(d) && d >= -1) ? { dtype, shape: dims } : undefined;
 }
 
 /** TF.js's wasm backend is single-threaded: loads and runs on one thread take turns (and TF.js's scopes stay nested). */
@@ -182,12 +182,14 @@ export class TfjsRuntime implements Runtime {
     return runtime;
   }
 
+  /** A batch. TF.js's own errors become ERR_RUNTIME here (from the run, or from disposing after it), faults and traps counted. */
   run(inputs: WireTensor[]): Promise<WireTensor[]> {
     return inTurn(() =>
       this.#run(inputs).catch((err: unknown) => {
-        // A fault may surface past #run's own catch: disposing after one faults again.
-        if (!(err instanceof VolleyError) && wasmFault(err)) faulted(err);
-        throw err;
+        if (err instanceof VolleyError) throw err;
+        if (wasmFault(err)) faulted(err);
+        if ((err as Error)?.name === 'RuntimeError' && ++traps >= MAX_TRAPS) replaceThread();
+        throw new VolleyError('ERR_RUNTIME', (err as Error).message);
       }),
     );
   }
@@ -219,11 +221,6 @@ export class TfjsRuntime implements Runtime {
         outputs.push({ name: spec.name, datatype: spec.datatype, shape: out.shape, buffer: data.buffer as ArrayBuffer, byteOffset: 0, length: data.length });
       }
       return outputs;
-    } catch (err) {
-      if (err instanceof VolleyError) throw err;
-      if (wasmFault(err)) faulted(err);
-      if ((err as Error)?.name === 'RuntimeError' && ++traps >= MAX_TRAPS) replaceThread();
-      throw new VolleyError('ERR_RUNTIME', (err as Error).message);
     } finally {
       this.#endScope(results);
     }
@@ -283,8 +280,8 @@ export class TfjsRuntime implements Runtime {
       const inner = ((loaded.model as unknown as { model?: LayersModel }).model ?? loaded.model) as LayersModel;
       const outNames = unique(loaded.model.outputs.map((t, i) => inner.outputNames[i] ?? t.name));
       return {
-        inputs: loaded.model.inputs.map((t, i) => spec(inner.inputNames[i] ?? t.name, t.dtype, t.shape.map((d) => d ?? -1), 'input')),
-        outputs: loaded.model.outputs.map((t, i) => spec(outNames[i], t.dtype, t.shape.map((d) => d ?? -1), 'output')),
+        inputs: loaded.model.inputs.map((t, i) => spec(inner.inputNames[i] ?? t.name, t.dtype, t.shape, 'input')),
+        outputs: loaded.model.outputs.map((t, i) => spec(outNames[i], t.dtype, t.shape, 'output')),
       };
     }
     const model = loaded.model;
@@ -297,7 +294,7 @@ export class TfjsRuntime implements Runtime {
       const t = placeholders.get(f.tensor);
       if (t === undefined) throw new VolleyError('ERR_MODEL_LOAD', `input '${f.name}' (${f.tensor}) is not a placeholder of the graph`);
       if (t.shape === undefined) throw new VolleyError('ERR_MODEL_LOAD', `input '${f.name}' has no shape in the graph; Volley needs every input's rank`);
-      return spec(f.name, t.dtype, t.shape.map((d) => (d >= 0 ? d : -1)), 'input');
+      return spec(f.name, t.dtype, t.shape, 'input');
     });
     // tensorflowjs_converter's signature records each output's dtype and shape: taken as they are.
     if (fetches.every((f) => f.declared !== undefined)) {
@@ -319,14 +316,11 @@ export class TfjsRuntime implements Runtime {
         this.#endScope(results);
       }
     };
-    let ones: { dtype: string; shape: number[] }[] = [];
-    let twos: { dtype: string; shape: number[] }[] = [];
-    const probes = async (fill: 0 | 1) => {
-      ones = await probe(0, fill);
-      twos = await probe(1, fill);
-    };
+    const probes = async (fill: 0 | 1) => [await probe(0, fill), await probe(1, fill)];
+    let ones: Awaited<ReturnType<typeof probe>>;
+    let twos: Awaited<ReturnType<typeof probe>>;
     try {
-      await probes(0).catch((err: unknown) => {
+      [ones, twos] = await probes(0).catch((err: unknown) => {
         if (wasmFault(err)) throw err;
         return probes(1);
       });
@@ -335,7 +329,7 @@ export class TfjsRuntime implements Runtime {
       // Where the graph declares every output, serve that; else say why it cannot be served.
       const outputs = fetches.map((f) => ({ f, d: declared.get(f.tensor.replace(/:0$/, '')) }));
       if (outputs.every(({ d }) => d?.dtype !== undefined && d.shape !== undefined)) {
-        return { inputs, outputs: outputs.map(({ f, d }) => spec(f.name, d?.dtype as string, (d?.shape as number[]).map((x) => (x >= 0 ? x : -1)), 'output')) };
+        return { inputs, outputs: outputs.map(({ f, d }) => spec(f.name, d?.dtype as string, d?.shape as number[], 'output')) };
       }
       throw new VolleyError('ERR_MODEL_LOAD', `could not read the outputs' datatypes and shapes off runs on zeros or ones (the graph does not record them): ${(err as Error).message}`);
     }
@@ -415,9 +409,11 @@ function asList(out: TfTensor | TfTensor[]): TfTensor[] {
   return Array.isArray(out) ? out : [out];
 }
 
-function spec(name: string, dtype: string, shape: number[], what: 'input' | 'output'): TensorSpec {
+/** A tensor spec from TF.js's dtype and shape; an unknown dimension (null, or negative) is dynamic (-1). */
+function spec(name: string, dtype: string, dims: readonly (number | null)[], what: 'input' | 'output'): TensorSpec {
   const datatype = FROM_TF[dtype];
   if (datatype === undefined) throw new VolleyError('ERR_MODEL_LOAD', `${what} '${name}' has dtype ${dtype}, which Volley does not serve (TF.js models: float32, int32, bool)`);
+  const shape = dims.map((d) => (d === null || d < 0 ? -1 : d));
   if (shape.some((d) => !Number.isInteger(d))) throw new VolleyError('ERR_MODEL_LOAD', `${what} '${name}' has shape [${shape}], which is not a list of dimensions`);
   return { name, datatype, shape };
 }
